@@ -1,0 +1,201 @@
+/**
+ * A long-lived process in a session: hijacked stdin, demultiplexed stdout (with backpressure),
+ * stderr always drained into a ring, in-container PID, and an exit record with the reason.
+ */
+import { PassThrough, Writable } from 'node:stream';
+import { BoxError } from '../../errors/box-error.js';
+import { ByteRing } from '../../util/byte-ring.js';
+import { delay } from '../../util/abort.js';
+import { once } from '../../util/once.js';
+import { demultiplex } from './demux.js';
+import { startExec, type StartedExec } from './exec-stream.js';
+import { PidLineReader, wrapCommand } from './exec-wrapper.js';
+import type { ExecContext } from './exec-context.js';
+import type { ExitReason, Identity, ManagedProcess, ManagedProcessSpec, ProcessExit, StopOptions } from '../types.js';
+
+const DEFAULT_STDERR_RING_BYTES = 64 * 1024;
+const PID_WAIT_MS = 15_000;
+const DEFAULT_EOF_GRACE_MS = 2000;
+const DEFAULT_TERM_GRACE_MS = 3000;
+const KILL_WAIT_MS = 10_000;
+const STDOUT_HIGH_WATER = 1024 * 1024;
+
+const SIGNAL_NAMES: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 6: 'SIGABRT', 9: 'SIGKILL', 11: 'SIGSEGV', 13: 'SIGPIPE', 15: 'SIGTERM' };
+
+/** Session hooks a process needs to classify its exit. */
+export interface ProcessHost {
+  /** True once the session container is known to be gone. */
+  isContainerDead(): Promise<boolean>;
+  /** The container's OOM-kill counter now (cgroup), or null when unreadable. */
+  readOomKills(): Promise<number | null>;
+  /** The last counter value the session knows without asking (no exec). */
+  lastKnownOomKills(): number | null;
+  /** Whether the engine reported an `oom` event for the container at or after `sinceMs`. */
+  oomEventSince(sinceMs: number): boolean;
+  forget(process: DockerManagedProcess): void;
+}
+
+export class DockerManagedProcess implements ManagedProcess {
+  readonly id: string;
+  readonly session: string;
+  readonly identity: Identity;
+  readonly startedAt: string;
+  readonly stdout: PassThrough;
+  readonly stdin: Writable;
+  readonly exited: Promise<ProcessExit>;
+  pid = 0;
+  execId = '';
+
+  private readonly ctx: ExecContext;
+  private readonly host: ProcessHost;
+  private readonly stderrRing: ByteRing;
+  private readonly startedMs = Date.now();
+  private readonly oomBaseline: number | null;
+  private resolveExit!: (exit: ProcessExit) => void;
+  private finishing = false;
+  private isRunning = true;
+  private stopStep: 'eof' | 'sigterm' | 'sigkill' | null = null;
+  private forcedReason: ExitReason | null = null;
+  private exec!: StartedExec;
+
+  private constructor(ctx: ExecContext, host: ProcessHost, spec: ManagedProcessSpec) {
+    this.ctx = ctx;
+    this.host = host;
+    this.id = spec.id;
+    this.session = ctx.sessionName;
+    this.identity = spec.identity;
+    this.startedAt = new Date(this.startedMs).toISOString();
+    this.stderrRing = new ByteRing(spec.stderrRingBytes ?? DEFAULT_STDERR_RING_BYTES);
+    this.stdout = new PassThrough({ highWaterMark: STDOUT_HIGH_WATER });
+    this.oomBaseline = host.lastKnownOomKills();
+    this.exited = new Promise<ProcessExit>((resolve) => (this.resolveExit = resolve));
+    this.stdin = new Writable({
+      write: (chunk: Buffer, _encoding, callback) => {
+        const socket = this.exec.stream;
+        if (socket.destroyed || !this.isRunning) {
+          callback(new BoxError('PROCESS_NOT_RUNNING', 'runtime', `Process "${this.id}" is not running`));
+          return;
+        }
+        if (socket.write(chunk)) callback();
+        else socket.once('drain', () => callback());
+      },
+      final: (callback) => {
+        // Half-close: the engine closes the process's stdin, the output side stays open.
+        if (!this.exec.stream.destroyed) this.exec.stream.end();
+        callback();
+      },
+    });
+    this.stdin.on('error', () => undefined); // write errors are reported through callbacks
+  }
+
+  static async start(ctx: ExecContext, host: ProcessHost, spec: ManagedProcessSpec): Promise<DockerManagedProcess> {
+    const proc = new DockerManagedProcess(ctx, host, spec);
+    proc.exec = await startExec(ctx.container, {
+      cmd: wrapCommand(spec.cmd, ctx.limits === undefined ? {} : { limits: ctx.limits }),
+      user: ctx.user,
+      env: { ...ctx.env, ...spec.env },
+      ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
+      attachStdin: true,
+      phase: 'process_start',
+      ...(spec.signal === undefined ? {} : { signal: spec.signal }),
+    });
+    proc.execId = proc.exec.id;
+    const pidReader = new PidLineReader((chunk) => proc.stderrRing.write(chunk));
+    const drained = demultiplex(proc.exec.stream, { stdout: proc.stdout, onStderr: (chunk) => pidReader.push(chunk) });
+    void drained.then(() => {
+      pidReader.end();
+      void proc.finish();
+    });
+    const pid = await Promise.race([pidReader.waitForPid(), delay(PID_WAIT_MS).then(() => null)]);
+    if (pid === null) {
+      proc.exec.stream.destroy();
+      const exit = await proc.finish();
+      throw new BoxError('PROCESS_START_FAILED', 'process_start', `Process "${spec.id}" did not start: ${exit.stderrTail.trim() || 'no output'}`, {
+        details: { exitCode: exit.exitCode },
+      });
+    }
+    proc.pid = pid;
+    return proc;
+  }
+
+  get running(): boolean {
+    return this.isRunning;
+  }
+
+  stderrTail(): string {
+    return this.stderrRing.toString();
+  }
+
+  async kill(signal: 'SIGTERM' | 'SIGKILL' | 'SIGINT' | 'SIGHUP'): Promise<void> {
+    if (!this.isRunning) return;
+    await this.ctx.kill(this.ctx.user, { group: this.pid }, signal.slice(3) as 'TERM' | 'KILL' | 'INT' | 'HUP');
+  }
+
+  /** The engine said this exec died (exec_die) or the container died: settle now. */
+  notifyEnded(reason?: ExitReason): void {
+    if (reason !== undefined) this.forcedReason ??= reason;
+    void this.finish();
+  }
+
+  readonly stop = once(async (opts: StopOptions = {}): Promise<ProcessExit> => this.escalate(opts));
+
+  private async escalate(opts: StopOptions): Promise<ProcessExit> {
+    if (!this.isRunning) return this.exited;
+    const ended = (ms: number): Promise<boolean> => Promise.race([this.exited.then(() => true), delay(ms).then(() => false)]);
+    this.stopStep = 'eof';
+    if (!this.stdin.writableEnded) this.stdin.end();
+    if (await ended(opts.eofGraceMs ?? DEFAULT_EOF_GRACE_MS)) return this.exited;
+    this.stopStep = 'sigterm';
+    await this.ctx.kill(this.ctx.user, { group: this.pid }, 'TERM').catch(() => undefined);
+    if (await ended(opts.termGraceMs ?? DEFAULT_TERM_GRACE_MS)) return this.exited;
+    this.stopStep = 'sigkill';
+    // Everything of this uid: the process, its children and anything that escaped the group.
+    await this.ctx.kill(this.ctx.user, 'all', 'KILL').catch(() => undefined);
+    if (await ended(KILL_WAIT_MS)) return this.exited;
+    // The engine never reported the end: settle anyway so nobody waits forever.
+    this.forcedReason ??= 'engine_lost';
+    this.exec.stream.destroy();
+    return this.finish();
+  }
+
+  private async finish(): Promise<ProcessExit> {
+    if (this.finishing) return this.exited;
+    this.finishing = true;
+    let exitCode: number | null = null;
+    try {
+      ({ exitCode } = await this.exec.waitExit({ timeoutMs: 5000 }));
+    } catch {
+      this.forcedReason ??= (await this.host.isContainerDead().catch(() => true)) ? 'container_died' : 'engine_lost';
+    }
+    const killedBySignal = exitCode !== null && exitCode > 128 && exitCode < 160 ? exitCode - 128 : null;
+    let reason: ExitReason = this.forcedReason ?? (this.stopStep !== null ? 'stopped' : 'exited');
+    let oomKilled = false;
+    if (reason !== 'stopped' && reason !== 'container_died' && (exitCode === null || killedBySignal !== null)) {
+      if (await this.host.isContainerDead().catch(() => false)) reason = 'container_died';
+    }
+    if (killedBySignal === 9 && this.stopStep !== 'sigkill' && reason !== 'container_died') {
+      const now = await this.host.readOomKills().catch(() => null);
+      oomKilled = (now !== null && this.oomBaseline !== null && now > this.oomBaseline) || this.host.oomEventSince(this.startedMs - 1000);
+      if (oomKilled) reason = 'oom';
+    }
+    this.isRunning = false;
+    if (!this.exec.stream.destroyed) this.exec.stream.destroy();
+    if (!this.stdout.writableEnded) this.stdout.end();
+    const endedMs = Date.now();
+    const exit: ProcessExit = {
+      exitCode,
+      signal: killedBySignal === null ? null : (SIGNAL_NAMES[killedBySignal] ?? `SIG${killedBySignal}`),
+      reason,
+      oomKilled,
+      stoppedBy: reason === 'stopped' ? this.stopStep : null,
+      stderrTail: this.stderrRing.toString(),
+      startedAt: this.startedAt,
+      endedAt: new Date(endedMs).toISOString(),
+      durationMs: endedMs - this.startedMs,
+    };
+    this.host.forget(this);
+    this.resolveExit(exit);
+    return exit;
+  }
+
+}

@@ -1,0 +1,248 @@
+/** A shared, hardened container session and everything running in it. */
+import type Dockerode from 'dockerode';
+import { BoxError } from '../../errors/box-error.js';
+import { once } from '../../util/once.js';
+import { SESSION_UID, identityEnv, identityForSlot } from '../identity.js';
+import type { SlotAllocator } from '../slot-allocator.js';
+import type {
+  ContainerState,
+  ExecResult,
+  ExecSpec,
+  Identity,
+  ManagedProcess,
+  ManagedProcessSpec,
+  Session,
+  SessionEvent,
+  SessionInfo,
+} from '../types.js';
+import { toBoxError } from './engine-errors.js';
+import type { ExecContext, KillTarget } from './exec-context.js';
+import { DockerManagedProcess, type ProcessHost } from './docker-managed-process.js';
+import { runOneShotExec } from './one-shot-exec.js';
+import { signalled } from './signalled.js';
+
+const SESSION_USER = `${SESSION_UID}:${SESSION_UID}`;
+const OOM_COUNTER_SCRIPT =
+  'cat /sys/fs/cgroup/memory.events 2>/dev/null | sed -n "s/^oom_kill //p"; ' +
+  'cat /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null | sed -n "s/^oom_kill //p"';
+
+export interface DockerSessionDeps {
+  docker: Dockerode;
+  slots: SlotAllocator;
+  limits: { nproc: number; nofile: number };
+  onRemoved: (session: DockerSession) => void;
+}
+
+export class DockerSession implements Session {
+  readonly info: SessionInfo;
+  private readonly container: Dockerode.Container;
+  private readonly deps: DockerSessionDeps;
+  private readonly running = new Set<DockerManagedProcess>();
+  private readonly identities = new Map<number, Identity>();
+  private readonly listeners = new Set<(event: SessionEvent) => void>();
+  private readonly oomEventTimes: number[] = [];
+  private oomKills: number | null = null;
+  private dead = false;
+
+  constructor(info: SessionInfo, deps: DockerSessionDeps) {
+    this.info = info;
+    this.deps = deps;
+    this.container = deps.docker.getContainer(info.containerId);
+  }
+
+  get alive(): boolean {
+    return !this.dead;
+  }
+
+  async createIdentity(opts: { signal?: AbortSignal } = {}): Promise<Identity> {
+    this.assertAlive('process_start');
+    const slot = this.deps.slots.acquire();
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const identity = identityForSlot(slot);
+        // Leftovers of an earlier holder of this uid are killed first; `mkdir` (not -p) fails if
+        // the random folder name somehow exists, and then a new name is drawn.
+        const result = await this.housekeeping(identity, [
+          '/bin/sh',
+          '-c',
+          'kill -s KILL -1 2>/dev/null; umask 077; mkdir "$1" && mkdir "$1/home" "$1/tmp" "$1/cache" "$1/workspace" && chmod 0700 "$1"',
+          'mcp-box',
+          identity.root,
+        ], opts.signal);
+        if (result.exitCode === 0) {
+          this.identities.set(slot, identity);
+          return identity;
+        }
+        if (attempt === 2) {
+          throw new BoxError('PROCESS_START_FAILED', 'process_start', `Failed to create the private folders of uid ${identity.uid}: ${result.stderr.trim()}`, {
+            details: { exitCode: result.exitCode },
+          });
+        }
+      }
+      throw new BoxError('PROCESS_START_FAILED', 'process_start', 'unreachable');
+    } catch (err) {
+      this.deps.slots.release(slot);
+      throw err;
+    }
+  }
+
+  async releaseIdentity(identity: Identity, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    for (const proc of this.running) {
+      if (proc.identity.uid === identity.uid) proc.notifyEnded('stopped');
+    }
+    try {
+      if (!this.dead) {
+        await this.housekeeping(identity, [
+          '/bin/sh',
+          '-c',
+          'kill -s KILL -1 2>/dev/null; chmod -R u+rwx "$1" 2>/dev/null; rm -rf "$1"; ' +
+            'find /tmp /dev/shm -xdev -mindepth 1 -maxdepth 1 -user "$2" -exec rm -rf {} + 2>/dev/null; exit 0',
+          'mcp-box',
+          identity.root,
+          String(identity.uid),
+        ], opts.signal);
+      }
+    } finally {
+      this.identities.delete(identity.slot);
+      this.deps.slots.release(identity.slot);
+    }
+  }
+
+  async exec(spec: ExecSpec): Promise<ExecResult> {
+    this.assertAlive('runtime');
+    return runOneShotExec(this.contextFor(spec.identity, 'runtime'), {
+      ...spec,
+      cwd: spec.cwd ?? spec.identity?.workspace ?? '/workspace',
+    });
+  }
+
+  async startProcess(spec: ManagedProcessSpec): Promise<ManagedProcess> {
+    this.assertAlive('process_start');
+    if (this.oomKills === null) await this.readOomKills().catch(() => null);
+    const proc = await DockerManagedProcess.start(this.contextFor(spec.identity, 'process_start'), this.processHost(), {
+      ...spec,
+      cwd: spec.cwd ?? spec.identity.workspace,
+    });
+    if (proc.running) this.running.add(proc);
+    return proc;
+  }
+
+  processes(): ManagedProcess[] {
+    return [...this.running];
+  }
+
+  async inspect(opts: { signal?: AbortSignal } = {}): Promise<ContainerState> {
+    try {
+      const info = await signalled<Dockerode.ContainerInspectInfo>(this.container, this.container.inspect)({ abortSignal: opts.signal });
+      const state = info.State;
+      return {
+        running: state.Running,
+        status: state.Status,
+        exitCode: typeof state.ExitCode === 'number' ? state.ExitCode : null,
+        oomKilled: state.OOMKilled,
+        startedAt: state.StartedAt || null,
+        finishedAt: state.FinishedAt && !state.FinishedAt.startsWith('0001') ? state.FinishedAt : null,
+        error: state.Error || null,
+      };
+    } catch (err) {
+      throw toBoxError(err, 'runtime', `inspect session ${this.info.name}`);
+    }
+  }
+
+  onEvent(listener: (event: SessionEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Called by the runtime's event router for this container's engine events. */
+  handleEngineEvent(event: SessionEvent): void {
+    if (event.action === 'exec_die') {
+      for (const proc of this.running) if (proc.execId === event.execId) proc.notifyEnded();
+      return;
+    }
+    if (event.action === 'oom') this.oomEventTimes.push(Date.parse(event.at));
+    if (event.action === 'die' || event.action === 'destroy') this.markDead();
+    for (const listener of this.listeners) listener(event);
+  }
+
+  readonly remove = once(async (opts: { signal?: AbortSignal } = {}): Promise<void> => {
+    this.markDead();
+    try {
+      await this.container.remove({ force: true, v: true, abortSignal: opts.signal } as never);
+    } catch (err) {
+      const boxError = toBoxError(err, 'shutdown', `remove session ${this.info.name}`);
+      if (boxError.code !== 'NOT_FOUND') throw boxError;
+    }
+    try {
+      await this.deps.docker.getVolume(this.info.volume).remove({ abortSignal: opts.signal } as never);
+    } catch (err) {
+      const boxError = toBoxError(err, 'shutdown', `remove volume ${this.info.volume}`);
+      if (boxError.code !== 'NOT_FOUND') throw boxError;
+    }
+    for (const identity of this.identities.values()) this.deps.slots.release(identity.slot);
+    this.identities.clear();
+    this.deps.onRemoved(this);
+  });
+
+  /** Reads the container's OOM-kill counter from its memory cgroup (v1 or v2). */
+  async readOomKills(): Promise<number | null> {
+    const result = await runOneShotExec(this.contextFor(undefined, 'runtime'), { cmd: ['/bin/sh', '-c', OOM_COUNTER_SCRIPT], timeoutMs: 5000 });
+    const value = Number.parseInt(result.stdout.trim().split('\n')[0] ?? '', 10);
+    this.oomKills = Number.isFinite(value) ? value : null;
+    return this.oomKills;
+  }
+
+  private markDead(): void {
+    if (this.dead) return;
+    this.dead = true;
+    for (const proc of this.running) proc.notifyEnded('container_died');
+  }
+
+  private assertAlive(phase: 'runtime' | 'process_start'): void {
+    if (this.dead) throw new BoxError('SESSION_DEAD', phase, `Session ${this.info.name} is gone (its container died or was removed)`);
+  }
+
+  private housekeeping(identity: Identity, cmd: string[], signal?: AbortSignal): Promise<ExecResult> {
+    const ctx = this.contextFor(undefined, 'process_start');
+    return runOneShotExec({ ...ctx, user: `${identity.uid}:${identity.gid}` }, { cmd, timeoutMs: 30_000, cwd: '/', ...(signal === undefined ? {} : { signal }) });
+  }
+
+  private contextFor(identity: Identity | undefined, phase: ExecContext['phase']): ExecContext {
+    return {
+      container: this.container,
+      sessionName: this.info.name,
+      user: identity === undefined ? SESSION_USER : `${identity.uid}:${identity.gid}`,
+      env: identity === undefined ? {} : identityEnv(identity),
+      ...(identity === undefined ? {} : { limits: this.deps.limits }),
+      phase,
+      kill: (user, target, sig) => this.deliverSignal(user, target, sig),
+    };
+  }
+
+  private async deliverSignal(user: string, target: KillTarget, sig: 'TERM' | 'KILL' | 'INT' | 'HUP'): Promise<void> {
+    if (this.dead) return;
+    const which = target === 'all' ? '-1' : `-- -${target.group}`;
+    await runOneShotExec(
+      { ...this.contextFor(undefined, 'runtime'), user },
+      { cmd: ['/bin/sh', '-c', `kill -s ${sig} ${which} 2>/dev/null; exit 0`], timeoutMs: 10_000, cwd: '/' },
+    );
+  }
+
+  private processHost(): ProcessHost {
+    return {
+      isContainerDead: async () => {
+        if (this.dead) return true;
+        const state = await this.inspect().catch((err: unknown) => {
+          if (err instanceof BoxError && err.code === 'NOT_FOUND') return null;
+          throw err;
+        });
+        if (state === null || !state.running) this.markDead();
+        return this.dead;
+      },
+      readOomKills: () => this.readOomKills(),
+      lastKnownOomKills: () => this.oomKills,
+      oomEventSince: (sinceMs) => this.oomEventTimes.some((t) => t >= sinceMs),
+      forget: (proc) => this.running.delete(proc),
+    };
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Every command mcp-box runs in a session goes through a tiny `sh` wrapper that
+ *   1. prints its PID as the first stderr line (`mcp-box:pid=<n>`; stripped before anyone sees
+ *      stderr) — the Engine API only knows host PIDs, and Docker has no exec-kill endpoint, so
+ *      signals are delivered from inside by PID / process group (an exec is a session leader);
+ *   2. applies the per-uid limits with prlimit (RLIMIT_NPROC counts per uid, so a fork bomb of
+ *      one identity cannot take the pids of another);
+ *   3. `exec`s the command, so the PID stays the command's own.
+ * Secrets never appear here: the environment travels in the exec's Env field, not argv.
+ */
+import { DEFAULT_NOFILE_PER_IDENTITY, DEFAULT_NPROC_PER_IDENTITY } from '../identity.js';
+
+export const PID_MARKER = 'mcp-box:pid=';
+
+export interface WrapOptions {
+  /** Apply per-identity rlimits (omitted for housekeeping commands). */
+  limits?: { nproc?: number; nofile?: number };
+}
+
+export function wrapCommand(cmd: string[], opts: WrapOptions = {}): string[] {
+  if (cmd.length === 0 || cmd[0] === '') throw new RangeError('command must not be empty');
+  let script = `printf '${PID_MARKER}%s\\n' "$$" >&2; exec `;
+  if (opts.limits !== undefined) {
+    const nproc = opts.limits.nproc ?? DEFAULT_NPROC_PER_IDENTITY;
+    const nofile = opts.limits.nofile ?? DEFAULT_NOFILE_PER_IDENTITY;
+    if (!Number.isInteger(nproc) || nproc < 1 || !Number.isInteger(nofile) || nofile < 16) {
+      throw new RangeError(`invalid limits nproc=${nproc} nofile=${nofile}`);
+    }
+    script += `prlimit --nproc=${nproc}:${nproc} --nofile=${nofile}:${nofile} --core=0:0 -- `;
+  }
+  script += '"$@"';
+  return ['/bin/sh', '-c', script, 'mcp-box', ...cmd];
+}
+
+/**
+ * Watches the start of stderr for the PID line. Everything after it (or everything, when the first
+ * line is not the marker) is passed on unchanged.
+ */
+export class PidLineReader {
+  pid: number | null = null;
+  private head: Buffer | null = Buffer.alloc(0);
+  private readonly waiters: ((pid: number | null) => void)[] = [];
+
+  constructor(private readonly pass: (chunk: Buffer) => void) {}
+
+  push(chunk: Buffer): void {
+    if (this.head === null) {
+      this.pass(chunk);
+      return;
+    }
+    const buffered = Buffer.concat([this.head, chunk]);
+    const newline = buffered.indexOf(0x0a);
+    if (newline === -1 && buffered.length < 64) {
+      this.head = buffered;
+      return;
+    }
+    this.head = null;
+    const line = newline === -1 ? '' : buffered.subarray(0, newline).toString('latin1');
+    if (line.startsWith(PID_MARKER) && /^\d+$/.test(line.slice(PID_MARKER.length))) {
+      this.pid = Number(line.slice(PID_MARKER.length));
+      const rest = buffered.subarray(newline + 1);
+      if (rest.length > 0) this.pass(rest);
+    } else {
+      this.pass(buffered);
+    }
+    this.settle();
+  }
+
+  /** The stream ended: whatever was held is passed on. */
+  end(): void {
+    if (this.head !== null && this.head.length > 0) this.pass(this.head);
+    this.head = null;
+    this.settle();
+  }
+
+  /** Resolves with the PID once known, or null when the stream ended without it. */
+  waitForPid(): Promise<number | null> {
+    if (this.head === null) return Promise.resolve(this.pid);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private settle(): void {
+    for (const waiter of this.waiters.splice(0)) waiter(this.pid);
+  }
+}

@@ -1,0 +1,250 @@
+/**
+ * The runtime contract: container sessions, one-shot execs and managed processes.
+ * Nothing here mentions dockerode; src/runtime/docker/ implements it against the Engine API.
+ */
+import type { Readable, Writable } from 'node:stream';
+import type { BoxError } from '../errors/box-error.js';
+
+export interface EngineInfo {
+  /** Engine version, e.g. "20.10.24". */
+  version: string;
+  apiVersion: string;
+  os: string;
+  arch: string;
+  kernel: string;
+  cgroupVersion: '1' | '2' | 'unknown';
+  securityOptions: string[];
+}
+
+/** What decides which shared container a server runs in: servers with equal profiles share one. */
+export interface SessionProfile {
+  image: string;
+  network: 'on' | 'off';
+  cpus: number;
+  memoryMb: number;
+  pidsLimit: number;
+  readOnlyRootfs: boolean;
+  /** Size of the /tmp tmpfs. */
+  tmpfsMb: number;
+}
+
+export type SessionState = 'running' | 'dead';
+
+export interface SessionInfo {
+  /** Stable session name (also the container name). */
+  name: string;
+  containerId: string;
+  profileHash: string;
+  profile: SessionProfile;
+  volume: string;
+  state: SessionState;
+  createdAt: string;
+  /** Survives the runtime's close(). */
+  persistent: boolean;
+}
+
+/** The uid a piece of tenant code runs as, with its private folders inside the session. */
+export interface Identity {
+  /** Slot number inside the session; uid = gid = SLOT_UID_BASE + slot. */
+  slot: number;
+  uid: number;
+  gid: number;
+  /** The 0700 root of everything this identity owns, e.g. /workspace/.mcp/s3-1a2b…/ */
+  root: string;
+  home: string;
+  tmp: string;
+  /** Where staged code lives (issue 3 fills it). */
+  workspace: string;
+}
+
+export interface ExecSpec {
+  cmd: string[];
+  /** Run as this identity (its uid/gid, HOME, TMPDIR, process limit); omitted = the session user. */
+  identity?: Identity;
+  /** Passed through the Engine API's Env field, never argv. */
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Bytes written to stdin, then stdin is closed. Omitted = stdin closed at once. */
+  stdin?: string | Buffer;
+  /** Kills only this exec (its process group) when exceeded. */
+  timeoutMs?: number;
+  /** Capture limit per stream; the tail is kept. Default 1 MiB. */
+  maxOutputBytes?: number;
+  signal?: AbortSignal;
+  /** Called with each chunk of output as it arrives (install progress). */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+}
+
+export interface ExecResult {
+  exitCode: number | null;
+  timedOut: boolean;
+  cancelled: boolean;
+  /** Tails (at most maxOutputBytes each). */
+  stdout: string;
+  stderr: string;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  /** PID inside the container. */
+  pid: number | null;
+  durationMs: number;
+}
+
+export interface ManagedProcessSpec {
+  /** Caller's id for the process (a server name); used in labels, logs and errors. */
+  id: string;
+  cmd: string[];
+  identity: Identity;
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Size of the stderr ring. Default 64 KiB. */
+  stderrRingBytes?: number;
+  signal?: AbortSignal;
+}
+
+export type ExitReason =
+  /** The process ended by itself. */
+  | 'exited'
+  /** Stopped on request (stdin EOF, SIGTERM or SIGKILL from the escalation). */
+  | 'stopped'
+  /** Killed by the kernel's OOM killer. */
+  | 'oom'
+  /** The session container died under it. */
+  | 'container_died'
+  /** The engine stopped answering; the process state is unknown. */
+  | 'engine_lost';
+
+export interface ProcessExit {
+  exitCode: number | null;
+  /** Signal name when the exit code says the process was killed by one (128 + n). */
+  signal: string | null;
+  reason: ExitReason;
+  oomKilled: boolean;
+  /** Which escalation step ended a stop: 'eof' | 'sigterm' | 'sigkill'. */
+  stoppedBy: 'eof' | 'sigterm' | 'sigkill' | null;
+  stderrTail: string;
+  startedAt: string;
+  endedAt: string;
+  durationMs: number;
+}
+
+export interface StopOptions {
+  /** Wait after stdin EOF before SIGTERM. Default 2000 ms. */
+  eofGraceMs?: number;
+  /** Wait after SIGTERM before SIGKILL. Default 3000 ms. */
+  termGraceMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface ManagedProcess {
+  readonly id: string;
+  readonly session: string;
+  readonly identity: Identity;
+  /** In-container PID, known once the process started. */
+  readonly pid: number;
+  readonly startedAt: string;
+  readonly stdin: Writable;
+  readonly stdout: Readable;
+  /** True until `exited` settles. */
+  readonly running: boolean;
+  /** Resolves (never rejects) with the exit record. */
+  readonly exited: Promise<ProcessExit>;
+  /** The last bytes of stderr as text. */
+  stderrTail(): string;
+  /** Delivers a signal inside the container to the process group (as the process's uid). */
+  kill(signal: 'SIGTERM' | 'SIGKILL' | 'SIGINT' | 'SIGHUP', opts?: { signal?: AbortSignal }): Promise<void>;
+  /** stdin EOF → grace → SIGTERM → grace → SIGKILL (everything of the uid). Idempotent. */
+  stop(opts?: StopOptions): Promise<ProcessExit>;
+}
+
+/** Something the engine reported about a session container. */
+export interface SessionEvent {
+  session: string;
+  containerId: string;
+  action: 'die' | 'oom' | 'kill' | 'start' | 'destroy' | 'exec_die';
+  exitCode?: number;
+  signal?: string;
+  execId?: string;
+  at: string;
+}
+
+export interface Session {
+  readonly info: SessionInfo;
+  readonly alive: boolean;
+  /** Reserves a slot (uid) and creates its private 0700 folders; kills leftovers of that uid first. */
+  createIdentity(opts?: { signal?: AbortSignal }): Promise<Identity>;
+  /** Kills everything running as the identity, deletes its folders and frees the slot. */
+  releaseIdentity(identity: Identity, opts?: { signal?: AbortSignal }): Promise<void>;
+  exec(spec: ExecSpec): Promise<ExecResult>;
+  startProcess(spec: ManagedProcessSpec): Promise<ManagedProcess>;
+  processes(): ManagedProcess[];
+  inspect(opts?: { signal?: AbortSignal }): Promise<ContainerState>;
+  /** Session-level events (die, oom, kill). */
+  onEvent(listener: (event: SessionEvent) => void): () => void;
+  /** Removes the container and its workspace volume. Idempotent. */
+  remove(opts?: { signal?: AbortSignal }): Promise<void>;
+}
+
+export interface ContainerState {
+  running: boolean;
+  status: string;
+  exitCode: number | null;
+  oomKilled: boolean;
+  startedAt: string | null;
+  finishedAt: string | null;
+  error: string | null;
+}
+
+export interface ReapReport {
+  removedContainers: string[];
+  removedVolumes: string[];
+  kept: string[];
+}
+
+export type RuntimeErrorListener = (error: BoxError) => void;
+
+export interface ManagedResource {
+  kind: 'container' | 'volume';
+  name: string;
+  id: string;
+  ownerId: string;
+  owner: 'self' | 'alive' | 'dead' | 'unknown';
+  labels: Record<string, string>;
+  running?: boolean;
+}
+
+export interface ImageInfo {
+  id: string;
+  labels: Record<string, string>;
+  created: string;
+}
+
+export interface BuildImageOptions {
+  /** Folder holding the Dockerfile (the whole folder is the build context). */
+  contextDir: string;
+  tag: string;
+  buildArgs?: Record<string, string>;
+  labels?: Record<string, string>;
+  onProgress?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface EnsureSessionOptions {
+  signal?: AbortSignal;
+  /** Kept when the runtime closes (serve's `persistent` sessions). */
+  persistent?: boolean;
+}
+
+/** The runtime: engine connection, sessions, images and the reaper. */
+export interface Runtime {
+  readonly ownerId: string;
+  ping(opts?: { signal?: AbortSignal }): Promise<EngineInfo>;
+  ensureSession(profile?: Partial<SessionProfile>, opts?: EnsureSessionOptions): Promise<Session>;
+  sessions(): Session[];
+  listManaged(opts?: { signal?: AbortSignal }): Promise<ManagedResource[]>;
+  /** Removes containers and volumes whose owner process is dead (never the caller's own). */
+  reap(opts?: { signal?: AbortSignal; includeUnknownOwners?: boolean }): Promise<ReapReport>;
+  imageInfo(ref: string, opts?: { signal?: AbortSignal }): Promise<ImageInfo | null>;
+  buildImage(opts: BuildImageOptions): Promise<ImageInfo>;
+  /** Stops engine event handling; removes this owner's non-persistent sessions unless told not to. */
+  close(opts?: { removeSessions?: boolean; signal?: AbortSignal }): Promise<void>;
+}
