@@ -4,7 +4,9 @@
  * every test file one run tag, and at the end fails the run if anything with that tag is left.
  */
 import { randomBytes } from 'node:crypto';
+import Dockerode from 'dockerode';
 import type { TestProject } from 'vitest/node';
+import { execFileSync } from 'node:child_process';
 import { createDockerRuntime } from '../../src/runtime/docker/docker-runtime.js';
 import { ensureSandboxImage } from '../../src/image/sandbox-image.js';
 
@@ -18,6 +20,8 @@ declare module 'vitest' {
 const runTag = `test-${randomBytes(4).toString('hex')}`;
 
 export async function setup(project: TestProject): Promise<void> {
+  // Tests that run a real supervisor process (kill -9, the CLI) use the built package.
+  execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
   const runtime = createDockerRuntime({ tag: runTag });
   try {
     const engine = await runtime.ping();
@@ -36,14 +40,9 @@ export async function teardown(): Promise<void> {
   const leftovers = await runtime.listManaged();
   if (leftovers.length === 0) return;
   await runtime.reap({ includeUnknownOwners: true });
-  for (const r of leftovers.filter((x) => x.kind === 'container')) {
-    // Remove even live-owner leftovers of this run: the run is over.
-    await fetchRemove(r.id);
-  }
+  // Remove even live-owner leftovers of this run: the run is over.
+  const docker = new Dockerode();
+  for (const r of leftovers.filter((x) => x.kind === 'container')) await docker.getContainer(r.id).remove({ force: true, v: true }).catch(() => undefined);
+  for (const r of leftovers.filter((x) => x.kind === 'volume')) await docker.getVolume(r.name).remove().catch(() => undefined);
   throw new Error(`The Docker suite left ${leftovers.length} resource(s) behind: ${leftovers.map((r) => `${r.kind} ${r.name}`).join(', ')}`);
-}
-
-async function fetchRemove(id: string): Promise<void> {
-  const { default: Dockerode } = await import('dockerode');
-  await new Dockerode().getContainer(id).remove({ force: true, v: true }).catch(() => undefined);
 }

@@ -19,13 +19,14 @@ const DEFAULT_EOF_GRACE_MS = 2000;
 const DEFAULT_TERM_GRACE_MS = 3000;
 const KILL_WAIT_MS = 10_000;
 const STDOUT_HIGH_WATER = 1024 * 1024;
+const CONTAINER_DEATH_SETTLE_MS = 1500;
 
 const SIGNAL_NAMES: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 6: 'SIGABRT', 9: 'SIGKILL', 11: 'SIGSEGV', 13: 'SIGPIPE', 15: 'SIGTERM' };
 
 /** Session hooks a process needs to classify its exit. */
 export interface ProcessHost {
-  /** True once the session container is known to be gone. */
-  isContainerDead(): Promise<boolean>;
+  /** True once the session container is known to be gone; waits up to `settleMs` for it to be. */
+  isContainerDead(settleMs?: number): Promise<boolean>;
   /** The container's OOM-kill counter now (cgroup), or null when unreadable. */
   readOomKills(): Promise<number | null>;
   /** The last counter value the session knows without asking (no exec). */
@@ -171,7 +172,9 @@ export class DockerManagedProcess implements ManagedProcess {
     let reason: ExitReason = this.forcedReason ?? (this.stopStep !== null ? 'stopped' : 'exited');
     let oomKilled = false;
     if (reason !== 'stopped' && reason !== 'container_died' && (exitCode === null || killedBySignal !== null)) {
-      if (await this.host.isContainerDead().catch(() => false)) reason = 'container_died';
+      // A killed container ends its execs' streams before the engine records the container's
+      // exit: give the engine a moment before calling this an ordinary exit.
+      if (await this.host.isContainerDead(CONTAINER_DEATH_SETTLE_MS).catch(() => false)) reason = 'container_died';
     }
     if (killedBySignal === 9 && this.stopStep !== 'sigkill' && reason !== 'container_died') {
       const now = await this.host.readOomKills().catch(() => null);

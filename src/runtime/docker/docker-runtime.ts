@@ -252,17 +252,19 @@ class DockerRuntime implements Runtime {
   private async openSession(profile: SessionProfile, hash: string, opts: EnsureSessionOptions): Promise<DockerSession> {
     await this.ping(opts.signal === undefined ? {} : { signal: opts.signal });
     await this.ensureEvents().whenReady();
-    const name = `mcp-box-${this.ownerId}-${hash}`;
-    const adopted = await this.adopt(name, profile, hash, opts);
+    const adopted = await this.adopt(profile, hash, opts);
     if (adopted !== null) return adopted;
 
     const labels: Record<string, string> = {
       ...ownerLabels(this.owner),
       [LABEL_PROFILE_HASH]: hash,
-      [LABEL_SESSION]: name,
       [LABEL_PERSISTENT]: opts.persistent === true ? 'true' : 'false',
       ...(this.tag === undefined ? {} : { [LABEL_TAG]: this.tag }),
     };
+    // A generation suffix keeps a re-created session apart from the one it replaces (an old
+    // handle's remove() must never touch the new session's volume).
+    const name = `mcp-box-${this.ownerId}-${hash}-${randomBytes(2).toString('hex')}`;
+    labels[LABEL_SESSION] = name;
     const volume = `${name}-ws`;
     let containerId: string | null = null;
     try {
@@ -297,7 +299,7 @@ class DockerRuntime implements Runtime {
   }
 
   /** Reuses a running container of this owner and profile (a restarted supervisor with a stable id). */
-  private async adopt(name: string, profile: SessionProfile, hash: string, opts: EnsureSessionOptions): Promise<DockerSession | null> {
+  private async adopt(profile: SessionProfile, hash: string, opts: EnsureSessionOptions): Promise<DockerSession | null> {
     let found: Dockerode.ContainerInfo[];
     try {
       found = await this.docker.listContainers({
@@ -309,6 +311,7 @@ class DockerRuntime implements Runtime {
       throw toBoxError(err, 'session_create', 'list sessions');
     }
     for (const c of found) {
+      const name = c.Labels[LABEL_SESSION] ?? (c.Names[0] ?? '').replace(/^\//, '');
       if (c.State !== 'running') {
         await this.discard(c.Id, `${name}-ws`);
         continue;

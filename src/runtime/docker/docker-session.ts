@@ -1,6 +1,7 @@
 /** A shared, hardened container session and everything running in it. */
 import type Dockerode from 'dockerode';
 import { BoxError } from '../../errors/box-error.js';
+import { delay } from '../../util/abort.js';
 import { once } from '../../util/once.js';
 import { SESSION_UID, identityEnv, identityForSlot } from '../identity.js';
 import type { SlotAllocator } from '../slot-allocator.js';
@@ -65,7 +66,7 @@ export class DockerSession implements Session {
         const result = await this.housekeeping(identity, [
           '/bin/sh',
           '-c',
-          'kill -s KILL -1 2>/dev/null; umask 077; mkdir "$1" && mkdir "$1/home" "$1/tmp" "$1/cache" "$1/workspace" && chmod 0700 "$1"',
+          'kill -s KILL -- -1 2>/dev/null; umask 077; mkdir "$1" && mkdir "$1/home" "$1/tmp" "$1/cache" "$1/workspace" && chmod 0700 "$1"',
           'mcp-box',
           identity.root,
         ], opts.signal);
@@ -95,7 +96,7 @@ export class DockerSession implements Session {
         await this.housekeeping(identity, [
           '/bin/sh',
           '-c',
-          'kill -s KILL -1 2>/dev/null; chmod -R u+rwx "$1" 2>/dev/null; rm -rf "$1"; ' +
+          'kill -s KILL -- -1 2>/dev/null; chmod -R u+rwx "$1" 2>/dev/null; rm -rf "$1"; ' +
             'find /tmp /dev/shm -xdev -mindepth 1 -maxdepth 1 -user "$2" -exec rm -rf {} + 2>/dev/null; exit 0',
           'mcp-box',
           identity.root,
@@ -221,7 +222,7 @@ export class DockerSession implements Session {
 
   private async deliverSignal(user: string, target: KillTarget, sig: 'TERM' | 'KILL' | 'INT' | 'HUP'): Promise<void> {
     if (this.dead) return;
-    const which = target === 'all' ? '-1' : `-- -${target.group}`;
+    const which = target === 'all' ? '-- -1' : `-- -${target.group}`;
     await runOneShotExec(
       { ...this.contextFor(undefined, 'runtime'), user },
       { cmd: ['/bin/sh', '-c', `kill -s ${sig} ${which} 2>/dev/null; exit 0`], timeoutMs: 10_000, cwd: '/' },
@@ -230,14 +231,18 @@ export class DockerSession implements Session {
 
   private processHost(): ProcessHost {
     return {
-      isContainerDead: async () => {
-        if (this.dead) return true;
-        const state = await this.inspect().catch((err: unknown) => {
-          if (err instanceof BoxError && err.code === 'NOT_FOUND') return null;
-          throw err;
-        });
-        if (state === null || !state.running) this.markDead();
-        return this.dead;
+      isContainerDead: async (settleMs = 0) => {
+        const deadline = Date.now() + settleMs;
+        for (;;) {
+          if (this.dead) return true;
+          const state = await this.inspect().catch((err: unknown) => {
+            if (err instanceof BoxError && err.code === 'NOT_FOUND') return null;
+            throw err;
+          });
+          if (state === null || !state.running) this.markDead();
+          if (this.dead || Date.now() >= deadline) return this.dead;
+          await delay(100);
+        }
       },
       readOomKills: () => this.readOomKills(),
       lastKnownOomKills: () => this.oomKills,
