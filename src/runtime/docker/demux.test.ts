@@ -96,29 +96,32 @@ describe('FrameParser', () => {
     expect(parser.buffered).toBe(10);
   });
 
-  it('keeps a 1 MiB payload intact, whole and in 4 KiB pieces', () => {
+  describe('a 1 MiB payload', () => {
     const payload = Buffer.alloc(1024 * 1024);
     for (let i = 0; i < payload.length; i++) payload[i] = (i * 31 + 7) & 0xff;
     const data = Buffer.concat([frame(1, payload), frame(2, 'tail')]);
+    const pieces = (size: number): Buffer[] => {
+      const out: Buffer[] = [];
+      for (let i = 0; i < data.length; i += size) out.push(data.subarray(i, i + size));
+      return out;
+    };
 
-    for (const pieceSize of [data.length, 4096, 3]) {
+    it.each([
+      { name: 'in one chunk', chunks: [data] },
+      { name: 'in 4 KiB chunks', chunks: pieces(4096) },
+      { name: 'in 65535-byte chunks (unaligned)', chunks: pieces(65535) },
+      { name: 'with the header split in 3-byte pieces', chunks: [data.subarray(0, 3), data.subarray(3, 6), data.subarray(6, 9), data.subarray(9)] },
+    ])('arrives intact $name', ({ chunks }) => {
       const parser = new FrameParser();
       const got: { stream: Stream; payload: Buffer }[] = [];
-      // 3-byte pieces only for the header and the first bytes: the rest in one push.
-      const pieces: Buffer[] = [];
-      if (pieceSize === 3) {
-        pieces.push(data.subarray(0, 3), data.subarray(3, 6), data.subarray(6, 9), data.subarray(9));
-      } else {
-        for (let i = 0; i < data.length; i += pieceSize) pieces.push(data.subarray(i, i + pieceSize));
-      }
-      for (const piece of pieces) parser.push(piece, (stream, p) => got.push({ stream, payload: Buffer.from(p) }));
+      for (const chunk of chunks) parser.push(chunk, (stream, p) => got.push({ stream, payload: Buffer.from(p) }));
       expect(got).toHaveLength(2);
       expect(got[0]?.stream).toBe('stdout');
       expect(got[0]?.payload.length).toBe(payload.length);
       expect(got[0]?.payload.equals(payload)).toBe(true);
       expect(got[1]).toEqual({ stream: 'stderr', payload: Buffer.from('tail') });
       expect(parser.buffered).toBe(0);
-    }
+    });
   });
 });
 
