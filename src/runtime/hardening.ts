@@ -42,7 +42,7 @@ export function evaluateHardening(output: string, profile: SessionProfile): Hard
   zeroCaps('CapBnd');
   if (values.NoNewPrivs !== '1') failures.push(`NoNewPrivs is ${values.NoNewPrivs ?? 'unknown'}, expected 1`);
   if (values.Seccomp !== '2') failures.push(`Seccomp is ${values.Seccomp ?? 'unknown'}, expected 2 (filter)`);
-  if (values.uid === undefined || values.uid === '0') failures.push(`process runs as uid ${values.uid ?? 'unknown'}, expected non-root`);
+  if (values.uid === undefined || !/^\d+$/.test(values.uid) || values.uid === '0') failures.push(`process runs as uid ${values.uid ?? 'unknown'}, expected non-root`);
   if (profile.readOnlyRootfs && values.rootfs !== 'ro') failures.push('root filesystem is writable, expected read-only');
   if (values.docker_sock !== 'absent') failures.push('a Docker socket is visible inside the sandbox');
   if (values.pids_max !== String(profile.pidsLimit)) failures.push(`pids limit is ${values.pids_max || 'unset'}, expected ${profile.pidsLimit}`);

@@ -53,7 +53,7 @@ export interface Identity {
   root: string;
   home: string;
   tmp: string;
-  /** Where staged code lives (issue 3 fills it). */
+  /** Where staged code lives: a symlink to the current staged generation (`ws.<gen>`). */
   workspace: string;
 }
 
@@ -64,8 +64,8 @@ export interface ExecSpec {
   /** Passed through the Engine API's Env field, never argv. */
   env?: Record<string, string>;
   cwd?: string;
-  /** Bytes written to stdin, then stdin is closed. Omitted = stdin closed at once. */
-  stdin?: string | Buffer;
+  /** Written to stdin, then stdin is closed (a stream is piped with backpressure). Omitted = no stdin. */
+  stdin?: string | Buffer | Readable;
   /** Kills only this exec (its process group) when exceeded. */
   timeoutMs?: number;
   /** Capture limit per stream; the tail is kept. Default 1 MiB. */

@@ -6,13 +6,34 @@ export async function delay(ms: number, signal?: AbortSignal): Promise<void> {
   await sleep(ms, undefined, signal === undefined ? { ref: false } : { signal, ref: false });
 }
 
-/** A signal that aborts when `parent` aborts or after `ms` (when given), whichever comes first. */
+/**
+ * A signal that aborts when `parent` aborts or after `ms` (when given), whichever comes first.
+ * Built on a plain timer rather than `AbortSignal.any([parent, AbortSignal.timeout(ms)])`: Node 20
+ * holds the timeout signal of such a combination weakly and may collect it (nodejs/node#57736), so
+ * the deadline would silently never fire.
+ */
 export function deadlineSignal(ms: number | undefined, parent?: AbortSignal): AbortSignal {
-  const signals: AbortSignal[] = [];
-  if (parent !== undefined) signals.push(parent);
-  if (ms !== undefined && Number.isFinite(ms)) signals.push(AbortSignal.timeout(Math.max(0, ms)));
-  if (signals.length === 0) return new AbortController().signal;
-  return signals.length === 1 ? (signals[0] as AbortSignal) : AbortSignal.any(signals);
+  const hasDeadline = ms !== undefined && Number.isFinite(ms);
+  if (!hasDeadline && parent !== undefined) return parent;
+  const controller = new AbortController();
+  if (parent?.aborted === true) {
+    controller.abort(parent.reason);
+    return controller.signal;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const onParentAbort = (): void => {
+    if (timer !== undefined) clearTimeout(timer);
+    controller.abort(parent?.reason);
+  };
+  parent?.addEventListener('abort', onParentAbort, { once: true });
+  if (hasDeadline) {
+    timer = setTimeout(() => {
+      parent?.removeEventListener('abort', onParentAbort);
+      controller.abort(new DOMException(`The operation timed out after ${ms} ms`, 'TimeoutError'));
+    }, Math.max(0, ms as number));
+    timer.unref();
+  }
+  return controller.signal;
 }
 
 /** Throws a BoxError ABORTED/TIMEOUT for `phase` when `signal` has aborted. */

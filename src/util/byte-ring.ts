@@ -8,6 +8,8 @@ export class ByteRing {
   private size = 0;
   private dropped = 0;
   private total = 0;
+  /** Whether the last dropped byte was a newline (then the first held line is whole). */
+  private cutAtLineStart = true;
 
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity <= 0) throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
@@ -17,8 +19,11 @@ export class ByteRing {
   write(chunk: Buffer): void {
     this.total += chunk.length;
     if (chunk.length >= this.capacity) {
-      this.dropped += this.size + chunk.length - this.capacity;
-      this.chunks = [Buffer.from(chunk.subarray(chunk.length - this.capacity))];
+      const cut = chunk.length - this.capacity;
+      this.dropped += this.size + cut;
+      if (cut > 0) this.cutAtLineStart = chunk[cut - 1] === 0x0a;
+      else if (this.size > 0) this.cutAtLineStart = this.toBuffer().at(-1) === 0x0a;
+      this.chunks = [Buffer.from(chunk.subarray(cut))];
       this.size = this.capacity;
       return;
     }
@@ -31,7 +36,9 @@ export class ByteRing {
         this.chunks.shift();
         this.size -= head.length;
         this.dropped += head.length;
+        this.cutAtLineStart = head.at(-1) === 0x0a;
       } else {
+        this.cutAtLineStart = head[excess - 1] === 0x0a;
         this.chunks[0] = head.subarray(excess);
         this.size -= excess;
         this.dropped += excess;
@@ -61,9 +68,10 @@ export class ByteRing {
 
   /** The last `n` lines of the held text (a trailing partial line counts as a line). */
   tailLines(n: number): string[] {
+    if (n <= 0) return [];
     const lines = this.toString().split('\n');
     if (lines.at(-1) === '') lines.pop();
-    if (this.dropped > 0 && lines.length > 0) lines.shift(); // the first line is cut: not a whole line
+    if (this.dropped > 0 && !this.cutAtLineStart && lines.length > 0) lines.shift(); // the first line is cut: not a whole line
     return lines.slice(-n);
   }
 }

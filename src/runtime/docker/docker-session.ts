@@ -66,7 +66,7 @@ export class DockerSession implements Session {
         const result = await this.housekeeping(identity, [
           '/bin/sh',
           '-c',
-          'kill -s KILL -- -1 2>/dev/null; umask 077; mkdir "$1" && mkdir "$1/home" "$1/tmp" "$1/cache" "$1/workspace" && chmod 0700 "$1"',
+          'kill -s KILL -- -1 2>/dev/null; umask 077; mkdir "$1" && mkdir "$1/home" "$1/tmp" "$1/cache" "$1/deps" "$1/ws.init" && ln -s ws.init "$1/workspace" && chmod 0700 "$1"',
           'mcp-box',
           identity.root,
         ], opts.signal);

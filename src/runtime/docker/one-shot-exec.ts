@@ -2,7 +2,7 @@
  * One-shot exec: run a command to completion with bounded output capture. A timeout or an abort
  * kills only this exec's process group (TERM, grace, KILL) — never the session or its neighbours.
  */
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { ByteRing } from '../../util/byte-ring.js';
 import { delay } from '../../util/abort.js';
 import { demultiplex } from './demux.js';
@@ -45,8 +45,12 @@ export async function runOneShotExec(ctx: ExecContext, spec: ExecSpec): Promise<
   });
   const drained = demultiplex(started.stream, { stdout: stdoutSink, onStderr: (chunk) => pidReader.push(chunk) });
 
-  if (hasStdin) {
-    started.stream.write(typeof spec.stdin === 'string' ? Buffer.from(spec.stdin) : (spec.stdin as Buffer));
+  if (spec.stdin instanceof Readable) {
+    const input = spec.stdin;
+    input.on('error', () => started.stream.end());
+    input.pipe(started.stream);
+  } else if (spec.stdin !== undefined) {
+    started.stream.write(typeof spec.stdin === 'string' ? Buffer.from(spec.stdin) : spec.stdin);
     started.stream.end();
   }
 

@@ -1,0 +1,75 @@
+/**
+ * Which host folders may be staged: after `realpath`, the folder must lie under an allowed root
+ * and must not be `/`, a system folder, a home folder itself, or hold the Docker socket.
+ * Violations are BoxErrors in phase workspace_stage that name the path and the rule.
+ */
+import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { sep } from 'node:path';
+import { BoxError } from '../errors/box-error.js';
+
+/** Never staged, nor anything below them. */
+const SYSTEM_DIRS = ['/etc', '/proc', '/sys', '/dev', '/boot', '/run', '/var/run', '/var/lib/docker'];
+/** Never staged themselves (their subfolders may be, when under an allowed root). */
+const EXACT_DENIED = ['/', '/home', '/root', '/Users', '/tmp', '/var', '/usr', '/opt', '/srv', '/mnt', '/media'];
+const DOCKER_SOCKETS = ['/var/run/docker.sock', '/run/docker.sock'];
+
+export interface HostPolicy {
+  /** Folders under which server folders may live (realpath'd before comparing). */
+  allowedRoots: string[];
+}
+
+/** Checks `path` and returns its realpath. */
+export function checkHostPolicy(path: string, policy: HostPolicy): string {
+  const deny = (rule: string, extra: Record<string, unknown> = {}): never => {
+    throw new BoxError('HOST_PATH_DENIED', 'workspace_stage', `Host folder ${JSON.stringify(path)} is not allowed: ${rule}`, {
+      details: { path, rule, ...extra },
+    });
+  };
+  let real: string;
+  try {
+    real = realpathSync(path);
+  } catch {
+    return deny('it does not exist');
+  }
+  if (!statSync(real).isDirectory()) deny('it is not a folder');
+  if (EXACT_DENIED.includes(real)) deny(`${real} itself is never staged`);
+  for (const dir of SYSTEM_DIRS) if (real === dir || real.startsWith(dir + sep)) deny(`it is inside the system folder ${dir}`);
+  for (const home of homeFolders()) if (real === home) deny(`it is the home folder ${home}; use a project folder inside it`);
+  for (const socket of dockerSockets()) {
+    if (socket.startsWith(real + sep)) deny(`it holds the Docker socket ${socket}`);
+  }
+  const roots = policy.allowedRoots.map((r) => realpathOr(r));
+  if (!roots.some((root) => real === root || real.startsWith(root === sep ? sep : root + sep))) {
+    deny(`it is not under an allowed root (box.allowedRoots: ${policy.allowedRoots.map((r) => JSON.stringify(r)).join(', ') || 'none'})`, { allowedRoots: policy.allowedRoots });
+  }
+  return real;
+}
+
+function realpathOr(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+function homeFolders(): string[] {
+  const homes = new Set<string>([realpathOr(homedir())]);
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const home = line.split(':')[5];
+      if (home !== undefined && home.startsWith('/home/')) homes.add(realpathOr(home));
+    }
+  } catch {
+    // no passwd: the current user's home is still checked
+  }
+  return [...homes];
+}
+
+function dockerSockets(): string[] {
+  const sockets = [...DOCKER_SOCKETS];
+  const host = process.env.DOCKER_HOST;
+  if (host?.startsWith('unix://') === true) sockets.push(host.slice('unix://'.length));
+  return sockets.flatMap((s) => [s, realpathOr(s)]);
+}
