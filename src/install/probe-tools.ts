@@ -1,0 +1,36 @@
+/** Which interpreters and installers a session's image has, probed once per session. */
+import type { Session } from '../runtime/types.js';
+import type { ToolVersions } from './detect-install.js';
+
+const PROBE = [
+  `python3 -c 'import sys; print("python=%d.%d.%d" % sys.version_info[:3])' 2>/dev/null`,
+  `ls /usr/share/python-wheels 2>/dev/null | sed -n 's/^pip-\\([^-]*\\)-.*/pip=\\1/p' | head -1`,
+  `node -e 'console.log("node=" + process.versions.node)' 2>/dev/null`,
+  `command -v npm >/dev/null && echo "npm=$(npm -v 2>/dev/null)"`,
+  `command -v uv >/dev/null && echo "uv=$(uv --version 2>/dev/null | cut -d' ' -f2)"`,
+  `command -v pnpm >/dev/null && echo "pnpm=$(pnpm -v 2>/dev/null)"`,
+  `command -v yarn >/dev/null && echo "yarn=$(yarn -v 2>/dev/null)"`,
+  'true',
+].join('; ');
+
+const cache = new WeakMap<Session, Promise<ToolVersions>>();
+
+export function probeTools(session: Session): Promise<ToolVersions> {
+  let probe = cache.get(session);
+  if (probe === undefined) {
+    probe = session.exec({ cmd: ['/bin/sh', '-c', PROBE], timeoutMs: 30_000, cwd: '/' }).then((r) => parseToolVersions(r.stdout));
+    probe.catch(() => cache.delete(session));
+    cache.set(session, probe);
+  }
+  return probe;
+}
+
+export function parseToolVersions(output: string): ToolVersions {
+  const found: Record<string, string> = {};
+  for (const line of output.split('\n')) {
+    const m = /^(python|pip|node|npm|uv|pnpm|yarn)=(\S+)$/.exec(line.trim());
+    if (m !== null) found[m[1] as string] = m[2] as string;
+  }
+  const get = (k: string): string | null => found[k] ?? null;
+  return { python: get('python'), pip: get('pip'), node: get('node'), npm: get('npm'), uv: get('uv'), pnpm: get('pnpm'), yarn: get('yarn') };
+}

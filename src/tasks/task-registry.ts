@@ -1,0 +1,214 @@
+/**
+ * Long operations (installs, image builds) as tasks the platform can poll: an id; states
+ * `working → completed | failed | cancelled`; a progress message taken from the output, and a
+ * heartbeat with the elapsed time when the operation is quiet; a bounded, redacted output ring with
+ * a tail query; cancel (the operation's signal aborts; it kills only what it runs); finished tasks
+ * kept for a TTL, and cancelling a finished task is an error.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { BoxError, isBoxError, type ErrorCode, type Phase } from '../errors/box-error.js';
+
+export type TaskState = 'working' | 'completed' | 'failed' | 'cancelled';
+
+export interface TaskRecord {
+  id: string;
+  kind: string;
+  /** What the task is about (a server name). */
+  subject: string;
+  state: TaskState;
+  progress: string;
+  startedAt: string;
+  endedAt: string | null;
+  elapsedMs: number;
+  /** Output lines held (the tail query returns at most this many). */
+  outputLines: number;
+  error: { code: ErrorCode; phase: Phase; message: string; details: Record<string, unknown> } | null;
+}
+
+export interface TaskContext {
+  readonly id: string;
+  readonly signal: AbortSignal;
+  progress(message: string): void;
+  /** Output text (any chunking); split into lines, redacted, kept in the ring. */
+  output(text: string): void;
+}
+
+export interface TaskRegistryOptions {
+  ttlMs?: number;
+  heartbeatMs?: number;
+  maxOutputLines?: number;
+  /** Applied to every output line and progress message before it is stored. */
+  redact?: (text: string) => string;
+}
+
+export interface Task<T> {
+  readonly id: string;
+  readonly done: Promise<T>;
+  record(): TaskRecord;
+}
+
+interface Entry {
+  record: TaskRecord;
+  controller: AbortController;
+  lines: string[];
+  partial: string;
+  lastOutputAt: number;
+  startedMs: number;
+  heartbeat: NodeJS.Timeout | null;
+  cancelRequested: boolean;
+}
+
+const MAX_PROGRESS = 200;
+
+export class TaskRegistry extends EventEmitter<{ update: [TaskRecord] }> {
+  private readonly tasks = new Map<string, Entry>();
+  private readonly ttlMs: number;
+  private readonly heartbeatMs: number;
+  private readonly maxLines: number;
+  private readonly redact: (text: string) => string;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(opts: TaskRegistryOptions = {}) {
+    super();
+    this.ttlMs = opts.ttlMs ?? 15 * 60_000;
+    this.heartbeatMs = opts.heartbeatMs ?? 10_000;
+    this.maxLines = opts.maxOutputLines ?? 2000;
+    this.redact = opts.redact ?? ((t) => t);
+    this.sweeper = setInterval(() => this.sweep(), Math.min(this.ttlMs, 60_000));
+    this.sweeper.unref();
+  }
+
+  start<T>(kind: string, subject: string, run: (ctx: TaskContext) => Promise<T>): Task<T> {
+    const id = `task_${randomBytes(8).toString('hex')}`;
+    const startedMs = Date.now();
+    const entry: Entry = {
+      record: { id, kind, subject, state: 'working', progress: 'starting', startedAt: new Date(startedMs).toISOString(), endedAt: null, elapsedMs: 0, outputLines: 0, error: null },
+      controller: new AbortController(),
+      lines: [],
+      partial: '',
+      lastOutputAt: startedMs,
+      startedMs,
+      heartbeat: null,
+      cancelRequested: false,
+    };
+    this.tasks.set(id, entry);
+    entry.heartbeat = setInterval(() => {
+      const now = Date.now();
+      if (now - entry.lastOutputAt >= this.heartbeatMs) this.setProgress(entry, `still working after ${Math.round((now - startedMs) / 1000)} s (no output for ${Math.round((now - entry.lastOutputAt) / 1000)} s)`);
+    }, this.heartbeatMs);
+    entry.heartbeat.unref();
+    const ctx: TaskContext = {
+      id,
+      signal: entry.controller.signal,
+      progress: (message) => this.setProgress(entry, message),
+      output: (text) => this.addOutput(entry, text),
+    };
+    this.emit('update', this.snapshot(entry));
+    const done = (async () => {
+      try {
+        const result = await run(ctx);
+        this.finish(entry, entry.cancelRequested ? 'cancelled' : 'completed', null);
+        return result;
+      } catch (err) {
+        const boxError = isBoxError(err) ? err : new BoxError('INSTALL_FAILED', 'dep_install', String(err), { cause: err });
+        this.finish(entry, entry.cancelRequested ? 'cancelled' : 'failed', boxError);
+        throw boxError;
+      }
+    })();
+    done.catch(() => undefined);
+    return { id, done, record: () => this.snapshot(entry) };
+  }
+
+  get(id: string): TaskRecord {
+    return this.snapshot(this.entry(id));
+  }
+
+  /** The last `lines` output lines (redacted). */
+  tail(id: string, lines = 50): string[] {
+    const entry = this.entry(id);
+    const all = entry.partial === '' ? entry.lines : [...entry.lines, entry.partial];
+    return lines <= 0 ? [] : all.slice(-lines);
+  }
+
+  cancel(id: string): TaskRecord {
+    const entry = this.entry(id);
+    if (entry.record.state !== 'working') {
+      throw new BoxError('CONFLICT', 'dep_install', `Task ${id} already finished (${entry.record.state}); only a working task can be cancelled`, { details: { state: entry.record.state } });
+    }
+    entry.cancelRequested = true;
+    this.setProgress(entry, 'cancelling');
+    entry.controller.abort(new BoxError('INSTALL_CANCELLED', 'dep_install', `Task ${id} was cancelled`));
+    return this.snapshot(entry);
+  }
+
+  list(): TaskRecord[] {
+    this.sweep();
+    return [...this.tasks.values()].map((e) => this.snapshot(e));
+  }
+
+  /** Cancels working tasks and stops the timers. */
+  close(): void {
+    clearInterval(this.sweeper);
+    for (const entry of this.tasks.values()) {
+      if (entry.record.state === 'working') entry.controller.abort(new BoxError('ABORTED', 'shutdown', 'mcp-box is shutting down'));
+      if (entry.heartbeat !== null) clearInterval(entry.heartbeat);
+    }
+  }
+
+  private entry(id: string): Entry {
+    this.sweep();
+    const entry = this.tasks.get(id);
+    if (entry === undefined) throw new BoxError('NOT_FOUND', 'dep_install', `No task ${JSON.stringify(id)} (finished tasks are kept for ${Math.round(this.ttlMs / 1000)} s)`);
+    return entry;
+  }
+
+  private addOutput(entry: Entry, text: string): void {
+    entry.lastOutputAt = Date.now();
+    const parts = (entry.partial + text).split(/\r?\n|\r/);
+    entry.partial = parts.pop() ?? '';
+    for (const raw of parts) {
+      const line = this.redact(raw);
+      entry.lines.push(line);
+      if (line.trim() !== '') this.setProgress(entry, line.trim(), false);
+    }
+    if (entry.lines.length > this.maxLines) entry.lines.splice(0, entry.lines.length - this.maxLines);
+    entry.record.outputLines = entry.lines.length;
+    this.emit('update', this.snapshot(entry));
+  }
+
+  private setProgress(entry: Entry, message: string, emit = true): void {
+    if (entry.record.state !== 'working') return;
+    const clean = this.redact(message);
+    entry.record.progress = clean.length > MAX_PROGRESS ? `${clean.slice(0, MAX_PROGRESS - 1)}…` : clean;
+    if (emit) this.emit('update', this.snapshot(entry));
+  }
+
+  private finish(entry: Entry, state: TaskState, error: BoxError | null): void {
+    if (entry.partial !== '') {
+      entry.lines.push(this.redact(entry.partial));
+      entry.partial = '';
+    }
+    if (entry.heartbeat !== null) clearInterval(entry.heartbeat);
+    entry.heartbeat = null;
+    entry.record.progress = state === 'completed' ? 'completed' : state === 'cancelled' ? 'cancelled' : `failed: ${this.redact(error?.message ?? '')}`.slice(0, MAX_PROGRESS);
+    entry.record.state = state;
+    entry.record.endedAt = new Date().toISOString();
+    entry.record.elapsedMs = Date.now() - entry.startedMs;
+    entry.record.outputLines = entry.lines.length;
+    entry.record.error = error === null ? null : { code: error.code, phase: error.phase, message: this.redact(error.message), details: { ...error.details } };
+    this.emit('update', this.snapshot(entry));
+  }
+
+  private snapshot(entry: Entry): TaskRecord {
+    const elapsedMs = entry.record.state === 'working' ? Date.now() - entry.startedMs : entry.record.elapsedMs;
+    return { ...entry.record, elapsedMs, error: entry.record.error === null ? null : { ...entry.record.error } };
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [id, entry] of this.tasks) {
+      if (entry.record.endedAt !== null && now - Date.parse(entry.record.endedAt) > this.ttlMs) this.tasks.delete(id);
+    }
+  }
+}
