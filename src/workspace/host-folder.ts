@@ -2,7 +2,8 @@
  * Which host folder belongs to a server, and how its command line looks inside the sandbox.
  *
  * The folder is `box.hostPath` (relative to the config file's folder) or, when absent, inferred
- * from absolute paths in `command`/`args` that exist on the host. A `…/.venv/bin/python` style
+ * from absolute paths in `command`/`args` that exist on the host (system paths such as
+ * `/usr/bin/python3` or an `/etc/...` argument are not taken as hints). A `…/.venv/bin/python` style
  * command stands for its project root, and is matched on the literal path: a venv's python is a
  * symlink to the base interpreter, so resolving it first would leave the project (LangBot F4).
  */
@@ -12,6 +13,8 @@ import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'no
 const VENV_DIRS = new Set(['.venv', 'venv', 'env', '.env']);
 const VENV_BIN_DIRS = new Set(['bin', 'Scripts']);
 const VENV_PYTHON = /^python(\d+(\.\d+)?)?(\.exe)?$/;
+/** Paths under these never suggest a project folder (`/usr/bin/python3`, an `/etc/...` argument). */
+const SYSTEM_PREFIXES = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/etc', '/proc', '/sys', '/dev', '/boot', '/run', '/var/run', '/var/lib'];
 
 export interface ServerCommand {
   command: string;
@@ -32,6 +35,7 @@ export function resolveHostFolder(def: ServerCommand & { hostPath?: string | und
   for (const part of [def.command, ...def.args]) {
     if (!isAbsolute(part) || !existsSync(part)) continue;
     const literal = normalize(part);
+    if (SYSTEM_PREFIXES.some((prefix) => literal === prefix || literal.startsWith(prefix + sep))) continue;
     let folder = isDirectory(literal) ? literal : dirname(literal);
     folder = unwrapVenv(folder);
     candidates.push(folder);
