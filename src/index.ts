@@ -26,3 +26,16 @@ export type {
   StopOptions,
 } from './runtime/types.js';
 export { MCP_BOX_VERSION } from './version.js';
+export { resolveHostFolder, rewriteForContainer } from './workspace/host-folder.js';
+export type { FolderResolution, ServerCommand } from './workspace/host-folder.js';
+export { checkHostPolicy } from './workspace/host-policy.js';
+export type { HostPolicy } from './workspace/host-policy.js';
+export { DEFAULT_STAGE_LIMITS } from './workspace/walk-folder.js';
+export type { StageLimits } from './workspace/walk-folder.js';
+export type { StageResult } from './workspace/stage-folder.js';
+export { detectInstallPlan } from './install/detect-install.js';
+export type { InstallOptions, InstallPlan, ToolVersions } from './install/detect-install.js';
+export { DEFAULT_INSTALL_TIMEOUT_MS, installDependencies, stageWorkspace } from './install/prepare-workspace.js';
+export type { InstallOutcome, StagedWorkspace } from './install/prepare-workspace.js';
+export { TaskRegistry } from './tasks/task-registry.js';
+export type { TaskContext, TaskRecord, TaskState } from './tasks/task-registry.js';
