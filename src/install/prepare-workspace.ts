@@ -25,7 +25,7 @@ import { assertSameAsStaged, hostFolderView } from './host-view.js';
 import { probeTools } from './probe-tools.js';
 
 export const DEFAULT_INSTALL_TIMEOUT_MS = 300_000;
-const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface StageWorkspaceInput {
   session: Session;

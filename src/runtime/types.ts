@@ -98,6 +98,8 @@ export interface ManagedProcessSpec {
   cwd?: string;
   /** Size of the stderr ring. Default 64 KiB. */
   stderrRingBytes?: number;
+  /** Every stderr chunk as it arrives (it is also kept in the ring). */
+  onStderr?: (chunk: Buffer) => void;
   signal?: AbortSignal;
 }
 

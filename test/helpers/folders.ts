@@ -1,5 +1,5 @@
 /** Builds host folders for staging tests in a fresh temp dir (removed by the returned cleanup). */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -36,4 +36,11 @@ export function tempFolder(prefix = 'mcp-box-test-'): TempFolder {
       rmSync(base, { recursive: true, force: true });
     },
   };
+}
+
+/** Copies a fixture folder (test/fixtures/servers/<name>) into a fresh temp folder. */
+export function copyFixture(name: string): TempFolder {
+  const f = tempFolder(`mcp-box-${name}-`);
+  cpSync(new URL(`../fixtures/servers/${name}/`, import.meta.url), f.path, { recursive: true, filter: (src) => !src.includes('node_modules') });
+  return f;
 }

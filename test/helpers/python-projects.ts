@@ -15,7 +15,7 @@ d, name, version, greeting = sys.argv[1:5]
 path = f"{d}/{name}-{version}-py3-none-any.whl"
 info = f"{name}-{version}.dist-info"
 files = {
-  f"{name}/__init__.py": f"def greet():\\n    return {greeting!r}\\n",
+  f"{name}/__init__.py": f"def greet(*args):\\n    return {greeting!r}\\n",
   f"{info}/METADATA": f"Metadata-Version: 2.1\\nName: {name}\\nVersion: {version}\\n",
   f"{info}/WHEEL": "Wheel-Version: 1.0\\nGenerator: mcp-box-test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
 }

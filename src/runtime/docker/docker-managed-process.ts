@@ -101,7 +101,10 @@ export class DockerManagedProcess implements ManagedProcess {
       ...(spec.signal === undefined ? {} : { signal: spec.signal }),
     });
     proc.execId = proc.exec.id;
-    const pidReader = new PidLineReader((chunk) => proc.stderrRing.write(chunk));
+    const pidReader = new PidLineReader((chunk) => {
+      proc.stderrRing.write(chunk);
+      spec.onStderr?.(chunk);
+    });
     const drained = demultiplex(proc.exec.stream, { stdout: proc.stdout, onStderr: (chunk) => pidReader.push(chunk) });
     void drained.then(() => {
       pidReader.end();

@@ -1,0 +1,117 @@
+/**
+ * The configuration (`mcp-box.json`): a superset of the `mcpServers` format of Claude Desktop and
+ * Cursor configs, so an existing config runs sandboxed unchanged. Strict: unknown keys and bad
+ * values are rejected with the field path in the message.
+ */
+import { z } from 'zod';
+
+const positiveInt = z.number().int().positive();
+const seconds = z.number().positive().max(86_400);
+
+export const installOptionsSchema = z.strictObject({
+  indexUrl: z.url().optional(),
+  extraIndexUrls: z.array(z.url()).optional(),
+  findLinks: z.array(z.string().min(1)).optional(),
+  trustedHosts: z.array(z.string().min(1)).optional(),
+  noIndex: z.boolean().optional(),
+  npmRegistry: z.url().optional(),
+});
+
+export const restartPolicySchema = z.strictObject({
+  /** Failures allowed within `windowSec` before the server is `failed`. */
+  maxRestarts: z.number().int().min(0).max(1000).optional(),
+  windowSec: seconds.optional(),
+  backoffInitialMs: z.number().int().min(0).max(600_000).optional(),
+  backoffMaxMs: z.number().int().min(0).max(3_600_000).optional(),
+  /** A server up this long gets its whole restart budget back. */
+  healthyAfterSec: seconds.optional(),
+});
+
+export const stageLimitsSchema = z.strictObject({
+  maxBytes: positiveInt.optional(),
+  maxFiles: positiveInt.optional(),
+  maxDepth: positiveInt.max(256).optional(),
+});
+
+/** Settings that may be given globally (`box`) and overridden per server (`mcpServers.x.box`). */
+const boxCommon = {
+  image: z.string().min(1).optional(),
+  network: z.enum(['on', 'off']).optional(),
+  cpus: z.number().positive().max(64).optional(),
+  memoryMb: z.number().int().min(64).optional(),
+  pidsLimit: z.number().int().min(16).optional(),
+  readOnlyRootfs: z.boolean().optional(),
+  tmpfsMb: z.number().int().min(1).optional(),
+  caCertsFile: z.string().min(1).nullable().optional(),
+  client: z.enum(['supervisor', 'external']).optional(),
+  install: installOptionsSchema.optional(),
+  installTimeoutSec: seconds.optional(),
+  startupTimeoutSec: seconds.optional(),
+  toolTimeoutSec: seconds.optional(),
+  /** MCP ping interval; 0 turns the ping off. */
+  pingIntervalSec: z.number().min(0).max(3600).optional(),
+  /** Consecutive tool-call timeouts after which the server is recycled; 0 = never. */
+  recycleAfterTimeouts: z.number().int().min(0).optional(),
+  restart: restartPolicySchema.optional(),
+  stageLimits: stageLimitsSchema.optional(),
+  /** Per-server process-count limit (RLIMIT_NPROC of its uid). */
+  processLimit: z.number().int().min(8).max(4096).optional(),
+};
+
+export const serverBoxSchema = z.strictObject({
+  ...boxCommon,
+  hostPath: z.string().min(1).optional(),
+});
+
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names are letters, digits and _');
+
+export const serverSchema = z
+  .strictObject({
+    command: z.string().min(1),
+    args: z.array(z.string()).optional(),
+    env: z.record(envName, z.string().refine((v) => !v.includes('\0'), 'must not contain NUL')).optional(),
+    cwd: z.string().min(1).optional(),
+    box: serverBoxSchema.optional(),
+    // Keys other clients write into the same format: accepted; only `disabled` has an effect.
+    type: z.literal('stdio').optional(),
+    disabled: z.boolean().optional(),
+    autoApprove: z.array(z.string()).optional(),
+    alwaysAllow: z.array(z.string()).optional(),
+    timeout: z.number().optional(),
+    transportType: z.literal('stdio').optional(),
+  });
+
+export const relaySchema = z.strictObject({
+  maxLineBytes: z.number().int().min(1024).max(256 * 1024 * 1024).optional(),
+  heartbeatSec: seconds.optional(),
+  /** Output kept for a process while no client is attached. */
+  detachedBufferBytes: z.number().int().min(0).optional(),
+});
+
+export const globalBoxSchema = z.strictObject({
+  ...boxCommon,
+  /** false: no server is started, each reports box_unavailable ("disabled by config"). */
+  enabled: z.boolean().optional(),
+  allowedRoots: z.array(z.string().min(1)).optional(),
+  relay: relaySchema.optional(),
+});
+
+export const configSchema = z.strictObject({
+  $schema: z.string().optional(),
+  mcpServers: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'server names are 1-64 of letters, digits, _ . - (starting with a letter or digit)'), serverSchema).default({}),
+  box: globalBoxSchema.default({}),
+  server: z
+    .strictObject({
+      host: z.string().min(1).optional(),
+      port: z.number().int().min(0).max(65_535).optional(),
+      token: z.string().min(16, 'the token must be at least 16 characters').optional(),
+      allowedHosts: z.array(z.string().min(1)).optional(),
+    })
+    .default({}),
+  state: z.strictObject({ dir: z.string().min(1).optional() }).default({}),
+});
+
+export type McpBoxConfig = z.infer<typeof configSchema>;
+export type ServerDefinition = z.infer<typeof serverSchema>;
+export type ServerBoxOptions = z.infer<typeof serverBoxSchema>;
+export type GlobalBoxOptions = z.infer<typeof globalBoxSchema>;

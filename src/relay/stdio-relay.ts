@@ -1,0 +1,276 @@
+/**
+ * Relays one managed process's stdio to one WebSocket client at a time.
+ *
+ * stdout → client: framed by line, one JSON-RPC message per text frame, bytes untouched; lines
+ * that are not JSON are not forwarded but counted and reported (`onNonJsonLine`); a line over the
+ * limit closes the client with 1009 and a reason (never a silent drop). stdout is always read by
+ * the relay, so a process never blocks for lack of a client: while nobody is attached, whole lines
+ * are kept (bounded; when the bound is reached stdout is paused rather than anything dropped) and
+ * delivered first on the next attach.
+ *
+ * client → stdin: each text frame must be one JSON-RPC message; it is parsed and re-serialised to
+ * one line (no framing injection) and written with drain; a bad frame gets a JSON-RPC error back
+ * and never reaches stdin.
+ *
+ * Backpressure both ways; heartbeat pings; one client at a time (a second is refused with 4409
+ * unless it asks to take over).
+ */
+import type { Readable, Writable } from 'node:stream';
+import type { WebSocket } from 'ws';
+import { LineFramer } from './line-framer.js';
+import {
+  CLOSE_ALREADY_ATTACHED,
+  CLOSE_GOING_AWAY,
+  CLOSE_PROCESS_EXITED,
+  CLOSE_TAKEN_OVER,
+  CLOSE_TOO_BIG,
+} from './close-codes.js';
+
+export const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
+const DEFAULT_DETACHED_BUFFER_BYTES = 32 * 1024 * 1024;
+const SEND_HIGH_WATER = 8 * 1024 * 1024;
+const SEND_LOW_WATER = 1024 * 1024;
+
+export interface RelayOptions {
+  maxLineBytes?: number;
+  detachedBufferBytes?: number;
+  heartbeatMs?: number;
+  onNonJsonLine?: (line: string) => void;
+  /** Lifecycle notes for the process log (attach, detach, refusal, over-limit). */
+  onEvent?: (message: string) => void;
+}
+
+export interface RelayStats {
+  messagesOut: number;
+  bytesOut: number;
+  messagesIn: number;
+  bytesIn: number;
+  nonJsonLines: number;
+  overLimitLines: number;
+  rejectedFrames: number;
+}
+
+export interface RelayProcess {
+  readonly stdout: Readable;
+  readonly stdin: Writable;
+}
+
+export type AttachResult = { attached: true } | { attached: false; code: number; reason: string };
+
+export class StdioRelay {
+  readonly stats: RelayStats = { messagesOut: 0, bytesOut: 0, messagesIn: 0, bytesIn: 0, nonJsonLines: 0, overLimitLines: 0, rejectedFrames: 0 };
+  private readonly framer: LineFramer;
+  private readonly detachedLimit: number;
+  private readonly heartbeatMs: number;
+  private readonly opts: RelayOptions;
+  private client: WebSocket | null = null;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private inFlightBytes = 0;
+  private stdoutPausedBy = new Set<'send' | 'detached'>();
+  private heartbeat: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly proc: RelayProcess,
+    opts: RelayOptions = {},
+  ) {
+    this.opts = opts;
+    this.framer = new LineFramer(opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
+    this.detachedLimit = opts.detachedBufferBytes ?? DEFAULT_DETACHED_BUFFER_BYTES;
+    this.heartbeatMs = opts.heartbeatMs ?? 15_000;
+    proc.stdout.on('data', (chunk: Buffer) => this.onStdout(chunk));
+    proc.stdout.once('end', () => this.close(CLOSE_PROCESS_EXITED, 'the process ended its output'));
+  }
+
+  get attached(): boolean {
+    return this.client !== null;
+  }
+
+  /** Lines held for the next client. */
+  get bufferedLines(): number {
+    return this.pending.length;
+  }
+
+  attach(ws: WebSocket, opts: { takeover?: boolean } = {}): AttachResult {
+    if (this.closed) {
+      ws.close(CLOSE_PROCESS_EXITED, 'the process is not running');
+      return { attached: false, code: CLOSE_PROCESS_EXITED, reason: 'the process is not running' };
+    }
+    if (this.client !== null) {
+      if (opts.takeover !== true) {
+        const reason = 'the process already has a client; reconnect with takeover to replace it';
+        this.opts.onEvent?.('refused a second client (no takeover)');
+        ws.close(CLOSE_ALREADY_ATTACHED, reason);
+        return { attached: false, code: CLOSE_ALREADY_ATTACHED, reason };
+      }
+      this.opts.onEvent?.('a new client took over the relay');
+      this.detach(CLOSE_TAKEN_OVER, 'another client took over this process');
+    }
+    this.client = ws;
+    let alive = true;
+    ws.on('pong', () => (alive = true));
+    this.heartbeat = setInterval(() => {
+      if (!alive) {
+        this.opts.onEvent?.('client missed its heartbeat; closing');
+        ws.terminate();
+        return;
+      }
+      alive = false;
+      ws.ping();
+    }, this.heartbeatMs);
+    this.heartbeat.unref();
+    ws.on('message', (data: Buffer, isBinary: boolean) => this.onClientFrame(ws, data, isBinary));
+    ws.once('close', () => {
+      if (this.client === ws) this.detach();
+    });
+    ws.on('error', () => undefined);
+    this.opts.onEvent?.(`client attached${this.pending.length > 0 ? `; delivering ${this.pending.length} buffered line(s)` : ''}`);
+    const backlog = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.stdoutPausedBy.delete('detached');
+    for (const line of backlog) this.send(line);
+    this.updateFlow();
+    return { attached: true };
+  }
+
+  /** Ends this process's relaying for good (the process exited or mcp-box is closing). */
+  close(code = CLOSE_GOING_AWAY, reason = 'mcp-box is shutting down'): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.detach(code, reason);
+  }
+
+  private detach(code?: number, reason?: string): void {
+    const ws = this.client;
+    if (ws === null) return;
+    this.client = null;
+    this.inFlightBytes = 0;
+    this.stdoutPausedBy.delete('send');
+    if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+    ws.removeAllListeners('message');
+    if (code !== undefined && ws.readyState === ws.OPEN) ws.close(code, reason);
+    this.opts.onEvent?.('client detached');
+    this.updateFlow();
+  }
+
+  private onStdout(chunk: Buffer): void {
+    this.framer.push(
+      chunk,
+      (line) => this.onLine(line),
+      (bytes) => {
+        this.stats.overLimitLines++;
+        const reason = `a stdout line exceeded ${this.framer.maxLineBytes} bytes (${bytes}+) and was refused`;
+        this.opts.onEvent?.(reason);
+        if (this.client !== null) this.detach(CLOSE_TOO_BIG, reason.slice(0, 120));
+      },
+    );
+  }
+
+  private onLine(line: Buffer): void {
+    if (!looksLikeJsonMessage(line)) {
+      this.stats.nonJsonLines++;
+      this.opts.onNonJsonLine?.(line.toString('utf8'));
+      return;
+    }
+    if (this.client === null) {
+      this.pending.push(line);
+      this.pendingBytes += line.length;
+      if (this.pendingBytes >= this.detachedLimit) this.stdoutPausedBy.add('detached');
+      this.updateFlow();
+      return;
+    }
+    this.send(line);
+  }
+
+  private send(line: Buffer): void {
+    const ws = this.client;
+    if (ws === null) {
+      this.pending.push(line);
+      this.pendingBytes += line.length;
+      return;
+    }
+    this.stats.messagesOut++;
+    this.stats.bytesOut += line.length;
+    this.inFlightBytes += line.length;
+    if (this.inFlightBytes > SEND_HIGH_WATER) {
+      this.stdoutPausedBy.add('send');
+      this.updateFlow();
+    }
+    // A text frame carrying the line's bytes as they are (no decode/encode round trip).
+    ws.send(line, { binary: false }, () => {
+      if (this.client !== ws) return;
+      this.inFlightBytes -= line.length;
+      if (this.inFlightBytes < SEND_LOW_WATER && this.stdoutPausedBy.delete('send')) this.updateFlow();
+    });
+  }
+
+  private onClientFrame(ws: WebSocket, data: Buffer, isBinary: boolean): void {
+    const reply = (id: unknown, code: number, message: string): void => {
+      this.stats.rejectedFrames++;
+      ws.send(JSON.stringify({ jsonrpc: '2.0', id: id ?? null, error: { code, message } }));
+    };
+    if (isBinary) return reply(null, -32600, 'binary frames are not accepted: send one JSON-RPC message per text frame');
+    let message: unknown;
+    try {
+      message = JSON.parse(data.toString('utf8'));
+    } catch {
+      return reply(null, -32700, 'parse error: a frame must hold exactly one JSON-RPC message');
+    }
+    const problem = jsonRpcProblem(message);
+    if (problem !== null) return reply(idOf(message), -32600, `invalid request: ${problem}`);
+    const line = `${JSON.stringify(message)}\n`;
+    this.stats.messagesIn++;
+    this.stats.bytesIn += line.length;
+    if (!this.proc.stdin.write(line)) {
+      ws.pause();
+      this.proc.stdin.once('drain', () => ws.resume());
+    }
+  }
+
+  private updateFlow(): void {
+    const shouldPause = this.stdoutPausedBy.size > 0;
+    if (shouldPause && !this.proc.stdout.isPaused()) this.proc.stdout.pause();
+    else if (!shouldPause && this.proc.stdout.isPaused()) this.proc.stdout.resume();
+  }
+}
+
+function looksLikeJsonMessage(line: Buffer): boolean {
+  let i = 0;
+  while (i < line.length && (line[i] === 0x20 || line[i] === 0x09)) i++;
+  const first = line[i];
+  if (first !== 0x7b && first !== 0x5b) return false; // '{' or '['
+  try {
+    JSON.parse(line.toString('utf8'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function jsonRpcProblem(message: unknown): string | null {
+  const one = (m: unknown): string | null => {
+    if (typeof m !== 'object' || m === null || Array.isArray(m)) return 'a message must be a JSON object';
+    if ((m as { jsonrpc?: unknown }).jsonrpc !== '2.0') return 'jsonrpc must be "2.0"';
+    const { method, id, result, error } = m as Record<string, unknown>;
+    if (method === undefined && result === undefined && error === undefined) return 'neither a request, a notification nor a response';
+    if (method !== undefined && typeof method !== 'string') return 'method must be a string';
+    if (id !== undefined && id !== null && typeof id !== 'string' && typeof id !== 'number') return 'id must be a string or a number';
+    return null;
+  };
+  if (Array.isArray(message)) {
+    if (message.length === 0) return 'an empty batch';
+    for (const m of message) {
+      const p = one(m);
+      if (p !== null) return p;
+    }
+    return null;
+  }
+  return one(message);
+}
+
+function idOf(message: unknown): unknown {
+  return typeof message === 'object' && message !== null && !Array.isArray(message) ? (message as { id?: unknown }).id : null;
+}

@@ -1,0 +1,18 @@
+/** The one place where error codes map to HTTP statuses. */
+import type { ErrorCode } from '../errors/box-error.js';
+
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  INVALID_ARGUMENT: 400,
+  INVALID_REQUIREMENT: 400,
+  HOST_PATH_DENIED: 400,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  PROCESS_NOT_RUNNING: 409,
+  ENGINE_UNREACHABLE: 503,
+  SESSION_DEAD: 503,
+  TIMEOUT: 504,
+};
+
+export function httpStatusOf(code: ErrorCode): number {
+  return STATUS[code] ?? 500;
+}

@@ -1,0 +1,187 @@
+/**
+ * `createSupervisor(config)`: the library entry point. It owns the runtime, the relay's HTTP/WS
+ * server, the task registry and one ManagedServer per configured server.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import { parseConfig, parseServerDefinition } from '../config/parse-config.js';
+import { resolveServer } from '../config/resolve-server.js';
+import type { McpBoxConfig, ServerDefinition } from '../config/schema.js';
+import { BoxError } from '../errors/box-error.js';
+import { RelayHub } from '../relay/relay-hub.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../relay/stdio-relay.js';
+import { createDockerRuntime, type DockerRuntimeOptions } from '../runtime/docker/docker-runtime.js';
+import type { Runtime } from '../runtime/types.js';
+import { HttpServer } from '../server/http-server.js';
+import { TaskRegistry } from '../tasks/task-registry.js';
+import { once } from '../util/once.js';
+import { ManagedServer } from './managed-server.js';
+import { Redactor } from './redactor.js';
+import type { LogLine } from './server-log.js';
+import type { ServerStatus, ServerView, StatusEvent } from './types.js';
+
+export interface SupervisorOptions {
+  /** Folder relative paths in the config resolve against (the config file's folder). Default: cwd. */
+  configDir?: string;
+  /** A runtime to use instead of a Docker runtime made from `runtimeOptions`. */
+  runtime?: Runtime;
+  runtimeOptions?: DockerRuntimeOptions;
+  /** An HTTP server to mount the relay on (serve passes its API server); otherwise one is made. */
+  http?: HttpServer;
+  /** The token the supervisor's own MCP client presents to the relay (default: the server token). */
+  relayClientToken?: string;
+  /** Log lines kept per server (default 2000). */
+  logCapacity?: number;
+}
+
+export async function createSupervisor(config: McpBoxConfig | unknown, opts: SupervisorOptions = {}): Promise<Supervisor> {
+  const parsed = parseConfig(config);
+  const supervisor = new Supervisor(parsed, opts);
+  await supervisor.listen();
+  for (const [name, def] of Object.entries(parsed.mcpServers)) supervisor.addParsed(name, def);
+  return supervisor;
+}
+
+export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
+  readonly tasks: TaskRegistry;
+  readonly relays: RelayHub;
+  readonly runtime: Runtime;
+  readonly http: HttpServer;
+  readonly token: string;
+  private readonly config: McpBoxConfig;
+  private readonly opts: SupervisorOptions;
+  private readonly servers = new Map<string, ManagedServer>();
+  private readonly redactor: Redactor;
+  private readonly ownsHttp: boolean;
+  private closing = false;
+
+  constructor(config: McpBoxConfig, opts: SupervisorOptions) {
+    super();
+    this.config = config;
+    this.opts = opts;
+    this.token = config.server.token ?? randomBytes(24).toString('base64url');
+    this.redactor = new Redactor([this.token]);
+    this.tasks = new TaskRegistry({ redact: (t) => this.redactor.redact(t) });
+    const relay = config.box.relay ?? {};
+    const maxLineBytes = relay.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+    this.relays = new RelayHub({
+      maxLineBytes,
+      ...(relay.heartbeatSec === undefined ? {} : { heartbeatMs: relay.heartbeatSec * 1000 }),
+      ...(relay.detachedBufferBytes === undefined ? {} : { detachedBufferBytes: relay.detachedBufferBytes }),
+    });
+    this.runtime = opts.runtime ?? createDockerRuntime(opts.runtimeOptions ?? {});
+    this.ownsHttp = opts.http === undefined;
+    this.http =
+      opts.http ??
+      new HttpServer({
+        host: config.server.host ?? '127.0.0.1',
+        port: config.server.port ?? 0,
+        token: this.token,
+        ...(config.server.allowedHosts === undefined ? {} : { allowedHosts: config.server.allowedHosts }),
+        maxPayload: maxLineBytes + 64 * 1024,
+      });
+    this.relays.mount(this.http);
+  }
+
+  /** @internal */
+  async listen(): Promise<void> {
+    if (this.ownsHttp) await this.http.listen();
+  }
+
+  /** Adds a server and starts it in the background; returns its first status. */
+  add(name: string, def: ServerDefinition | unknown): ServerStatus {
+    return this.addParsed(name, parseServerDefinition(def, name));
+  }
+
+  /** @internal */
+  addParsed(name: string, def: ServerDefinition): ServerStatus {
+    if (this.closing) throw new BoxError('CONFLICT', 'config', 'The supervisor is closing');
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) throw new BoxError('INVALID_ARGUMENT', 'config', `Invalid server name ${JSON.stringify(name)}: 1-64 of letters, digits, _ . -`);
+    if (this.servers.has(name)) throw new BoxError('CONFLICT', 'config', `A server named ${JSON.stringify(name)} already exists`);
+    const spec = resolveServer(name, def, this.config.box, this.opts.configDir ?? process.cwd());
+    this.redactor.add(Object.values(spec.env));
+    const server = new ManagedServer(spec, {
+      runtime: this.runtime,
+      tasks: this.tasks,
+      relays: this.relays,
+      boxEnabled: this.config.box.enabled !== false,
+      configDir: this.opts.configDir ?? process.cwd(),
+      relayBaseUrl: () => this.http.url.replace(/^http/, 'ws'),
+      relayClientToken: this.opts.relayClientToken ?? this.token,
+      secrets: [this.token],
+      logCapacity: this.opts.logCapacity ?? 2000,
+      emit: (event) => this.emit('status', event),
+    });
+    this.servers.set(name, server);
+    server.start();
+    return server.status();
+  }
+
+  async remove(name: string): Promise<void> {
+    const server = this.server(name);
+    this.servers.delete(name);
+    await server.remove();
+  }
+
+  async restart(name: string): Promise<ServerStatus> {
+    const server = this.server(name);
+    await server.restart();
+    return server.status();
+  }
+
+  async stop(name: string): Promise<ServerStatus> {
+    const server = this.server(name);
+    await server.stop();
+    return server.status();
+  }
+
+  start(name: string): ServerStatus {
+    const server = this.server(name);
+    server.start();
+    return server.status();
+  }
+
+  get(name: string): ServerView {
+    const server = this.server(name);
+    const client = server.client;
+    return { ...server.status(), ...(client === undefined ? {} : { client }) };
+  }
+
+  has(name: string): boolean {
+    return this.servers.has(name);
+  }
+
+  list(): ServerStatus[] {
+    return [...this.servers.values()].map((s) => s.status());
+  }
+
+  listTools(name: string, opts: { signal?: AbortSignal } = {}): Promise<Tool[]> {
+    return this.server(name).listTools(opts);
+  }
+
+  callTool(name: string, tool: string, args: Record<string, unknown> = {}, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<CallToolResult> {
+    return this.server(name).callTool(tool, args, opts);
+  }
+
+  logs(name: string, after = 0, limit = 200): { lines: LogLine[]; next: number; first: number } {
+    return this.server(name).log.read(after, limit);
+  }
+
+  /** Stops every server (escalation), deletes their workspaces, closes the relay and the runtime. */
+  readonly close = once(async (): Promise<void> => {
+    this.closing = true;
+    await Promise.allSettled([...this.servers.values()].map((s) => s.remove()));
+    this.servers.clear();
+    this.relays.closeAll('mcp-box is shutting down');
+    this.tasks.close();
+    if (this.ownsHttp) await this.http.close();
+    await this.runtime.close();
+  });
+
+  private server(name: string): ManagedServer {
+    const server = this.servers.get(name);
+    if (server === undefined) throw new BoxError('NOT_FOUND', 'config', `No server named ${JSON.stringify(name)}`);
+    return server;
+  }
+}

@@ -1,0 +1,58 @@
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { ErrorCode, ServerPhase } from '../errors/box-error.js';
+
+export type ServerState = 'pending' | 'starting' | 'ready' | 'backoff' | 'failed' | 'stopped';
+
+/** What went wrong, where, and what happens next (BRIEF §2). Secrets are redacted. */
+export interface FailureRecord {
+  phase: ServerPhase;
+  code: ErrorCode;
+  message: string;
+  retryable: boolean;
+  exitCode?: number | null;
+  signal?: string | null;
+  oomKilled?: boolean;
+  stderrTail: string;
+  durationMs: number;
+  attempt: number;
+  maxAttempts: number;
+  nextRetryAt?: string;
+  at: string;
+}
+
+export interface RelayInfo {
+  url: string;
+  subprotocol: 'mcp';
+}
+
+export interface ServerStatus {
+  name: string;
+  state: ServerState;
+  /** The phase running now (while starting) or the phase of the last failure (backoff/failed). */
+  phase?: ServerPhase;
+  error?: FailureRecord;
+  relay: RelayInfo | null;
+  /** Who holds the MCP client session: the supervisor, or the platform through the relay. */
+  clientMode: 'supervisor' | 'external';
+  session?: string;
+  pid?: number;
+  startedAt?: string;
+  readyAt?: string;
+  restarts: number;
+  tools?: number;
+  installTaskId?: string;
+}
+
+export interface StatusEvent {
+  name: string;
+  state: ServerState;
+  previous: ServerState | null;
+  phase?: ServerPhase;
+  error?: FailureRecord;
+  at: string;
+}
+
+/** `get(name)`: the status plus, when the supervisor holds it and the server is ready, the SDK client. */
+export interface ServerView extends ServerStatus {
+  client?: Client;
+}

@@ -1,0 +1,424 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BoxError } from '../errors/box-error.js';
+import { TaskRegistry, type TaskContext, type TaskRecord, type TaskRegistryOptions } from './task-registry.js';
+
+const registries: TaskRegistry[] = [];
+
+afterEach(() => {
+  for (const r of registries.splice(0)) r.close();
+});
+
+function registry(opts: TaskRegistryOptions = {}): TaskRegistry {
+  const r = new TaskRegistry(opts);
+  registries.push(r);
+  return r;
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (err: unknown) => void;
+}
+
+function deferred<T = void>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** Starts a task whose body waits for `gate`, exposing its context. */
+function startGated<T>(r: TaskRegistry, gate: Deferred<T>, kind = 'install', subject = 'srv') {
+  let ctx!: TaskContext;
+  const task = r.start(kind, subject, (c) => {
+    ctx = c;
+    return gate.promise;
+  });
+  return { task, ctx };
+}
+
+/** A body that finishes only when its signal aborts, rejecting with the abort reason. */
+const untilAborted = (ctx: TaskContext): Promise<never> =>
+  new Promise((_, reject) => {
+    ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true });
+  });
+
+function thrown(fn: () => unknown): BoxError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(BoxError);
+    return err as BoxError;
+  }
+  throw new Error('expected a BoxError');
+}
+
+describe('TaskRegistry: lifecycle', () => {
+  it('working → completed with its result', async () => {
+    const r = registry();
+    const gate = deferred<{ ok: number }>();
+    const { task } = startGated(r, gate, 'install', 'github');
+    const working = task.record();
+    expect(task.id).toMatch(/^task_[0-9a-f]{16}$/);
+    expect(working).toMatchObject({ id: task.id, kind: 'install', subject: 'github', state: 'working', progress: 'starting', endedAt: null, outputLines: 0, error: null });
+    expect(Date.parse(working.startedAt)).not.toBeNaN();
+    await sleep(20);
+    expect(r.get(task.id).elapsedMs).toBeGreaterThanOrEqual(15);
+
+    const result = { ok: 1 };
+    gate.resolve(result);
+    await expect(task.done).resolves.toBe(result);
+    const done = r.get(task.id);
+    expect(done).toMatchObject({ state: 'completed', progress: 'completed', error: null });
+    expect(done.endedAt).not.toBeNull();
+    expect(Date.parse(done.endedAt as string)).toBeGreaterThanOrEqual(Date.parse(done.startedAt));
+    await sleep(20);
+    expect(r.get(task.id).elapsedMs).toBe(done.elapsedMs); // frozen once finished
+  });
+
+  it('ids are unique', () => {
+    const r = registry();
+    const ids = new Set(Array.from({ length: 20 }, () => r.start('k', 's', () => Promise.resolve()).id));
+    expect(ids.size).toBe(20);
+  });
+
+  it('failing with a BoxError → failed, with its fields in record.error', async () => {
+    const r = registry();
+    const err = new BoxError('INSTALL_FAILED', 'dep_install', 'pip exited 1', { details: { exitCode: 1, tail: 'x' } });
+    const task = r.start('install', 'srv', () => Promise.reject(err));
+    await expect(task.done).rejects.toBe(err);
+    const rec = r.get(task.id);
+    expect(rec.state).toBe('failed');
+    expect(rec.progress).toBe('failed: pip exited 1');
+    expect(rec.error).toEqual({ code: 'INSTALL_FAILED', phase: 'dep_install', message: 'pip exited 1', details: { exitCode: 1, tail: 'x' } });
+    expect(rec.endedAt).not.toBeNull();
+  });
+
+  it('a non-BoxError failure is wrapped as INSTALL_FAILED keeping the cause', async () => {
+    const r = registry();
+    const cause = new Error('boom');
+    const task = r.start('install', 'srv', () => Promise.reject(cause));
+    const err = await task.done.then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(BoxError);
+    expect(err).toMatchObject({ code: 'INSTALL_FAILED', phase: 'dep_install', message: 'Error: boom', cause });
+    expect(r.get(task.id).error).toMatchObject({ code: 'INSTALL_FAILED', message: 'Error: boom' });
+  });
+
+  it('a synchronous throw in the body fails the task', async () => {
+    const r = registry();
+    const task = r.start('install', 'srv', () => {
+      throw new BoxError('EXEC_FAILED', 'dep_install', 'no exec');
+    });
+    await expect(task.done).rejects.toMatchObject({ code: 'EXEC_FAILED' });
+    expect(r.get(task.id).state).toBe('failed');
+  });
+
+  it('list() returns every known task', async () => {
+    const r = registry();
+    const a = r.start('install', 'a', () => Promise.resolve(1));
+    const gate = deferred();
+    const { task: b } = startGated(r, gate, 'build', 'b');
+    await a.done;
+    const list = r.list();
+    expect(list.map((t) => [t.id, t.kind, t.subject, t.state]).sort()).toEqual(
+      [
+        [a.id, 'install', 'a', 'completed'],
+        [b.id, 'build', 'b', 'working'],
+      ].sort(),
+    );
+    gate.resolve();
+  });
+});
+
+describe('TaskRegistry: output and progress', () => {
+  it.each([
+    { name: 'lines split across chunk boundaries', chunks: ['hel', 'lo\nwor', 'ld\n'], lines: ['hello', 'world'] },
+    { name: 'CRLF in one chunk', chunks: ['one\r\ntwo\r\n'], lines: ['one', 'two'] },
+    { name: 'CR (progress-bar style rewrites)', chunks: ['10%\r50%\r100%\n'], lines: ['10%', '50%', '100%'] },
+    { name: 'a chunk per character', chunks: [...'ab\ncd\n'], lines: ['ab', 'cd'] },
+    { name: 'blank lines are kept in the ring', chunks: ['a\n\n\nb\n'], lines: ['a', '', '', 'b'] },
+    { name: 'an unterminated last line is shown by tail', chunks: ['done\npart', 'ial'], lines: ['done', 'partial'] },
+  ])('$name', ({ chunks, lines }) => {
+    const r = registry();
+    const gate = deferred();
+    const { task, ctx } = startGated(r, gate);
+    for (const c of chunks) ctx.output(c);
+    expect(r.tail(task.id, 100)).toEqual(lines);
+    gate.resolve();
+  });
+
+  it('counts whole lines only, and keeps the unterminated line when the task finishes', async () => {
+    const r = registry();
+    const gate = deferred();
+    const { task, ctx } = startGated(r, gate);
+    ctx.output('a\nb\nunterminated');
+    expect(r.get(task.id).outputLines).toBe(2);
+    gate.resolve();
+    await task.done;
+    expect(r.get(task.id).outputLines).toBe(3);
+    expect(r.tail(task.id)).toEqual(['a', 'b', 'unterminated']);
+  });
+
+  it.each([
+    { name: 'the last non-blank line, trimmed', chunks: ['step 1\n', '   step 2   \n', '\n   \n'], progress: 'step 2' },
+    { name: 'an unterminated line does not count yet', chunks: ['step 1\nstep 2'], progress: 'step 1' },
+    { name: 'after CR rewrites', chunks: ['10%\r55%\r'], progress: '55%' },
+    { name: 'only blank output keeps "starting"', chunks: ['\n\n  \n'], progress: 'starting' },
+    { name: 'long lines are clipped to 200 characters', chunks: [`${'x'.repeat(300)}\n`], progress: `${'x'.repeat(199)}…` },
+  ])('progress: $name', ({ chunks, progress }) => {
+    const r = registry();
+    const gate = deferred();
+    const { task, ctx } = startGated(r, gate);
+    for (const c of chunks) ctx.output(c);
+    expect(r.get(task.id).progress).toBe(progress);
+    gate.resolve();
+  });
+
+  it('an explicit progress message replaces the one from output, and output replaces it again', () => {
+    const r = registry();
+    const gate = deferred();
+    const { task, ctx } = startGated(r, gate);
+    ctx.output('from output\n');
+    ctx.progress('resolving dependencies');
+    expect(r.get(task.id).progress).toBe('resolving dependencies');
+    ctx.output('Collecting requests\n');
+    expect(r.get(task.id).progress).toBe('Collecting requests');
+    gate.resolve();
+  });
+
+  it('progress and output after the task finished change nothing', async () => {
+    const r = registry();
+    const gate = deferred();
+    const { task, ctx } = startGated(r, gate);
+    gate.resolve();
+    await task.done;
+    ctx.progress('late');
+    ctx.output('late line\n');
+    expect(r.get(task.id).progress).toBe('completed');
+  });
+
+  it('redacts output lines, progress messages and the error message', async () => {
+    const r = registry({ redact: (t) => t.replaceAll('hunter2', '[redacted]') });
+    const gate = deferred();
+    const { task, ctx } = startGated(r, gate);
+    ctx.output('pip install --password hunter2\n');
+    expect(r.tail(task.id)).toEqual(['pip install --password [redacted]']);
+    expect(r.get(task.id).progress).toBe('pip install --password [redacted]');
+    ctx.output('token=hun');
+    ctx.output('ter2 end\n'); // a secret split across chunks
+    expect(r.tail(task.id)).toEqual(['pip install --password [redacted]', 'token=[redacted] end']);
+    ctx.progress('using hunter2');
+    expect(r.get(task.id).progress).toBe('using [redacted]');
+    gate.reject(new BoxError('INSTALL_FAILED', 'dep_install', 'auth failed for hunter2'));
+    await expect(task.done).rejects.toMatchObject({ code: 'INSTALL_FAILED' });
+    const rec = r.get(task.id);
+    expect(rec.error?.message).toBe('auth failed for [redacted]');
+    expect(rec.progress).toBe('failed: auth failed for [redacted]');
+    expect(JSON.stringify(rec)).not.toContain('hunter2');
+    expect(r.tail(task.id).join('\n')).not.toContain('hunter2');
+  });
+
+  it('flushes a redacted unterminated line when the task finishes', async () => {
+    const r = registry({ redact: (t) => t.replaceAll('hunter2', '***') });
+    const gate = deferred();
+    const { task, ctx } = startGated(r, gate);
+    ctx.output('last hunter2');
+    gate.resolve();
+    await task.done;
+    expect(r.tail(task.id)).toEqual(['last ***']);
+  });
+
+  it('tail(n) returns the last n lines; 0 or less → []', () => {
+    const r = registry();
+    const gate = deferred();
+    const { task, ctx } = startGated(r, gate);
+    ctx.output(Array.from({ length: 60 }, (_, i) => `line ${i + 1}\n`).join(''));
+    expect(r.tail(task.id, 3)).toEqual(['line 58', 'line 59', 'line 60']);
+    expect(r.tail(task.id, 1)).toEqual(['line 60']);
+    expect(r.tail(task.id, 0)).toEqual([]);
+    expect(r.tail(task.id, -5)).toEqual([]);
+    expect(r.tail(task.id)).toHaveLength(50);
+    expect(r.tail(task.id)[0]).toBe('line 11');
+    expect(r.tail(task.id, 1000)).toHaveLength(60);
+    gate.resolve();
+  });
+
+  it('maxOutputLines bounds the ring', () => {
+    const r = registry({ maxOutputLines: 5 });
+    const gate = deferred();
+    const { task, ctx } = startGated(r, gate);
+    for (let i = 1; i <= 12; i++) ctx.output(`l${i}\n`);
+    expect(r.tail(task.id, 100)).toEqual(['l8', 'l9', 'l10', 'l11', 'l12']);
+    expect(r.get(task.id).outputLines).toBe(5);
+    ctx.output('a\nb\nc\nd\ne\nf\ng\n'); // one chunk larger than the ring
+    expect(r.tail(task.id, 100)).toEqual(['c', 'd', 'e', 'f', 'g']);
+    gate.resolve();
+  });
+});
+
+describe('TaskRegistry: heartbeat', () => {
+  it('reports "still working after" when the task is quiet', async () => {
+    const r = registry({ heartbeatMs: 50 });
+    const gate = deferred();
+    const updates: TaskRecord[] = [];
+    r.on('update', (rec) => updates.push(rec));
+    const { task, ctx } = startGated(r, gate);
+    ctx.output('Collecting big-package\n');
+    await sleep(200);
+    expect(r.get(task.id).progress).toMatch(/^still working after \d+ s \(no output for \d+ s\)$/);
+    expect(updates.some((u) => u.progress.startsWith('still working after'))).toBe(true);
+    ctx.output('Installing\n');
+    expect(r.get(task.id).progress).toBe('Installing');
+    gate.resolve();
+    await task.done;
+    expect(r.get(task.id).progress).toBe('completed');
+  });
+
+  it('stays quiet while output keeps coming', async () => {
+    const r = registry({ heartbeatMs: 150 });
+    const gate = deferred();
+    const { task, ctx } = startGated(r, gate);
+    for (let i = 0; i < 20; i++) {
+      ctx.output(`tick ${i}\n`);
+      await sleep(10);
+    }
+    expect(r.get(task.id).progress).toBe('tick 19');
+    gate.resolve();
+  });
+
+  it('stops once the task finished', async () => {
+    const r = registry({ heartbeatMs: 30 });
+    const task = r.start('install', 'srv', () => Promise.resolve());
+    await task.done;
+    await sleep(120);
+    expect(r.get(task.id).progress).toBe('completed');
+  });
+});
+
+describe('TaskRegistry: cancel', () => {
+  it('aborts the signal; the task ends cancelled; cancelling again is a CONFLICT', async () => {
+    const r = registry();
+    let ctx!: TaskContext;
+    const task = r.start('install', 'srv', (c) => {
+      ctx = c;
+      return untilAborted(c);
+    });
+    expect(ctx.signal.aborted).toBe(false);
+    const snapshot = r.cancel(task.id);
+    expect(snapshot).toMatchObject({ state: 'working', progress: 'cancelling' });
+    expect(ctx.signal.aborted).toBe(true);
+    expect(ctx.signal.reason).toBeInstanceOf(BoxError);
+    expect(ctx.signal.reason).toMatchObject({ code: 'INSTALL_CANCELLED', phase: 'dep_install' });
+    await expect(task.done).rejects.toMatchObject({ code: 'INSTALL_CANCELLED' });
+    const rec = r.get(task.id);
+    expect(rec.state).toBe('cancelled');
+    expect(rec.progress).toBe('cancelled');
+    expect(rec.error?.code).toBe('INSTALL_CANCELLED');
+
+    const again = thrown(() => r.cancel(task.id));
+    expect(again.code).toBe('CONFLICT');
+    expect(again.details).toEqual({ state: 'cancelled' });
+    expect(again.message).toContain(task.id);
+  });
+
+  it('a body that finishes normally after a cancel is still recorded as cancelled', async () => {
+    const r = registry();
+    const gate = deferred<string>();
+    const { task } = startGated(r, gate);
+    r.cancel(task.id);
+    gate.resolve('value');
+    await expect(task.done).resolves.toBe('value');
+    expect(r.get(task.id)).toMatchObject({ state: 'cancelled', error: null });
+  });
+
+  it.each([
+    { name: 'completed', settle: (d: Deferred<void>) => d.resolve() },
+    { name: 'failed', settle: (d: Deferred<void>) => d.reject(new BoxError('INSTALL_FAILED', 'dep_install', 'x')) },
+  ])('cancelling a $name task is a CONFLICT', async ({ name, settle }) => {
+    const r = registry();
+    const gate = deferred();
+    const { task } = startGated(r, gate);
+    settle(gate);
+    await task.done.catch(() => undefined);
+    const err = thrown(() => r.cancel(task.id));
+    expect(err.code).toBe('CONFLICT');
+    expect(err.details).toEqual({ state: name });
+    expect(r.get(task.id).state).toBe(name);
+  });
+});
+
+describe('TaskRegistry: unknown ids and TTL', () => {
+  it.each([
+    { name: 'get', call: (r: TaskRegistry) => r.get('task_nope') },
+    { name: 'tail', call: (r: TaskRegistry) => r.tail('task_nope') },
+    { name: 'cancel', call: (r: TaskRegistry) => r.cancel('task_nope') },
+  ])('$name of an unknown id → NOT_FOUND', ({ call }) => {
+    const err = thrown(() => call(registry()));
+    expect(err.code).toBe('NOT_FOUND');
+    expect(err.message).toContain('"task_nope"');
+  });
+
+  it('finished tasks disappear after the TTL; working ones stay', async () => {
+    const r = registry({ ttlMs: 100 });
+    const finished = r.start('install', 'a', () => Promise.resolve());
+    const gate = deferred();
+    const { task: working } = startGated(r, gate);
+    await finished.done;
+    expect(r.get(finished.id).state).toBe('completed');
+    await sleep(300);
+    expect(thrown(() => r.get(finished.id)).code).toBe('NOT_FOUND');
+    expect(r.list().map((t) => t.id)).toEqual([working.id]);
+    expect(r.get(working.id).state).toBe('working');
+    gate.resolve();
+    await working.done;
+    expect(r.get(working.id).state).toBe('completed');
+  });
+});
+
+describe('TaskRegistry: events and close', () => {
+  it('emits update snapshots for start, output, progress and the end', async () => {
+    const r = registry();
+    const updates: TaskRecord[] = [];
+    r.on('update', (rec) => updates.push(rec));
+    const gate = deferred();
+    const { task, ctx } = startGated(r, gate);
+    ctx.output('line one\n');
+    ctx.progress('half way');
+    gate.resolve();
+    await task.done;
+    expect(updates.every((u) => u.id === task.id)).toBe(true);
+    expect(updates.map((u) => [u.state, u.progress])).toEqual([
+      ['working', 'starting'],
+      ['working', 'line one'],
+      ['working', 'half way'],
+      ['completed', 'completed'],
+    ]);
+    // Snapshots are copies: changing one does not change the registry.
+    (updates[0] as TaskRecord).state = 'failed';
+    expect(r.get(task.id).state).toBe('completed');
+  });
+
+  it('close() aborts working tasks with a shutdown ABORTED and leaves finished ones alone', async () => {
+    const r = registry();
+    let ctx!: TaskContext;
+    const working = r.start('install', 'a', (c) => {
+      ctx = c;
+      return untilAborted(c);
+    });
+    const finished = r.start('install', 'b', () => Promise.resolve('ok'));
+    await finished.done;
+    r.close();
+    expect(ctx.signal.aborted).toBe(true);
+    expect(ctx.signal.reason).toMatchObject({ code: 'ABORTED', phase: 'shutdown' });
+    await expect(working.done).rejects.toMatchObject({ code: 'ABORTED', phase: 'shutdown' });
+    expect(r.get(working.id)).toMatchObject({ state: 'failed', error: { code: 'ABORTED', phase: 'shutdown' } });
+    expect(r.get(finished.id).state).toBe('completed');
+  });
+});

@@ -1,0 +1,44 @@
+/** Supervisor helpers for the Docker suite. */
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { inject } from 'vitest';
+import { createSupervisor, type Supervisor, type SupervisorOptions } from '../../src/supervisor/supervisor.js';
+import type { ServerState, ServerView } from '../../src/supervisor/types.js';
+import { eventually } from './runtime.js';
+
+export const HOST_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+let registry: string | undefined;
+export function npmRegistry(): string {
+  registry ??= execFileSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' }).trim();
+  return registry;
+}
+
+/** A config with small, fast settings; `box` overrides merge over it. */
+export function testConfig(box: Record<string, unknown> = {}, servers: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    mcpServers: servers,
+    box: {
+      image: inject('sandboxImage'),
+      memoryMb: 1024,
+      pidsLimit: 512,
+      allowedRoots: [tmpdir()],
+      caCertsFile: HOST_CA_BUNDLE,
+      install: { npmRegistry: npmRegistry() },
+      restart: { backoffInitialMs: 200, backoffMaxMs: 1000, maxRestarts: 5 },
+      startupTimeoutSec: 90,
+      ...box,
+    },
+  };
+}
+
+export function testSupervisor(config: Record<string, unknown>, opts: SupervisorOptions = {}): Promise<Supervisor> {
+  return createSupervisor(config, { runtimeOptions: { tag: inject('runTag') }, configDir: tmpdir(), ...opts });
+}
+
+/** Waits until the server reaches one of `states` and returns its view. */
+export function waitForState(sup: Supervisor, name: string, states: ServerState[], timeoutMs = 120_000): Promise<ServerView> {
+  return eventually(() => {
+    const view = sup.get(name);
+    return states.includes(view.state) ? view : undefined;
+  }, timeoutMs, 50);
+}
