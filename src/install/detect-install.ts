@@ -52,23 +52,35 @@ export interface FolderView {
 }
 
 const PY_PACKAGE_FILES = ['pyproject.toml', 'setup.py', 'setup.cfg'];
-const NON_RUNTIME_REQUIREMENTS = /(dev|test|doc|lint|ci|typing|bench)/i;
+/** Name parts (between - _ . in requirements-<parts>.txt) that mark files not needed at run time. */
+const NON_RUNTIME_PARTS = new Set(['dev', 'develop', 'test', 'tests', 'testing', 'doc', 'docs', 'lint', 'ci', 'typing', 'bench', 'benchmark', 'benchmarks']);
+const isNonRuntimeRequirements = (name: string): boolean =>
+  name
+    .replace(/^requirements/, '')
+    .replace(/\.txt$/, '')
+    .toLowerCase()
+    .split(/[-_.]/)
+    .some((part) => NON_RUNTIME_PARTS.has(part));
 
 export function detectInstallPlan(folder: FolderView, tools: ToolVersions): InstallPlan | null {
   const notes: string[] = [];
   const has = (name: string): boolean => folder.rootNames.has(name);
   let python: InstallPlan['python'] = null;
   const requirementFiles = [...folder.rootNames].filter((n) => /^requirements.*\.txt$/.test(n)).sort();
-  const chosen = has('requirements.txt') ? ['requirements.txt'] : requirementFiles.filter((n) => !NON_RUNTIME_REQUIREMENTS.test(n));
+  const chosen = has('requirements.txt') ? ['requirements.txt'] : requirementFiles.filter((n) => !isNonRuntimeRequirements(n));
   if (chosen.length > 0) {
     const manifests = new Set<string>(requirementFiles);
+    const checked = new Set<string>();
     const queue = [...chosen];
     for (let guard = 0; queue.length > 0 && guard < 64; guard++) {
       const rel = queue.shift() as string;
+      if (checked.has(rel)) continue;
+      checked.add(rel);
       const text = folder.read(rel);
       if (text === null) throw new BoxError('INVALID_REQUIREMENT', 'dep_install', `${rel} is referenced but was not staged`, { details: { file: rel } });
       manifests.add(rel);
-      for (const inc of checkRequirements(rel, text).includes) if (!manifests.has(inc)) queue.push(inc);
+      // Every included file is checked too, root-level requirement files included.
+      for (const inc of checkRequirements(rel, text).includes) if (!checked.has(inc)) queue.push(inc);
     }
     python = { mode: 'requirements', manifests: [...manifests].sort(), requirements: chosen };
     if (PY_PACKAGE_FILES.some(has)) notes.push(`${chosen.join(', ')} found: installing it, not the package in pyproject/setup files`);

@@ -27,9 +27,16 @@ export function checkRequirements(rel: string, text: string): RequirementsCheck 
         details: { file: rel, line: number },
       });
     };
-    const [option, ...rest] = content.split(/[\s=]+/);
+    let [option, ...rest] = content.split(/[\s=]+/);
+    // `-rfile.txt`, `-cfile`, `-e./pkg`: pip accepts the short options glued to their value.
+    const glued = /^-([rce])(.+)$/.exec(option ?? '');
+    if (glued !== null) {
+      option = `-${glued[1]}`;
+      rest = [glued[2] as string, ...rest];
+    }
     const value = rest.join(' ').trim();
     const lower = (option ?? '').toLowerCase();
+    if (lower === '--require-hashes') return;
     if (INDEX_OPTIONS.some((o) => lower === o || lower.startsWith(`${o}=`))) reject('options that change the package index are not allowed in requirement files (configure box.install instead)');
     if (INCLUDE_OPTIONS.includes(lower)) {
       const target = insideFolder(rel, value);
@@ -44,7 +51,9 @@ export function checkRequirements(rel: string, text: string): RequirementsCheck 
     }
     if (lower.startsWith('-')) reject(`unsupported option ${option}`);
     if (/(^|\s|@\s*)file:/i.test(content)) reject('file: URLs are not allowed');
-    if (/^(\.{1,2}\/|\/)/.test(content) && insideFolder(rel, content.split(/\s|;|\[/)[0] ?? '') === null) reject('a local path outside the server folder is not allowed');
+    const first = content.split(/\s|;|\[|@/)[0] ?? '';
+    // pip treats a requirement with a slash as a path: it must stay inside the folder.
+    if (first.includes('/') && !/^[a-z][a-z0-9+.-]*:\/\//i.test(first) && insideFolder(rel, first) === null) reject('a local path outside the server folder is not allowed');
   });
   return { includes };
 }

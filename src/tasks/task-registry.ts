@@ -57,9 +57,11 @@ interface Entry {
   startedMs: number;
   heartbeat: NodeJS.Timeout | null;
   cancelRequested: boolean;
+  endedWithCr: boolean;
 }
 
 const MAX_PROGRESS = 200;
+const MAX_PARTIAL = 64 * 1024;
 
 export class TaskRegistry extends EventEmitter<{ update: [TaskRecord] }> {
   private readonly tasks = new Map<string, Entry>();
@@ -91,6 +93,7 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord] }> {
       startedMs,
       heartbeat: null,
       cancelRequested: false,
+      endedWithCr: false,
     };
     this.tasks.set(id, entry);
     entry.heartbeat = setInterval(() => {
@@ -127,7 +130,7 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord] }> {
   /** The last `lines` output lines (redacted). */
   tail(id: string, lines = 50): string[] {
     const entry = this.entry(id);
-    const all = entry.partial === '' ? entry.lines : [...entry.lines, entry.partial];
+    const all = entry.partial === '' ? entry.lines : [...entry.lines, this.redact(entry.partial)];
     return lines <= 0 ? [] : all.slice(-lines);
   }
 
@@ -165,8 +168,17 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord] }> {
 
   private addOutput(entry: Entry, text: string): void {
     entry.lastOutputAt = Date.now();
-    const parts = (entry.partial + text).split(/\r?\n|\r/);
+    // A "\r\n" split across two chunks is one line end, not two.
+    let chunk = text;
+    if (entry.endedWithCr && chunk.startsWith('\n')) chunk = chunk.slice(1);
+    entry.endedWithCr = chunk.endsWith('\r');
+    const parts = (entry.partial + chunk).split(/\r?\n|\r/);
     entry.partial = parts.pop() ?? '';
+    if (entry.partial.length > MAX_PARTIAL) {
+      // Output with no line ends stays bounded: hold it as a line of its own.
+      parts.push(entry.partial);
+      entry.partial = '';
+    }
     for (const raw of parts) {
       const line = this.redact(raw);
       entry.lines.push(line);

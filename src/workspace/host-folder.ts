@@ -30,11 +30,11 @@ export interface FolderResolution {
 }
 
 export function resolveHostFolder(def: ServerCommand & { hostPath?: string | undefined }, configDir: string): FolderResolution {
-  if (def.hostPath !== undefined && def.hostPath !== '') return { hostPath: resolve(configDir, def.hostPath), inferred: false };
+  if (def.hostPath !== undefined && def.hostPath !== '') return { hostPath: stripTrailingSep(resolve(configDir, def.hostPath)), inferred: false };
   const candidates: string[] = [];
   for (const part of [def.command, ...def.args]) {
     if (!isAbsolute(part) || !existsSync(part)) continue;
-    const literal = normalize(part);
+    const literal = stripTrailingSep(normalize(part));
     if (SYSTEM_PREFIXES.some((prefix) => literal === prefix || literal.startsWith(prefix + sep))) continue;
     let folder = isDirectory(literal) ? literal : dirname(literal);
     folder = unwrapVenv(folder);
@@ -80,7 +80,8 @@ export function rewriteForContainer(def: ServerCommand, hostPath: string, contai
     if (real !== null && (real === hostReal || real.startsWith(hostReal + sep))) return join(containerDir, relative(hostReal, real)).split(sep).join('/');
     return null;
   };
-  const command = isVenvPython(def.command, hostPath) ? 'python' : (mapPath(def.command) ?? def.command);
+  const venvPython = [hostPath, hostReal].some((root) => isVenvPython(def.command, root)) || isVenvPythonOfFolder(def.command, hostReal);
+  const command = venvPython ? 'python' : (mapPath(def.command) ?? def.command);
   return {
     command,
     args: def.args.map((a) => mapPath(a) ?? a),
@@ -99,12 +100,25 @@ export function isVenvPython(command: string, hostPath: string): boolean {
   return VENV_PYTHON.test(name) && VENV_BIN_DIRS.has(bin) && VENV_DIRS.has(venv);
 }
 
+/** `<x>/.venv/bin/python` where `<x>` (a symlinked alias, say) really is `hostReal`. */
+function isVenvPythonOfFolder(command: string, hostReal: string): boolean {
+  if (!isAbsolute(command)) return false;
+  const literal = normalize(command);
+  const projectRoot = dirname(dirname(dirname(literal)));
+  if (!isVenvPython(literal, projectRoot)) return false;
+  return safeRealpath(projectRoot) === hostReal;
+}
+
 function isDirectory(path: string): boolean {
   try {
     return statSync(path).isDirectory();
   } catch {
     return false;
   }
+}
+
+function stripTrailingSep(path: string): string {
+  return path.length > 1 && path.endsWith(sep) ? path.slice(0, -1) : path;
 }
 
 function safeRealpath(path: string): string | null {

@@ -73,9 +73,14 @@ function compile(raw: string): Rule {
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i] as string;
     if (c === '*' && pattern[i + 1] === '*') {
-      body += '.*';
-      i++;
-      if (pattern[i + 1] === '/') i++;
+      if (pattern[i + 2] === '/') {
+        // `**/` matches zero or more whole folders.
+        body += '(?:.*/)?';
+        i += 2;
+      } else {
+        body += '.*';
+        i++;
+      }
     } else if (c === '*') body += '[^/]*';
     else if (c === '?') body += '[^/]';
     else body += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');

@@ -110,6 +110,7 @@ async function addFile(
     const hash = createHash('sha256');
     let finishEntry!: (err?: Error | null) => void;
     const entryDone = new Promise<void>((resolve, reject) => (finishEntry = (err) => (err ? reject(err) : resolve())));
+    entryDone.catch(() => undefined); // a destroyed entry rejects it; the BoxError below is what counts
     const sink = stream.entry({ ...header, name: rel, type: 'file', size }, finishEntry);
     let remaining = size;
     const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(size, 1)));

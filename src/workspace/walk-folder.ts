@@ -6,8 +6,8 @@
  * content is read (a 20 GB sparse file fails here), and enforced again on the bytes actually read
  * when packing.
  */
-import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
-import { join, posix } from 'node:path';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
+import { join, posix, sep } from 'node:path';
 import { BoxError } from '../errors/box-error.js';
 import { IgnoreRules } from './ignore-rules.js';
 
@@ -88,7 +88,7 @@ export function walkFolder(root: string, limits: StageLimits = DEFAULT_STAGE_LIM
         result.entries.push({ ...base, type: 'file', size: st.size });
       } else if (st.isSymbolicLink()) {
         const target = readlinkSync(join(root, rel));
-        const verdict = judgeLink(rel, target);
+        const verdict = judgeLink(rel, target) ?? judgeResolvedLink(root, rel);
         if (verdict === null) result.entries.push({ ...base, type: 'symlink', linkTarget: target });
         else result.dropped.push({ rel, reason: verdict });
       } else if (st.isFIFO()) refuse(rel, 'a FIFO');
@@ -108,6 +108,21 @@ export function judgeLink(rel: string, target: string): string | null {
   const resolved = posix.normalize(posix.join(posix.dirname(rel), target));
   if (resolved === '..' || resolved.startsWith('../') || resolved.startsWith('/')) return `link to ${JSON.stringify(target)} leaves the folder`;
   return null;
+}
+
+/**
+ * The text check cannot see chains (`a -> .`, `e -> a/..` climbs out through `a`): ask the kernel
+ * where the link really leads. A dangling link is kept (it leads nowhere on the host).
+ */
+function judgeResolvedLink(root: string, rel: string): string | null {
+  let real: string;
+  try {
+    real = realpathSync.native(join(root, rel));
+  } catch {
+    return null;
+  }
+  const realRoot = realpathSync.native(root);
+  return real === realRoot || real.startsWith(realRoot + sep) ? null : 'link resolves outside the folder (through other links)';
 }
 
 function readSmallFile(path: string): string | null {
