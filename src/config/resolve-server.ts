@@ -35,6 +35,7 @@ export interface ResolvedServer {
   pingIntervalMs: number;
   recycleAfterTimeouts: number;
   restart: RestartSettings;
+  processLimit: number | undefined;
   disabled: boolean;
 }
 
@@ -80,6 +81,7 @@ export function resolveServer(name: string, def: ServerDefinition, global: Globa
       backoffMaxMs: restart.backoffMaxMs ?? DEFAULT_RESTART.backoffMaxMs,
       healthyAfterMs: restart.healthyAfterSec === undefined ? DEFAULT_RESTART.healthyAfterMs : restart.healthyAfterSec * 1000,
     },
+    processLimit: pick('processLimit'),
     disabled: def.disabled === true,
   };
 }

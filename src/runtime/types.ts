@@ -100,6 +100,8 @@ export interface ManagedProcessSpec {
   stderrRingBytes?: number;
   /** Every stderr chunk as it arrives (it is also kept in the ring). */
   onStderr?: (chunk: Buffer) => void;
+  /** This process's uid may run at most this many processes (default: the runtime's limit). */
+  processLimit?: number;
   signal?: AbortSignal;
 }
 

@@ -112,6 +112,7 @@ export class ManagedServer {
       relay: a?.proc != null ? { url: this.relayUrl(a.session), subprotocol: 'mcp' } : null,
       clientMode: this.spec.client,
       ...(a === null ? {} : { session: a.session.info.name }),
+      ...(this.identity === null ? {} : { uid: this.identity.identity.uid, workspace: this.identity.identity.workspace }),
       ...(a?.proc != null && a.proc.running ? { pid: a.proc.pid, startedAt: a.proc.startedAt } : {}),
       ...(this.state === 'ready' && this.readyAt !== undefined ? { readyAt: new Date(this.readyAt).toISOString() } : {}),
       restarts: this.restarts,
@@ -274,6 +275,7 @@ export class ManagedServer {
       cwd: cmd.cwd,
       env,
       onStderr: (chunk) => this.log.write('stderr', chunk.toString('utf8')),
+      ...(this.spec.processLimit === undefined ? {} : { processLimit: this.spec.processLimit }),
       signal,
     });
     this.attempt.proc = proc;

@@ -35,6 +35,9 @@ export interface ServerStatus {
   /** Who holds the MCP client session: the supervisor, or the platform through the relay. */
   clientMode: 'supervisor' | 'external';
   session?: string;
+  /** The server's uid and workspace path inside the session. */
+  uid?: number;
+  workspace?: string;
   pid?: number;
   startedAt?: string;
   readyAt?: string;

@@ -46,6 +46,14 @@ describe('exec and managed processes', () => {
     await proc.stop({ eofGraceMs: 100, termGraceMs: 1000 });
   });
 
+  it('applies the per-uid process limit, default or per process', async () => {
+    const limits = "awk '/Max processes/ {print $3} /Max open files/ {print $4}' /proc/self/limits";
+    const dflt = await session.startProcess({ id: 'limit-default', identity: alice, cmd: ['/bin/sh', '-c', limits] });
+    expect(await collect(dflt.stdout)).toBe('128\n4096\n');
+    const custom = await session.startProcess({ id: 'limit-custom', identity: alice, cmd: ['/bin/sh', '-c', limits], processLimit: 20 });
+    expect(await collect(custom.stdout)).toBe('20\n4096\n');
+  });
+
   it('an exec timeout kills only that exec while a managed process keeps running', async () => {
     const survivor = await session.startProcess({ id: 'survivor', identity: alice, cmd: ['cat'] });
     const started = Date.now();

@@ -120,7 +120,9 @@ export class DockerSession implements Session {
   async startProcess(spec: ManagedProcessSpec): Promise<ManagedProcess> {
     this.assertAlive('process_start');
     if (this.oomKills === null) await this.readOomKills().catch(() => null);
-    const proc = await DockerManagedProcess.start(this.contextFor(spec.identity, 'process_start'), this.processHost(), {
+    const ctx = this.contextFor(spec.identity, 'process_start');
+    if (spec.processLimit !== undefined) ctx.limits = { ...ctx.limits, nproc: spec.processLimit };
+    const proc = await DockerManagedProcess.start(ctx, this.processHost(), {
       ...spec,
       cwd: spec.cwd ?? spec.identity.workspace,
     });
