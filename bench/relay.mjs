@@ -37,7 +37,9 @@ class ExecStdioTransport {
     this.stream.on('close', () => this.onclose?.());
   }
   async send(message) {
-    if (!this.stream.write(`${JSON.stringify(message)}\n`)) await new Promise((r) => this.stream.once('drain', r));
+    if (this.stream.write(`${JSON.stringify(message)}\n`)) return;
+    this.draining ??= new Promise((r) => this.stream.once('drain', () => r((this.draining = undefined))));
+    await this.draining;
   }
   async close() {
     this.stream?.end();
@@ -48,7 +50,6 @@ class ExecStdioTransport {
 const folder = mkdtempSync(`${tmpdir()}/mcp-box-bench-`);
 cpSync(new URL('../test/fixtures/servers/node-mcp/', import.meta.url), `${folder}/p`, { recursive: true });
 const registry = execFileSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' }).trim();
-const phaseTimes = {};
 const sup = await createSupervisor(
   { box: { memoryMb: 2048, allowedRoots: [tmpdir()], caCertsFile: '/etc/ssl/certs/ca-certificates.crt', install: { npmRegistry: registry }, pingIntervalSec: 0 } },
   { runtimeOptions: { tag: 'bench' }, configDir: tmpdir() },
@@ -143,8 +144,9 @@ try {
   }
   results.pipelinedCallsPerSec = { mcpBox: percentile(tp.mcpBox, 0.5), raw: percentile(tp.raw, 0.5) };
 
-  // 4. A 15 MiB text echoed (both directions through the 16 MiB line limit).
-  const text = 'x✓'.repeat(5 * 1024 * 1024);
+  // 4. An 8 MiB text echoed both ways. (SDK 1.32 stdio servers refuse inbound lines over 10 MiB —
+  // their ReadBuffer cap — so this stays under it; the relay itself carries 16 MiB, see relay.test.ts.)
+  const text = 'x✓'.repeat(2 * 1024 * 1024);
   const big = { mcpBox: [], raw: [] };
   for (let i = 0; i < 3; i++) {
     let t = performance.now();

@@ -1,3 +1,12 @@
+export { createSupervisor, Supervisor } from './supervisor/supervisor.js';
+export type { SupervisorOptions } from './supervisor/supervisor.js';
+export type { FailureRecord, RelayInfo, ServerState, ServerStatus, ServerView, StatusEvent } from './supervisor/types.js';
+export type { LogLine, LogSource } from './supervisor/server-log.js';
+export { parseConfig, parseServerDefinition } from './config/parse-config.js';
+export { configSchema } from './config/schema.js';
+export type { McpBoxConfig, ServerDefinition } from './config/schema.js';
+export { WsClientTransport } from './mcp/ws-client-transport.js';
+export type { WsClientTransportOptions } from './mcp/ws-client-transport.js';
 export { BoxError, isBoxError, SERVER_PHASES } from './errors/box-error.js';
 export type { ErrorCode, Phase, ServerPhase } from './errors/box-error.js';
 export { createDockerRuntime } from './runtime/docker/docker-runtime.js';

@@ -213,8 +213,10 @@ export function installEnv(paths: InstallPaths, opts: InstallOptions): Record<st
 }
 
 /** Environment a started server gets: its venv and node bins on PATH, the CA bundle. Nothing printed. */
-export function activationEnv(plan: InstallPlan | null, fps: { python: string | null; node: string | null }, paths: InstallPaths, basePath: string): Record<string, string> {
-  const env: Record<string, string> = { ...caEnv(paths) };
+export function activationEnv(plan: InstallPlan | null, fps: { python: string | null; node: string | null }, paths: InstallPaths, basePath: string, opts: InstallOptions = {}): Record<string, string> {
+  // Servers that install at run time (`npx -y …`, `pip` from a server) use the same index settings.
+  const env: Record<string, string> = { ...caEnv(paths), ...(opts.npmRegistry === undefined ? {} : { npm_config_registry: opts.npmRegistry }) };
+  if (opts.indexUrl !== undefined) env.PIP_INDEX_URL = opts.indexUrl;
   const path: string[] = [];
   if (plan?.python != null && fps.python !== null) {
     const venv = `${pythonDepsDir(paths, fps.python)}/venv`;

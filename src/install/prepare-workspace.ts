@@ -97,7 +97,7 @@ export interface InstallOutcome {
 export async function installDependencies(input: InstallInput): Promise<InstallOutcome> {
   const started = Date.now();
   const { plan, fingerprints: fps, stage, paths } = input.staged;
-  const env = activationEnv(plan, fps, paths, BASE_PATH);
+  const env = activationEnv(plan, fps, paths, BASE_PATH, input.installOptions ?? {});
   const missing: { python: string | null; node: string | null } = {
     python: plan?.python != null && fps.python !== null && !stage.depsPresent.has(`py-${fps.python}`) ? fps.python : null,
     node: plan?.node != null && fps.node !== null && !stage.depsPresent.has(`node-${fps.node}`) ? fps.node : null,

@@ -69,6 +69,7 @@ export class StdioRelay {
   private inFlightBytes = 0;
   private stdoutPausedBy = new Set<'send' | 'detached'>();
   private heartbeat: NodeJS.Timeout | null = null;
+  private waitingForDrain = false;
   private closed = false;
 
   constructor(
@@ -224,9 +225,14 @@ export class StdioRelay {
     const line = `${JSON.stringify(message)}\n`;
     this.stats.messagesIn++;
     this.stats.bytesIn += line.length;
-    if (!this.proc.stdin.write(line)) {
+    if (!this.proc.stdin.write(line) && !this.waitingForDrain) {
+      // Frames already received still arrive while paused; one drain listener resumes them all.
+      this.waitingForDrain = true;
       ws.pause();
-      this.proc.stdin.once('drain', () => ws.resume());
+      this.proc.stdin.once('drain', () => {
+        this.waitingForDrain = false;
+        ws.resume();
+      });
     }
   }
 
