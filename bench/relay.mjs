@@ -1,7 +1,7 @@
 // Relay benchmark (issue 4): the same SDK Client talks to the same MCP server in the same
 // container, once through mcp-box (WebSocket relay) and once over a raw `docker exec` stdio pipe.
 // Interleaved rounds; ratios, not absolute times. Writes bench/results/relay.json.
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { PassThrough } from 'node:stream';
@@ -49,6 +49,14 @@ class ExecStdioTransport {
 
 const folder = mkdtempSync(`${tmpdir()}/mcp-box-bench-`);
 cpSync(new URL('../test/fixtures/servers/node-mcp/', import.meta.url), `${folder}/p`, { recursive: true });
+// A server with no dependencies (stdlib Python), for the cold-start measure: staged alone, and also
+// beside the Node server so the raw baseline can run it in a workspace that exists.
+const plain = readFileSync(new URL('../test/fixtures/servers/python-mcp/server.py', import.meta.url), 'utf8')
+  .replace('import mcpboxgreet\n', '')
+  .replace('mcpboxgreet.greet(args["name"])', '"hi " + args["name"]');
+mkdirSync(`${folder}/plain`);
+writeFileSync(`${folder}/plain/plain.py`, plain);
+writeFileSync(`${folder}/p/plain.py`, plain);
 const registry = execFileSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' }).trim();
 const sup = await createSupervisor(
   { box: { memoryMb: 2048, allowedRoots: [tmpdir()], caCertsFile: '/etc/ssl/certs/ca-certificates.crt', install: { npmRegistry: registry }, pingIntervalSec: 0 } },
@@ -90,24 +98,44 @@ try {
     await client.connect(transport);
     return { client, initMs: performance.now() - t0 };
   };
-  const relayClient = view.client;
+  let relayClient = view.client;
 
-  // 1. Cold start (session warm, deps warm): add → ready, vs raw exec + initialize.
+  // 1. Cold start (session warm, no deps): add → ready, vs raw exec + initialize of the same server.
+  const addTimedPlain = async (name) => {
+    const done = trackPhases(name);
+    sup.add(name, { command: 'python3', args: [`${folder}/plain/plain.py`] });
+    await waitReady(name);
+    return done();
+  };
+  const rawPlain = async () => {
+    const transport = new ExecStdioTransport(container, { cmd: ['python3', 'plain.py'], user: `${view.uid}:${view.uid}`, cwd: view.workspace, env: baseEnv });
+    const client = new Client({ name: 'raw', version: '1' });
+    const t0 = performance.now();
+    await client.connect(transport);
+    await client.listTools();
+    const ms = performance.now() - t0;
+    await client.close();
+    return ms;
+  };
   const cold = [];
   const rawCold = [];
-  for (let i = 0; i < 5; i++) {
+  for (let i = 0; i < 7; i++) {
     const name = `cold${i}`;
-    cold.push(await addTimed(name));
+    cold.push(await addTimedPlain(name));
     await sup.remove(name);
-    const t0 = performance.now();
-    const { client } = await rawClient();
-    rawCold.push(performance.now() - t0);
-    await client.close();
+    rawCold.push(await rawPlain());
   }
   const coldTotals = cold.map((c) => c.total);
   const phaseMedians = {};
   for (const key of Object.keys(cold[0].phases)) phaseMedians[key] = percentile(cold.map((c) => c.phases[key] ?? 0), 0.5);
-  results.coldStartWarmDeps = { mcpBoxP50: percentile(coldTotals, 0.5), rawP50: percentile(rawCold, 0.5), phasesP50: phaseMedians };
+  results.coldStartNoDeps = { mcpBoxP50: percentile(coldTotals, 0.5), rawP50: percentile(rawCold, 0.5), phasesP50: phaseMedians };
+
+  // 1b. Warm dependency start: restart the Node server (fingerprint unchanged) and time dep_install.
+  const warm = trackPhases('bench');
+  await sup.restart('bench');
+  await waitReady('bench');
+  results.restartWarmDeps = warm();
+  relayClient = sup.get('bench').client;
 
   // 2. tools/call round trip, interleaved.
   const { client: raw } = await rawClient();
@@ -175,6 +203,7 @@ console.log(`| tools/call round trip p50 | ${f(r.toolCallRoundTrip.mcpBoxP50)} |
 console.log(`| tools/call round trip p99 | ${f(r.toolCallRoundTrip.mcpBoxP99)} | ${f(r.toolCallRoundTrip.rawP99)} | ${(r.toolCallRoundTrip.mcpBoxP99 / r.toolCallRoundTrip.rawP99).toFixed(2)}× |`);
 console.log(`| pipelined calls/s (2,000 concurrent) | ${f(r.pipelinedCallsPerSec.mcpBox)} | ${f(r.pipelinedCallsPerSec.raw)} | ${(r.pipelinedCallsPerSec.raw / r.pipelinedCallsPerSec.mcpBox).toFixed(2)}× slower |`);
 console.log(`| ${(r.bigMessageEcho.bytes / 1048576).toFixed(0)} MiB echo, both ways | ${f(r.bigMessageEcho.mcpBoxP50)} | ${f(r.bigMessageEcho.rawP50)} | ${(r.bigMessageEcho.mcpBoxP50 / r.bigMessageEcho.rawP50).toFixed(2)}× |`);
-console.log(`| cold start, deps warm (add → ready) | ${f(r.coldStartWarmDeps.mcpBoxP50)} | ${f(r.coldStartWarmDeps.rawP50)} | ${(r.coldStartWarmDeps.mcpBoxP50 / r.coldStartWarmDeps.rawP50).toFixed(2)}× |`);
-console.log(`cold start by phase (p50 ms): ${Object.entries(r.coldStartWarmDeps.phasesP50).map(([k, v]) => `${k} ${f(v)}`).join(', ')}`);
+console.log(`| cold start, no deps (add → ready, vs exec + initialize + tools/list) | ${f(r.coldStartNoDeps.mcpBoxP50)} | ${f(r.coldStartNoDeps.rawP50)} | ${(r.coldStartNoDeps.mcpBoxP50 / r.coldStartNoDeps.rawP50).toFixed(2)}× |`);
+console.log(`cold start by phase (p50 ms): ${Object.entries(r.coldStartNoDeps.phasesP50).map(([k, v]) => `${k} ${f(v)}`).join(', ')}`);
+console.log(`restart with unchanged deps: ${f(r.restartWarmDeps.total)} ms: ${Object.entries(r.restartWarmDeps.phases).map(([k, v]) => `${k} ${f(v)}`).join(', ')}`);
 console.log(`first start (cold npm ci): ${f(r.coldStartFirst.total)} ms: ${Object.entries(r.coldStartFirst.phases).map(([k, v]) => `${k} ${f(v)}`).join(', ')}`);

@@ -174,8 +174,11 @@ export interface SessionEvent {
 export interface Session {
   readonly info: SessionInfo;
   readonly alive: boolean;
-  /** Reserves a slot (uid) and creates its private 0700 folders; kills leftovers of that uid first. */
-  createIdentity(opts?: { signal?: AbortSignal }): Promise<Identity>;
+  /**
+   * Reserves a slot (uid) and creates its private 0700 folders; kills leftovers of that uid first.
+   * With `provision: false` only the slot is reserved: the first stage creates the folders.
+   */
+  createIdentity(opts?: { signal?: AbortSignal; provision?: boolean }): Promise<Identity>;
   /** Kills everything running as the identity, deletes its folders and frees the slot. */
   releaseIdentity(identity: Identity, opts?: { signal?: AbortSignal }): Promise<void>;
   exec(spec: ExecSpec): Promise<ExecResult>;
@@ -241,7 +244,8 @@ export interface EnsureSessionOptions {
 /** The runtime: engine connection, sessions, images and the reaper. */
 export interface Runtime {
   readonly ownerId: string;
-  ping(opts?: { signal?: AbortSignal }): Promise<EngineInfo>;
+  /** `maxAgeMs`: reuse the answer of a ping that succeeded at most that long ago. */
+  ping(opts?: { signal?: AbortSignal; maxAgeMs?: number }): Promise<EngineInfo>;
   ensureSession(profile?: Partial<SessionProfile>, opts?: EnsureSessionOptions): Promise<Session>;
   sessions(): Session[];
   listManaged(opts?: { signal?: AbortSignal }): Promise<ManagedResource[]>;

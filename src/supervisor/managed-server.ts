@@ -221,7 +221,7 @@ export class ManagedServer {
     if (!this.host.boxEnabled) {
       throw new BoxError('BOX_DISABLED', 'box_unavailable', 'Sandboxing is disabled by config (box.enabled: false); mcp-box never runs servers on the host');
     }
-    await this.host.runtime.ping({ signal });
+    await this.host.runtime.ping({ signal, maxAgeMs: 2000 });
 
     this.setPhase('session_create');
     const session = await this.host.runtime.ensureSession(this.spec.profile, { signal });
@@ -234,7 +234,8 @@ export class ManagedServer {
       await this.identity.session.releaseIdentity(this.identity.identity).catch(() => undefined);
       this.identity = null;
     }
-    this.identity ??= { session, identity: await session.createIdentity({ signal }) };
+    // The slot only: the stage below creates the identity's folders in the same exec.
+    this.identity ??= { session, identity: await session.createIdentity({ signal, provision: false }) };
     const identity = this.identity.identity;
     const staged = await stageWorkspace({ session, identity, hostPath, limits: this.spec.stageLimits, caCertsFile: this.spec.caCertsFile, installOptions: this.spec.install, signal });
     for (const d of staged.stage.dropped) this.log.line('lifecycle', `staging dropped ${d.rel}: ${d.reason}`);

@@ -22,6 +22,10 @@ const EXTRACT_SCRIPT = `set -eu
 kill -s KILL -- -1 2>/dev/null || true
 root="$1"; gen="$2"; nodefp="$3"
 umask 077
+if [ ! -d "$root" ]; then
+  # First stage of a new identity: its private folders (mkdir, not -p: never someone else's).
+  mkdir "$root" && mkdir "$root/home" "$root/tmp" "$root/cache" "$root/deps" && chmod 0700 "$root"
+fi
 cd "$root"
 mkdir "ws.$gen"
 tar -x -f - -C "ws.$gen" --no-same-owner --no-same-permissions --no-overwrite-dir
@@ -104,7 +108,7 @@ export async function stageFolder(session: Session, identity: Identity, opts: St
   const result = await session.exec({
     identity,
     cmd: ['/bin/sh', '-c', EXTRACT_SCRIPT, 'mcp-box-stage', identity.root, generation, opts.linkNodeDeps ?? '-'],
-    cwd: identity.root,
+    cwd: '/', // the script creates and enters the identity's root itself
     // tar-stream's pack is a streamx stream: adapt it to a Node Readable (async iteration keeps backpressure).
     stdin: Readable.from(packed.stream),
     timeoutMs: STAGE_TIMEOUT_MS,

@@ -70,6 +70,7 @@ class DockerRuntime implements Runtime {
   private readonly pending = new Map<string, Promise<DockerSession>>();
   private readonly byContainer = new Map<string, DockerSession>();
   private events: EngineEvents | null = null;
+  private lastPing: { at: number; info: EngineInfo } | null = null;
   private closed = false;
 
   constructor(opts: DockerRuntimeOptions) {
@@ -80,7 +81,14 @@ class DockerRuntime implements Runtime {
     this.limits = { nproc: opts.limits?.nproc ?? DEFAULT_NPROC_PER_IDENTITY, nofile: opts.limits?.nofile ?? DEFAULT_NOFILE_PER_IDENTITY };
   }
 
-  async ping(opts: { signal?: AbortSignal } = {}): Promise<EngineInfo> {
+  async ping(opts: { signal?: AbortSignal; maxAgeMs?: number } = {}): Promise<EngineInfo> {
+    if (opts.maxAgeMs !== undefined && this.lastPing !== null && Date.now() - this.lastPing.at <= opts.maxAgeMs) return this.lastPing.info;
+    const info = await this.pingEngine(opts);
+    this.lastPing = { at: Date.now(), info };
+    return info;
+  }
+
+  private async pingEngine(opts: { signal?: AbortSignal }): Promise<EngineInfo> {
     try {
       await signalled(this.docker, this.docker.ping)({ abortSignal: opts.signal });
       const [version, info] = await Promise.all([

@@ -55,9 +55,14 @@ export class DockerSession implements Session {
     return !this.dead;
   }
 
-  async createIdentity(opts: { signal?: AbortSignal } = {}): Promise<Identity> {
+  async createIdentity(opts: { signal?: AbortSignal; provision?: boolean } = {}): Promise<Identity> {
     this.assertAlive('process_start');
     const slot = this.deps.slots.acquire();
+    if (opts.provision === false) {
+      const identity = identityForSlot(slot);
+      this.identities.set(slot, identity);
+      return identity;
+    }
     try {
       for (let attempt = 0; attempt < 3; attempt++) {
         const identity = identityForSlot(slot);
