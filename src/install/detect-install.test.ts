@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BoxError } from '../errors/box-error.js';
+import { thrown } from '../../test/helpers/thrown.js';
 import {
   activationEnv,
   detectInstallPlan,
@@ -39,15 +39,6 @@ function folder(files: Record<string, string>): FolderView & { reads: string[] }
 
 const names = (...list: string[]): Record<string, string> => Object.fromEntries(list.map((n) => [n, n.endsWith('.txt') ? 'requests\n' : '{}']));
 
-function thrown(fn: () => unknown): BoxError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(BoxError);
-    return err as BoxError;
-  }
-  throw new Error('expected a BoxError');
-}
 
 describe('detectInstallPlan', () => {
   const req = (manifests: string[], requirements: string[]): InstallPlan['python'] => ({ mode: 'requirements', manifests, requirements });

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BoxError } from '../errors/box-error.js';
 import { TaskRegistry, type TaskContext, type TaskRecord, type TaskRegistryOptions } from './task-registry.js';
+import { thrown } from '../../test/helpers/thrown.js';
 
 const registries: TaskRegistry[] = [];
 
@@ -47,15 +48,6 @@ const untilAborted = (ctx: TaskContext): Promise<never> =>
     ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true });
   });
 
-function thrown(fn: () => unknown): BoxError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(BoxError);
-    return err as BoxError;
-  }
-  throw new Error('expected a BoxError');
-}
 
 describe('TaskRegistry: lifecycle', () => {
   it('working → completed with its result', async () => {

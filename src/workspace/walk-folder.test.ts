@@ -4,8 +4,8 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BoxError } from '../errors/box-error.js';
 import { DEFAULT_STAGE_LIMITS, judgeLink, walkFolder, type StageLimits, type WalkResult } from './walk-folder.js';
+import { thrown } from '../../test/helpers/thrown.js';
 
 const folders: string[] = [];
 const servers: Server[] = [];
@@ -33,15 +33,6 @@ function tree(root: string, spec: Record<string, string | null>): void {
   }
 }
 
-function thrown(fn: () => unknown): BoxError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(BoxError);
-    return err as BoxError;
-  }
-  throw new Error('expected a BoxError, nothing was thrown');
-}
 
 const rels = (walk: WalkResult): string[] => walk.entries.map((e) => e.rel);
 
