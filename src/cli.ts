@@ -9,11 +9,25 @@ import { ensureSandboxImage } from './image/sandbox-image.js';
 import { createDockerRuntime } from './runtime/docker/docker-runtime.js';
 import { DEFAULT_SANDBOX_IMAGE, resolveProfile } from './runtime/profile.js';
 import { MCP_BOX_VERSION } from './version.js';
+import { ApiClient } from './cli/api-client.js';
+import { loadConfig } from './config/load-config.js';
+import { startServe } from './server/serve.js';
+import type { LogLine } from './supervisor/server-log.js';
+import type { ServerStatus } from './supervisor/types.js';
+
+const SHUTDOWN_GRACE_MS = 30_000;
 
 const USAGE = `mcp-box ${MCP_BOX_VERSION}: a sandboxed supervisor for stdio MCP servers
 
 Usage:
-  mcp-box serve --config FILE      run the supervisor and its HTTP API (not implemented yet)
+  mcp-box serve --config FILE      run the supervisor and its HTTP API
+  mcp-box status [--json]          servers: state, phase, last error, uptime, restarts
+  mcp-box tools NAME [--json]      the tools of a server
+  mcp-box call NAME TOOL [JSON] [--timeout-ms N]
+                                   call a tool; prints the result
+  mcp-box logs NAME [--follow] [--after SEQ] [--json]
+  (client verbs take --url URL, --token TOKEN, --config FILE; the token is read from the
+   config's .mcp-box/token when not given)
   mcp-box image build [--base REF] [--tag REF] [--force]
                                    build the sandbox image (offline: a local Debian base is made with debootstrap)
   mcp-box reap [--all] [--json]    remove containers and volumes left by dead supervisors
@@ -21,6 +35,8 @@ Usage:
                                    check the engine, the image and the sandbox hardening
   mcp-box version
 `;
+
+const CLIENT_OPTIONS = { url: { type: 'string' }, token: { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean' } } as const;
 
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
@@ -37,8 +53,15 @@ async function main(argv: string[]): Promise<number> {
     case 'doctor':
       return doctor(rest);
     case 'serve':
-      console.error('mcp-box serve: not implemented yet — the runtime, image and reaper are (see README "Status").');
-      return EXIT_FAILED;
+      return serve(rest);
+    case 'status':
+      return status(rest);
+    case 'tools':
+      return tools(rest);
+    case 'call':
+      return call(rest);
+    case 'logs':
+      return logs(rest);
     case 'version':
     case '--version':
       console.log(MCP_BOX_VERSION);
@@ -91,6 +114,120 @@ async function reap(args: string[]): Promise<number> {
   } finally {
     await runtime.close();
   }
+}
+
+async function serve(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string' } }, strict: true });
+  if (values.config === undefined) return usage('serve needs --config FILE');
+  const loaded = loadConfig(values.config);
+  const handle = await startServe(loaded);
+  console.log(`mcp-box ${MCP_BOX_VERSION} serving ${Object.keys(loaded.config.mcpServers).length} server(s) from ${loaded.path}`);
+  console.log(`listening on ${handle.url} (API, relay and events)`);
+  console.log(handle.tokenFile === null ? 'API token: the one in the config (server.token)' : `API token: in ${handle.tokenFile} (mode 0600)`);
+  if (handle.reaped.removedContainers.length > 0) console.log(`reaped ${handle.reaped.removedContainers.length} container(s) left by dead supervisors`);
+  handle.supervisor.on('status', (e) => {
+    if (e.previous === e.state) return;
+    const why = e.error !== undefined && (e.state === 'backoff' || e.state === 'failed') ? ` — ${e.error.phase}/${e.error.code}: ${e.error.message.split('\n')[0] ?? ''}` : '';
+    console.log(`${new Date().toISOString()} ${e.name}: ${e.previous ?? '-'} → ${e.state}${why}`);
+  });
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      console.log(`${signal}: stopping servers (grace ${SHUTDOWN_GRACE_MS / 1000} s)`);
+      const timer = setTimeout(() => {
+        console.error('shutdown grace exceeded; exiting');
+        process.exit(EXIT_FAILED);
+      }, SHUTDOWN_GRACE_MS);
+      timer.unref();
+      void handle.close().finally(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  console.log('stopped');
+  return EXIT_OK;
+}
+
+async function status(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: CLIENT_OPTIONS, strict: true });
+  const api = ApiClient.from(values);
+  const { servers } = await api.request<{ servers: ServerStatus[] }>('GET', '/v1/servers');
+  if (values.json === true) {
+    console.log(JSON.stringify(servers, null, 2));
+    return EXIT_OK;
+  }
+  const rows = servers.map((s) => [
+    s.name,
+    s.state,
+    s.phase ?? '-',
+    s.error === undefined ? '-' : `${s.error.code}: ${s.error.message.split('\n')[0] ?? ''}`.slice(0, 60),
+    s.readyAt === undefined ? '-' : formatUptime(Date.now() - Date.parse(s.readyAt)),
+    String(s.restarts),
+  ]);
+  printTable(['NAME', 'STATE', 'PHASE', 'LAST ERROR', 'UPTIME', 'RESTARTS'], rows);
+  return servers.some((s) => s.state === 'failed') ? EXIT_FAILED : EXIT_OK;
+}
+
+async function tools(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: CLIENT_OPTIONS, strict: true, allowPositionals: true });
+  const [name] = positionals;
+  if (name === undefined) return usage('tools needs a server NAME');
+  const api = ApiClient.from(values);
+  const { tools: list } = await api.request<{ tools: { name: string; description?: string }[] }>('GET', `/v1/servers/${encodeURIComponent(name)}/tools`);
+  if (values.json === true) console.log(JSON.stringify(list, null, 2));
+  else printTable(['TOOL', 'DESCRIPTION'], list.map((t) => [t.name, (t.description ?? '').split('\n')[0] ?? '']));
+  return EXIT_OK;
+}
+
+async function call(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: { ...CLIENT_OPTIONS, 'timeout-ms': { type: 'string' } }, strict: true, allowPositionals: true });
+  const [name, tool, json] = positionals;
+  if (name === undefined || tool === undefined) return usage('call needs NAME TOOL [JSON]');
+  let argsObject: unknown = {};
+  if (json !== undefined) {
+    try {
+      argsObject = JSON.parse(json);
+    } catch {
+      return usage(`the tool arguments are not JSON: ${json}`);
+    }
+  }
+  const api = ApiClient.from(values);
+  const timeoutMs = values['timeout-ms'] === undefined ? undefined : Number(values['timeout-ms']);
+  const result = await api.request<{ content?: { type: string; text?: string }[]; isError?: boolean }>('POST', `/v1/servers/${encodeURIComponent(name)}/tools/${encodeURIComponent(tool)}/call`, {
+    arguments: argsObject,
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
+  });
+  if (values.json === true) console.log(JSON.stringify(result, null, 2));
+  else for (const part of result.content ?? []) console.log(part.type === 'text' ? (part.text ?? '') : JSON.stringify(part));
+  return result.isError === true ? EXIT_FAILED : EXIT_OK;
+}
+
+async function logs(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: { ...CLIENT_OPTIONS, follow: { type: 'boolean', short: 'f' }, after: { type: 'string' } }, strict: true, allowPositionals: true });
+  const [name] = positionals;
+  if (name === undefined) return usage('logs needs a server NAME');
+  const api = ApiClient.from(values);
+  let after = Number(values.after ?? 0);
+  for (;;) {
+    const page = await api.request<{ lines: LogLine[]; next: number }>('GET', `/v1/servers/${encodeURIComponent(name)}/logs?after=${after}&limit=500`);
+    for (const l of page.lines) console.log(values.json === true ? JSON.stringify(l) : `${l.seq} ${l.at} [${l.source}] ${l.text}`);
+    after = page.next;
+    if (values.follow !== true) return EXIT_OK;
+    if (page.lines.length === 0) await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  console.log(line(header));
+  for (const r of rows) console.log(line(r));
+}
+
+function formatUptime(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60}s`;
+  return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
 }
 
 interface Check {

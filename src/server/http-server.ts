@@ -132,7 +132,7 @@ export class HttpServer {
       }
       const body = method === 'POST' || method === 'PUT' || method === 'PATCH' ? await readJsonBody(req, this.opts.maxBodyBytes ?? 1024 * 1024) : undefined;
       const result = await found.route.handler({ req, res, params: found.params, query: url.searchParams, body });
-      if (!res.headersSent && !res.writableEnded) sendJson(res, method === 'POST' && result !== undefined ? 200 : 200, result ?? { ok: true });
+      if (!res.headersSent && !res.writableEnded) sendJson(res, res.statusCode, result ?? { ok: true });
     } catch (err) {
       if (res.headersSent) {
         res.destroy();

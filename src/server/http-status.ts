@@ -11,6 +11,13 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   ENGINE_UNREACHABLE: 503,
   SESSION_DEAD: 503,
   TIMEOUT: 504,
+  TOOL_TIMEOUT: 504,
+  TOOL_CALL_FAILED: 502,
+  PROCESS_EXITED: 502,
+  OOM_KILLED: 502,
+  CONTAINER_DIED: 502,
+  BOX_DISABLED: 503,
+  INSTALL_CANCELLED: 409,
 };
 
 export function httpStatusOf(code: ErrorCode): number {

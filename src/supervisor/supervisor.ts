@@ -21,6 +21,8 @@ import { Redactor } from './redactor.js';
 import type { LogLine } from './server-log.js';
 import type { ServerStatus, ServerView, StatusEvent } from './types.js';
 
+const HISTORY_LIMIT = 500;
+
 export interface SupervisorOptions {
   /** Folder relative paths in the config resolve against (the config file's folder). Default: cwd. */
   configDir?: string;
@@ -52,6 +54,7 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
   private readonly config: McpBoxConfig;
   private readonly opts: SupervisorOptions;
   private readonly servers = new Map<string, ManagedServer>();
+  private readonly histories = new Map<string, StatusEvent[]>();
   private readonly redactor: Redactor;
   private readonly ownsHttp: boolean;
   private closing = false;
@@ -111,7 +114,7 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
       relayClientToken: this.opts.relayClientToken ?? this.token,
       secrets: [this.token],
       logCapacity: this.opts.logCapacity ?? 2000,
-      emit: (event) => this.emit('status', event),
+      emit: (event) => this.record(event),
     });
     this.servers.set(name, server);
     server.start();
@@ -122,6 +125,7 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
     const server = this.server(name);
     this.servers.delete(name);
     await server.remove();
+    this.histories.delete(name);
   }
 
   async restart(name: string): Promise<ServerStatus> {
@@ -178,6 +182,22 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
     if (this.ownsHttp) await this.http.close();
     await this.runtime.close();
   });
+
+  /** State transitions of a server, oldest first (bounded), with the phase and cause of failures. */
+  history(name: string): StatusEvent[] {
+    this.server(name);
+    return [...(this.histories.get(name) ?? [])];
+  }
+
+  private record(event: StatusEvent): void {
+    if (event.previous !== event.state) {
+      const list = this.histories.get(event.name) ?? [];
+      list.push(event);
+      if (list.length > HISTORY_LIMIT) list.splice(0, list.length - HISTORY_LIMIT);
+      this.histories.set(event.name, list);
+    }
+    this.emit('status', event);
+  }
 
   private server(name: string): ManagedServer {
     const server = this.servers.get(name);

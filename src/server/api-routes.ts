@@ -1,0 +1,137 @@
+/**
+ * The HTTP API of BRIEF §2 on top of a Supervisor. Bodies are validated with zod (400 with the
+ * field path), errors are `{ "error": { code, message, phase?, details? } }` envelopes.
+ */
+import type { ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { BoxError, isBoxError } from '../errors/box-error.js';
+import { serverSchema } from '../config/schema.js';
+import type { Supervisor } from '../supervisor/supervisor.js';
+import type { ServerState } from '../supervisor/types.js';
+import { MCP_BOX_VERSION } from '../version.js';
+import type { EventLog, LoggedEvent } from './event-log.js';
+import type { HttpServer, RouteContext } from './http-server.js';
+import type { Metrics } from './metrics.js';
+
+const STATES: ServerState[] = ['pending', 'starting', 'ready', 'backoff', 'failed', 'stopped'];
+
+const addServerBody = serverSchema.extend({ name: z.string().min(1) });
+const callToolBody = z.strictObject({
+  arguments: z.record(z.string(), z.unknown()).optional(),
+  timeoutMs: z.number().int().positive().max(3_600_000).optional(),
+});
+
+function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
+  const result = schema.safeParse(body ?? {});
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(body)', message: i.message }));
+  throw new BoxError('INVALID_ARGUMENT', 'config', `Invalid request body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, { details: { problems } });
+}
+
+function intParam(ctx: RouteContext, name: string, fallback: number, max: number): number {
+  const raw = ctx.query.get(name);
+  if (raw === null || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new BoxError('INVALID_ARGUMENT', 'config', `Query parameter ${name} must be a non-negative integer`);
+  return Math.min(n, max);
+}
+
+export interface ApiDeps {
+  supervisor: Supervisor;
+  events: EventLog;
+  metrics: Metrics;
+}
+
+export function mountApi(http: HttpServer, { supervisor, events, metrics }: ApiDeps): void {
+  http.route('GET', '/healthz', () => ({ live: true, version: MCP_BOX_VERSION }), { public: true });
+
+  http.route('GET', '/readyz', async ({ res }) => {
+    const reasons: string[] = [];
+    try {
+      await supervisor.runtime.ping({ signal: AbortSignal.timeout(3000) });
+    } catch (err) {
+      reasons.push(`engine: ${isBoxError(err) ? err.message : String(err)}`);
+    }
+    for (const session of supervisor.runtime.sessions()) if (!session.alive) reasons.push(`session ${session.info.name} is down`);
+    const body = { ready: reasons.length === 0, reasons, sessions: supervisor.runtime.sessions().map((s) => ({ name: s.info.name, alive: s.alive })) };
+    res.writeHead(reasons.length === 0 ? 200 : 503, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify(body));
+  });
+
+  http.route('GET', '/metrics', ({ res }) => {
+    res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+    res.end(metrics.render(supervisor));
+  });
+
+  http.route('GET', '/v1/servers', ({ query }) => {
+    const state = query.get('state');
+    if (state !== null && !STATES.includes(state as ServerState)) throw new BoxError('INVALID_ARGUMENT', 'config', `state must be one of ${STATES.join(', ')}`);
+    return { servers: supervisor.list().filter((s) => state === null || s.state === state) };
+  });
+
+  http.route('POST', '/v1/servers', ({ body, res }) => {
+    const { name, ...def } = parseBody(addServerBody, body);
+    const status = supervisor.add(name, def);
+    res.statusCode = 201;
+    return status;
+  });
+
+  http.route('GET', '/v1/servers/{name}', ({ params }) => {
+    const { client: _client, ...view } = supervisor.get(params.name ?? '');
+    return view;
+  });
+
+  http.route('DELETE', '/v1/servers/{name}', async ({ params }) => {
+    await supervisor.remove(params.name ?? '');
+    return { removed: params.name };
+  });
+
+  http.route('POST', '/v1/servers/{name}/restart', ({ params }) => supervisor.restart(params.name ?? ''));
+  http.route('POST', '/v1/servers/{name}/stop', ({ params }) => supervisor.stop(params.name ?? ''));
+  http.route('POST', '/v1/servers/{name}/start', ({ params }) => supervisor.start(params.name ?? ''));
+
+  http.route('GET', '/v1/servers/{name}/logs', (ctx) => supervisor.logs(ctx.params.name ?? '', intParam(ctx, 'after', 0, Number.MAX_SAFE_INTEGER), intParam(ctx, 'limit', 200, 5000)));
+
+  http.route('GET', '/v1/servers/{name}/history', ({ params }) => ({ history: supervisor.history(params.name ?? '') }));
+
+  http.route('GET', '/v1/servers/{name}/tools', async ({ params }) => ({ tools: await supervisor.listTools(params.name ?? '') }));
+
+  http.route('POST', '/v1/servers/{name}/tools/{tool}/call', async ({ params, body }) => {
+    const input = parseBody(callToolBody, body);
+    const started = performance.now();
+    try {
+      const result = await supervisor.callTool(params.name ?? '', params.tool ?? '', input.arguments ?? {}, input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs });
+      metrics.onToolCall((performance.now() - started) / 1000, null);
+      return result;
+    } catch (err) {
+      metrics.onToolCall((performance.now() - started) / 1000, isBoxError(err) ? err.code : 'ERROR');
+      throw err;
+    }
+  });
+
+  http.route('GET', '/v1/tasks/{id}', ({ params }) => supervisor.tasks.get(params.id ?? ''));
+  http.route('GET', '/v1/tasks/{id}/tail', (ctx) => ({ lines: supervisor.tasks.tail(ctx.params.id ?? '', intParam(ctx, 'lines', 50, 2000)) }));
+  http.route('POST', '/v1/tasks/{id}/cancel', ({ params }) => supervisor.tasks.cancel(params.id ?? ''));
+
+  http.route('GET', '/v1/events', ({ req, res, query }) => {
+    const lastId = Number(req.headers['last-event-id'] ?? query.get('after') ?? 0) || 0;
+    streamEvents(res, events, lastId);
+  });
+}
+
+function streamEvents(res: ServerResponse, events: EventLog, after: number): void {
+  res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+  const write = (e: LoggedEvent): void => {
+    res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`);
+  };
+  const backlog = events.since(after);
+  if (backlog.gap) res.write(`event: gap\ndata: ${JSON.stringify({ message: 'some events were dropped from the buffer before this reconnect' })}\n\n`);
+  for (const e of backlog.events) write(e);
+  events.on('event', write);
+  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+  keepAlive.unref();
+  res.on('close', () => {
+    clearInterval(keepAlive);
+    events.off('event', write);
+  });
+}

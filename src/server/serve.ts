@@ -1,0 +1,96 @@
+/**
+ * `mcp-box serve`: runtime + supervisor + HTTP API on one port. Start-up reaps what dead owners
+ * left, then starts the configured servers. The token comes from the config or is generated once
+ * and kept in `<stateDir>/token` (mode 0600) — never printed.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LoadedConfig } from '../config/load-config.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../relay/stdio-relay.js';
+import type { DockerRuntimeOptions } from '../runtime/docker/docker-runtime.js';
+import type { ReapReport } from '../runtime/types.js';
+import { createSupervisor, type Supervisor } from '../supervisor/supervisor.js';
+import { once } from '../util/once.js';
+import { mountApi } from './api-routes.js';
+import { EventLog } from './event-log.js';
+import { HttpServer } from './http-server.js';
+import { Metrics } from './metrics.js';
+
+export const DEFAULT_PORT = 5410;
+
+export interface ServeHandle {
+  supervisor: Supervisor;
+  http: HttpServer;
+  url: string;
+  /** Where the generated token was written (null when the config sets one). */
+  tokenFile: string | null;
+  reaped: ReapReport;
+  close(): Promise<void>;
+}
+
+export async function startServe(loaded: LoadedConfig, opts: { runtimeOptions?: DockerRuntimeOptions } = {}): Promise<ServeHandle> {
+  const { config } = loaded;
+  const { token, tokenFile } = resolveToken(config.server.token, loaded.stateDir);
+  const http = new HttpServer({
+    host: config.server.host ?? '127.0.0.1',
+    port: config.server.port ?? DEFAULT_PORT,
+    token,
+    ...(config.server.allowedHosts === undefined ? {} : { allowedHosts: config.server.allowedHosts }),
+    maxPayload: (config.box.relay?.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES) + 64 * 1024,
+  });
+  // Servers are added once the port listens, so their relay URLs are real from the start.
+  // MCP_BOX_TAG labels every container and volume (mcp-box.tag) — for operators and test runs.
+  const tag = process.env.MCP_BOX_TAG;
+  const runtimeOptions: DockerRuntimeOptions = { ...(tag === undefined || tag === '' ? {} : { tag }), ...opts.runtimeOptions };
+  const supervisor = await createSupervisor({ ...config, mcpServers: {}, server: { ...config.server, token } }, { configDir: loaded.configDir, http, runtimeOptions });
+  const events = new EventLog();
+  const metrics = new Metrics();
+  supervisor.on('status', (e) => {
+    metrics.onStatus(e);
+    if (e.previous !== e.state) events.append('status', e);
+  });
+  supervisor.tasks.on('update', (t) => {
+    metrics.onTask(t);
+    events.append('task', t);
+  });
+  mountApi(http, { supervisor, events, metrics });
+  await http.listen();
+  const reaped = await supervisor.runtime.reap().catch(() => ({ removedContainers: [], removedVolumes: [], kept: [] }));
+  for (const [name, def] of Object.entries(config.mcpServers)) supervisor.addParsed(name, def);
+  const close = once(async () => {
+    await supervisor.close();
+    await http.close();
+  });
+  return { supervisor, http, url: http.url, tokenFile, reaped, close };
+}
+
+function resolveToken(configured: string | undefined, stateDir: string): { token: string; tokenFile: string | null } {
+  if (configured !== undefined) return { token: configured, tokenFile: null };
+  const file = join(stateDir, 'token');
+  if (existsSync(file)) {
+    const existing = readFileSync(file, 'utf8').trim();
+    if (existing.length >= 16) return { token: existing, tokenFile: file };
+  }
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const token = randomBytes(24).toString('base64url');
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return { token, tokenFile: file };
+}
+
+/** Token for CLI clients: --token, $MCP_BOX_TOKEN, the config's token, else the state dir's file. */
+export function clientToken(opts: { token?: string | undefined; configToken?: string | undefined; stateDir?: string | undefined }): string | null {
+  if (opts.token !== undefined && opts.token !== '') return opts.token;
+  const env = process.env.MCP_BOX_TOKEN;
+  if (env !== undefined && env !== '') return env;
+  if (opts.configToken !== undefined) return opts.configToken;
+  if (opts.stateDir !== undefined) {
+    try {
+      return readFileSync(join(opts.stateDir, 'token'), 'utf8').trim();
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}

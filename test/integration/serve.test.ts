@@ -1,0 +1,206 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { copyFixture, type TempFolder } from '../helpers/folders.js';
+import { buildWheel } from '../helpers/python-projects.js';
+import { docker, eventually } from '../helpers/runtime.js';
+import { HOST_CA_BUNDLE } from '../helpers/supervisor.js';
+
+interface Running {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+}
+
+/** Starts the real CLI: `node dist/cli.js serve --config FILE`. */
+async function startServe(configPath: string): Promise<Running> {
+  const child = spawn(process.execPath, ['dist/cli.js', 'serve', '--config', configPath], { env: { ...process.env, MCP_BOX_TAG: inject('runTag') }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
+  const url = await eventually(() => /listening on (http:\/\/\S+)/.exec(out)?.[1], 30_000);
+  return { child, url, output: () => out };
+}
+
+function cli(args: string[], cwd: string): { code: number; out: string } {
+  try {
+    return { code: 0, out: execFileSync(process.execPath, [`${process.cwd()}/dist/cli.js`, ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) };
+  } catch (err) {
+    const e = err as { status: number; stdout: string; stderr: string };
+    return { code: e.status, out: `${e.stdout}${e.stderr}` };
+  }
+}
+
+describe('mcp-box serve: HTTP API and CLI against a real serve', () => {
+  let folder: TempFolder;
+  let configPath: string;
+  let serve: Running;
+  let token: string;
+  const api = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> => {
+    const res = await fetch(`${serve.url}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    return { status: res.status, json: (text.startsWith('{') ? JSON.parse(text) : { text }) as Record<string, unknown> };
+  };
+
+  beforeAll(async () => {
+    folder = copyFixture('python-mcp');
+    buildWheel(`${folder.path}/wheels`, 'mcpboxgreet', '1.0', 'hello from serve');
+    configPath = `${folder.path}/../mcp-box.json`;
+    writeFileSync(
+      configPath,
+      JSON.stringify({
+        mcpServers: { py: { command: 'python3', args: ['server.py'], box: { hostPath: 'project', install: { noIndex: true, findLinks: ['wheels'] } } } },
+        box: { image: inject('sandboxImage'), memoryMb: 512, allowedRoots: [tmpdir()], caCertsFile: HOST_CA_BUNDLE, restart: { backoffInitialMs: 200, maxRestarts: 1 } },
+        server: { port: 0 },
+      }),
+    );
+    serve = await startServe(configPath);
+    token = (await import('node:fs')).readFileSync(`${folder.path}/../.mcp-box/token`, 'utf8').trim();
+    await eventually(async () => ((await api('GET', '/v1/servers/py')).json.state === 'ready' ? true : undefined), 120_000, 200);
+  }, 180_000);
+  afterAll(async () => {
+    if (serve.child.exitCode === null) {
+      serve.child.kill('SIGKILL');
+      await new Promise((r) => serve.child.once('exit', r));
+    }
+    folder.cleanup();
+  });
+
+  it('prints where it listens and where the token is, never the token', () => {
+    expect(serve.output()).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+/);
+    expect(serve.output()).toMatch(/API token: in .*\.mcp-box\/token \(mode 0600\)/);
+    expect(serve.output()).not.toContain(token);
+  });
+
+  it('guards every route but /healthz: 401 without or with a wrong token, 403 for a browser Origin', async () => {
+    expect((await fetch(`${serve.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${serve.url}/v1/servers`)).status).toBe(401);
+    expect((await api('GET', '/v1/servers', undefined, { Authorization: 'Bearer wrong-wrong-wrong-wrong' })).status).toBe(401);
+    const browser = await api('GET', '/v1/servers', undefined, { Origin: 'https://evil.example' });
+    expect(browser.status).toBe(403);
+    expect(browser.json).toMatchObject({ error: { code: 'FORBIDDEN' } });
+  });
+
+  it('lists, filters and reads servers; 404 for unknown ones', async () => {
+    expect((await api('GET', '/v1/servers')).json.servers).toEqual([expect.objectContaining({ name: 'py', state: 'ready', tools: 2 })]);
+    expect((await api('GET', '/v1/servers?state=failed')).json.servers).toEqual([]);
+    expect((await api('GET', '/v1/servers?state=nonsense')).status).toBe(400);
+    const one = await api('GET', '/v1/servers/py');
+    expect(one.json).toMatchObject({ name: 'py', state: 'ready', relay: { subprotocol: 'mcp' }, clientMode: 'supervisor' });
+    expect((await api('GET', '/v1/servers/nope')).json).toMatchObject({ error: { code: 'NOT_FOUND' } });
+    expect((await api('GET', '/v1/servers/nope')).status).toBe(404);
+  });
+
+  it('lists and calls tools over HTTP; a tool timeout comes back in the envelope with its phase', async () => {
+    expect(((await api('GET', '/v1/servers/py/tools')).json.tools as { name: string }[]).map((t) => t.name)).toEqual(['greet', 'upper']);
+    expect((await api('POST', '/v1/servers/py/tools/upper/call', { arguments: { text: 'over http' } })).json).toMatchObject({ content: [{ text: 'OVER HTTP' }] });
+    const bad = await api('POST', '/v1/servers/py/tools/upper/call', { arguments: 'not an object' });
+    expect(bad.status).toBe(400);
+    expect(bad.json).toMatchObject({ error: { code: 'INVALID_ARGUMENT', message: expect.stringContaining('arguments') as unknown } });
+  });
+
+  it('adds a server at runtime (400 with the field path for a bad body), removes it, then 404', async () => {
+    const bad = await api('POST', '/v1/servers', { name: 'x', command: 'cat', box: { memoryMb: 'lots' } });
+    expect(bad.status).toBe(400);
+    expect(bad.json).toMatchObject({ error: { message: expect.stringContaining('box.memoryMb') as unknown } });
+    const added = await api('POST', '/v1/servers', { name: 'broken', command: 'no-such-command-here', box: { restart: { maxRestarts: 0 } } });
+    expect(added.status).toBe(201);
+    const failed = await eventually(async () => {
+      const r = await api('GET', '/v1/servers/broken');
+      return r.json.state === 'failed' ? r.json : undefined;
+    }, 60_000, 200);
+    expect(failed).toMatchObject({ error: { phase: 'process_start', exitCode: 127 } });
+    const history = (await api('GET', '/v1/servers/broken/history')).json.history as { state: string }[];
+    expect(history.map((h) => h.state)).toEqual(['starting', 'failed']);
+    const metrics = await (await fetch(`${serve.url}/metrics`, { headers: { Authorization: `Bearer ${token}` } })).text();
+    expect(metrics).toMatch(/mcp_box_failures_total\{phase="process_start",code="PROCESS_START_FAILED"\} 1/);
+    expect(metrics).toMatch(/mcp_box_servers\{state="ready"\} 1/);
+    expect((await api('DELETE', '/v1/servers/broken')).status).toBe(200);
+    expect((await api('GET', '/v1/servers/broken')).status).toBe(404);
+  });
+
+  it('pages logs with after/limit and serves the install task (409 to cancel it finished, 404 unknown)', async () => {
+    const first = await api('GET', '/v1/servers/py/logs?limit=3');
+    const lines = first.json.lines as { seq: number; source: string; text: string }[];
+    expect(lines).toHaveLength(3);
+    const next = await api('GET', `/v1/servers/py/logs?after=${lines[2]?.seq}&limit=100`);
+    expect((next.json.lines as { seq: number }[])[0]?.seq).toBe((lines[2]?.seq ?? 0) + 1);
+    const taskId = (await api('GET', '/v1/servers/py')).json.installTaskId as string;
+    expect(taskId).toMatch(/^task_/);
+    expect((await api('GET', `/v1/tasks/${taskId}`)).json).toMatchObject({ state: 'completed', kind: 'install', subject: 'py' });
+    expect(((await api('GET', `/v1/tasks/${taskId}/tail?lines=500`)).json.lines as string[]).join('\n')).toMatch(/Successfully installed mcpboxgreet-1\.0/);
+    expect((await api('POST', `/v1/tasks/${taskId}/cancel`)).status).toBe(409);
+    expect((await api('GET', '/v1/tasks/task_nope')).status).toBe(404);
+  });
+
+  it('streams events over SSE with ids, and resumes after Last-Event-ID', async () => {
+    const read = async (headers: Record<string, string>): Promise<{ id: number; event: string; data: { name?: string; state?: string } }[]> => {
+      const controller = new AbortController();
+      const res = await fetch(`${serve.url}/v1/events`, { headers: { Authorization: `Bearer ${token}`, ...headers }, signal: controller.signal });
+      const reader = res.body!.getReader();
+      let text = '';
+      const deadline = Date.now() + 1500;
+      while (Date.now() < deadline) {
+        const chunk = await Promise.race([reader.read(), new Promise<null>((r) => setTimeout(() => r(null), 300))]);
+        if (chunk === null || chunk.done) continue;
+        text += new TextDecoder().decode(chunk.value);
+      }
+      controller.abort();
+      return text
+        .split('\n\n')
+        .filter((b) => b.startsWith('id: '))
+        .map((b) => {
+          const [idLine, eventLine, dataLine] = b.split('\n');
+          return { id: Number(idLine?.slice(4)), event: eventLine?.slice(7) ?? '', data: JSON.parse(dataLine?.slice(6) ?? '{}') as { name?: string; state?: string } };
+        });
+    };
+    const all = await read({});
+    expect(all.length).toBeGreaterThan(3);
+    expect(all.map((e) => e.id)).toEqual([...all.map((e) => e.id)].sort((a, b) => a - b));
+    const py = all.filter((e) => e.event === 'status' && e.data.name === 'py').map((e) => e.data.state);
+    expect(py.slice(0, 2)).toEqual(['starting', 'ready']);
+    const middle = all[Math.floor(all.length / 2)] as { id: number };
+    const resumed = await read({ 'Last-Event-ID': String(middle.id) });
+    expect(resumed[0]?.id).toBe(middle.id + 1);
+  });
+
+  it('says ready on /readyz while the engine and sessions are up', async () => {
+    const ready = await api('GET', '/readyz');
+    expect(ready.status).toBe(200);
+    expect(ready.json).toMatchObject({ ready: true, reasons: [] });
+  });
+
+  it('the CLI binary talks to it: status, call, logs', () => {
+    const cwd = `${folder.path}/..`;
+    const status = cli(['status', '--url', serve.url], cwd);
+    expect(status.code).toBe(0);
+    expect(status.out).toMatch(/^NAME\s+STATE\s+PHASE\s+LAST ERROR\s+UPTIME\s+RESTARTS/);
+    expect(status.out).toMatch(/\npy\s+ready\s+-\s+-\s+\d+[smh]/);
+    const call = cli(['call', 'py', 'greet', '{"name":"cli"}', '--url', serve.url], cwd);
+    expect(call).toEqual({ code: 0, out: 'hello from serve\n' });
+    const bad = cli(['call', 'nope', 'greet', '--url', serve.url], cwd);
+    expect(bad.code).toBe(1);
+    expect(bad.out).toMatch(/NOT_FOUND/);
+    const logs = cli(['logs', 'py', '--url', serve.url], cwd);
+    expect(logs.out).toMatch(/\[lifecycle\] ready \(2 tools\)/);
+    expect(logs.out).toMatch(/\[stderr\] python fixture starting/);
+  });
+
+  it('stops cleanly on SIGTERM within the grace, leaving no container behind', async () => {
+    const started = Date.now();
+    serve.child.kill('SIGTERM');
+    const code = await new Promise<number | null>((r) => serve.child.once('exit', (c) => r(c)));
+    expect(code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(serve.output()).toContain('SIGTERM: stopping servers');
+    const left = await docker.listContainers({ all: true, filters: { label: [`mcp-box.tag=${inject('runTag')}`] } });
+    const mine = left.filter((c) => c.Labels['mcp-box.owner.pid'] === String(serve.child.pid));
+    expect(mine).toEqual([]);
+  });
+});
