@@ -12,6 +12,7 @@ import type { DockerRuntimeOptions } from '../runtime/docker/docker-runtime.js';
 import type { ReapReport } from '../runtime/types.js';
 import { createSupervisor, type Supervisor } from '../supervisor/supervisor.js';
 import { once } from '../util/once.js';
+import { StateStore } from '../state/state-store.js';
 import { mountApi } from './api-routes.js';
 import { EventLog } from './event-log.js';
 import { HttpServer } from './http-server.js';
@@ -43,7 +44,8 @@ export async function startServe(loaded: LoadedConfig, opts: { runtimeOptions?: 
   // MCP_BOX_TAG labels every container and volume (mcp-box.tag) — for operators and test runs.
   const tag = process.env.MCP_BOX_TAG;
   const runtimeOptions: DockerRuntimeOptions = { ...(tag === undefined || tag === '' ? {} : { tag }), ...opts.runtimeOptions };
-  const supervisor = await createSupervisor({ ...config, mcpServers: {}, server: { ...config.server, token } }, { configDir: loaded.configDir, http, runtimeOptions });
+  const state = new StateStore(loaded.stateDir);
+  const supervisor = await createSupervisor({ ...config, mcpServers: {}, server: { ...config.server, token } }, { configDir: loaded.configDir, http, runtimeOptions, state });
   const events = new EventLog();
   const metrics = new Metrics();
   supervisor.on('status', (e) => {

@@ -23,7 +23,7 @@ import { resolveHostFolder, rewriteForContainer } from '../workspace/host-folder
 import { checkHostPolicy } from '../workspace/host-policy.js';
 import { Redactor } from './redactor.js';
 import { RestartPolicy } from './restart-policy.js';
-import { ServerLog } from './server-log.js';
+import { ServerLog, type LogLine } from './server-log.js';
 import type { FailureRecord, ServerState, ServerStatus, StatusEvent } from './types.js';
 
 const INIT_ATTEMPT_MS = 15_000;
@@ -45,6 +45,10 @@ export interface ServerHost {
   secrets: string[];
   logCapacity: number;
   emit(event: StatusEvent): void;
+  /** Every log line as it is written (durable state). */
+  onLogLine?: (line: LogLine) => void;
+  /** What this server left in an earlier run: its log and last failure. */
+  seed?: { logs: LogLine[]; lastFailure: FailureRecord | undefined };
 }
 
 /** Why an attempt ended. */
@@ -95,7 +99,11 @@ export class ManagedServer {
     this.host = host;
     this.policy = new RestartPolicy(spec.restart);
     this.redactor = new Redactor([...Object.values(spec.env), ...host.secrets]);
-    this.log = new ServerLog(host.logCapacity, (t) => this.redactor.redact(t));
+    this.log = new ServerLog(host.logCapacity, (t) => this.redactor.redact(t), host.onLogLine);
+    if (host.seed !== undefined) {
+      this.log.seed(host.seed.logs);
+      this.error = host.seed.lastFailure;
+    }
   }
 
   get client(): Client | undefined {

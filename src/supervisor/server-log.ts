@@ -23,6 +23,12 @@ export class ServerLog {
     private readonly onLine?: (line: LogLine) => void,
   ) {}
 
+  /** Lines from an earlier run (durable state); numbering continues after them. */
+  seed(lines: LogLine[]): void {
+    this.lines = lines.slice(-this.capacity);
+    this.nextSeq = (lines.at(-1)?.seq ?? 0) + 1;
+  }
+
   /** Appends text (any chunking); complete lines are stored. */
   write(source: LogSource, text: string): void {
     const parts = ((this.partial[source] ?? '') + text).split(/\r?\n/);

@@ -19,6 +19,7 @@ import { once } from '../util/once.js';
 import { ManagedServer } from './managed-server.js';
 import { Redactor } from './redactor.js';
 import type { LogLine } from './server-log.js';
+import type { StateStore } from '../state/state-store.js';
 import type { ServerStatus, ServerView, StatusEvent } from './types.js';
 
 const HISTORY_LIMIT = 500;
@@ -35,6 +36,8 @@ export interface SupervisorOptions {
   relayClientToken?: string;
   /** Log lines kept per server (default 2000). */
   logCapacity?: number;
+  /** Durable state: logs, history, failures and finished tasks survive a restart. */
+  state?: StateStore;
 }
 
 export async function createSupervisor(config: McpBoxConfig | unknown, opts: SupervisorOptions = {}): Promise<Supervisor> {
@@ -66,6 +69,13 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
     this.token = config.server.token ?? randomBytes(24).toString('base64url');
     this.redactor = new Redactor([this.token]);
     this.tasks = new TaskRegistry({ redact: (t) => this.redactor.redact(t) });
+    const store = opts.state;
+    if (store !== undefined) {
+      this.tasks.restore(store.loadTasks());
+      this.tasks.on('update', (t) => {
+        if (t.state !== 'working') store.appendTask(t);
+      });
+    }
     const relay = config.box.relay ?? {};
     const maxLineBytes = relay.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
     this.relays = new RelayHub({
@@ -104,6 +114,9 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
     if (this.servers.has(name)) throw new BoxError('CONFLICT', 'config', `A server named ${JSON.stringify(name)} already exists`);
     const spec = resolveServer(name, def, this.config.box, this.opts.configDir ?? process.cwd());
     this.redactor.add(Object.values(spec.env));
+    const state = this.opts.state;
+    const earlier = state?.loadServer(name);
+    if (earlier !== undefined && earlier.history.length > 0) this.histories.set(name, earlier.history.slice(-HISTORY_LIMIT));
     const server = new ManagedServer(spec, {
       runtime: this.runtime,
       tasks: this.tasks,
@@ -115,6 +128,8 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
       secrets: [this.token],
       logCapacity: this.opts.logCapacity ?? 2000,
       emit: (event) => this.record(event),
+      ...(state === undefined ? {} : { onLogLine: (line: LogLine) => state.appendLog(name, line) }),
+      ...(earlier === undefined ? {} : { seed: { logs: earlier.logs, lastFailure: earlier.lastFailure } }),
     });
     this.servers.set(name, server);
     server.start();
@@ -126,6 +141,7 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
     this.servers.delete(name);
     await server.remove();
     this.histories.delete(name);
+    this.opts.state?.forgetServer(name);
   }
 
   async restart(name: string): Promise<ServerStatus> {
@@ -181,6 +197,7 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
     this.tasks.close();
     if (this.ownsHttp) await this.http.close();
     await this.runtime.close();
+    this.opts.state?.flush();
   });
 
   /** State transitions of a server, oldest first (bounded), with the phase and cause of failures. */
@@ -195,6 +212,8 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
       list.push(event);
       if (list.length > HISTORY_LIMIT) list.splice(0, list.length - HISTORY_LIMIT);
       this.histories.set(event.name, list);
+      this.opts.state?.appendHistory(event.name, event);
+      if (event.error !== undefined && (event.state === 'backoff' || event.state === 'failed')) this.opts.state?.appendFailure(event.name, event.error);
     }
     this.emit('status', event);
   }

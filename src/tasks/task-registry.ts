@@ -145,6 +145,25 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord] }> {
     return this.snapshot(entry);
   }
 
+  /** Finished task records from an earlier run (durable state); kept for the TTL from their end. */
+  restore(records: TaskRecord[]): void {
+    for (const record of records) {
+      if (record.state === 'working' || record.endedAt === null || this.tasks.has(record.id)) continue;
+      this.tasks.set(record.id, {
+        record: { ...record },
+        controller: new AbortController(),
+        lines: [],
+        partial: '',
+        lastOutputAt: Date.parse(record.endedAt),
+        startedMs: Date.parse(record.startedAt),
+        heartbeat: null,
+        cancelRequested: false,
+        endedWithCr: false,
+      });
+    }
+    this.sweep();
+  }
+
   list(): TaskRecord[] {
     this.sweep();
     return [...this.tasks.values()].map((e) => this.snapshot(e));

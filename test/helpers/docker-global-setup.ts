@@ -44,5 +44,5 @@ export async function teardown(): Promise<void> {
   const docker = new Dockerode();
   for (const r of leftovers.filter((x) => x.kind === 'container')) await docker.getContainer(r.id).remove({ force: true, v: true }).catch(() => undefined);
   for (const r of leftovers.filter((x) => x.kind === 'volume')) await docker.getVolume(r.name).remove().catch(() => undefined);
-  throw new Error(`The Docker suite left ${leftovers.length} resource(s) behind: ${leftovers.map((r) => `${r.kind} ${r.name}`).join(', ')}`);
+  throw new Error(`The Docker suite left ${leftovers.length} resource(s) behind: ${leftovers.map((r) => `${r.kind} ${r.name} (owner pid ${r.labels['mcp-box.owner.pid'] ?? '?'})`).join(', ')}`);
 }

@@ -7,6 +7,7 @@ import { copyFixture, type TempFolder } from '../helpers/folders.js';
 import { buildWheel } from '../helpers/python-projects.js';
 import { docker, eventually } from '../helpers/runtime.js';
 import { HOST_CA_BUNDLE } from '../helpers/supervisor.js';
+import { EngineProxy } from '../helpers/engine-proxy.js';
 
 interface Running {
   child: ChildProcess;
@@ -14,9 +15,12 @@ interface Running {
   output: () => string;
 }
 
+const children: ChildProcess[] = [];
+
 /** Starts the real CLI: `node dist/cli.js serve --config FILE`. */
 async function startServe(configPath: string): Promise<Running> {
   const child = spawn(process.execPath, ['dist/cli.js', 'serve', '--config', configPath], { env: { ...process.env, MCP_BOX_TAG: inject('runTag') }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
   let out = '';
   child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
@@ -65,10 +69,12 @@ describe('mcp-box serve: HTTP API and CLI against a real serve', () => {
     await eventually(async () => ((await api('GET', '/v1/servers/py')).json.state === 'ready' ? true : undefined), 120_000, 200);
   }, 180_000);
   afterAll(async () => {
-    if (serve.child.exitCode === null) {
-      serve.child.kill('SIGKILL');
-      await new Promise((r) => serve.child.once('exit', r));
+    // Every serve this file started; SIGTERM lets each remove its own sessions.
+    for (const child of children.filter((c) => c.exitCode === null && c.signalCode === null)) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
     }
+    if (process.env.MCP_BOX_DEBUG_SERVE === '1') for (const c of children) console.log(`serve pid ${c.pid} exit ${c.exitCode} signal ${c.signalCode}`);
     folder.cleanup();
   });
 
@@ -202,5 +208,59 @@ describe('mcp-box serve: HTTP API and CLI against a real serve', () => {
     const left = await docker.listContainers({ all: true, filters: { label: [`mcp-box.tag=${inject('runTag')}`] } });
     const mine = left.filter((c) => c.Labels['mcp-box.owner.pid'] === String(serve.child.pid));
     expect(mine).toEqual([]);
+  });
+
+  it('after a restart of serve, history, logs and the install task of a server still show what happened before', async () => {
+    serve = await startServe(configPath);
+    await eventually(async () => ((await api('GET', '/v1/servers/py')).json.state === 'ready' ? true : undefined), 120_000, 200);
+    const history = (await api('GET', '/v1/servers/py/history')).json.history as { state: string; at: string }[];
+    const states = history.map((h) => h.state);
+    // First run: starting → ready → stopped (SIGTERM); this run: starting → ready again.
+    expect(states.slice(0, 3)).toEqual(['starting', 'ready', 'stopped']);
+    expect(states.slice(-2)).toEqual(['starting', 'ready']);
+    const logs = (await api('GET', '/v1/servers/py/logs?limit=5000')).json.lines as { seq: number; text: string }[];
+    expect(logs.filter((l) => l.text.startsWith('ready (2 tools)'))).toHaveLength(2);
+    expect(logs.map((l) => l.seq)).toEqual([...logs.map((l) => l.seq)].sort((a, b) => a - b));
+    expect(new Set(logs.map((l) => l.seq)).size).toBe(logs.length);
+  });
+
+  it('killed with kill -9 and started again: no orphan container or process, the servers come back', async () => {
+    const killedPid = serve.child.pid;
+    serve.child.kill('SIGKILL');
+    await new Promise((r) => serve.child.once('exit', r));
+    const orphans = await docker.listContainers({ all: true, filters: { label: [`mcp-box.tag=${inject('runTag')}`, `mcp-box.owner.pid=${killedPid}`] } });
+    expect(orphans.length).toBeGreaterThan(0); // what kill -9 leaves behind…
+    serve = await startServe(configPath);
+    expect(serve.output()).toMatch(/reaped \d+ container\(s\) left by dead supervisors/);
+    const left = await docker.listContainers({ all: true, filters: { label: [`mcp-box.tag=${inject('runTag')}`, `mcp-box.owner.pid=${killedPid}`] } });
+    expect(left).toEqual([]); // …is gone, with its processes
+    await eventually(async () => ((await api('GET', '/v1/servers/py')).json.state === 'ready' ? true : undefined), 120_000, 200);
+    expect((await api('POST', '/v1/servers/py/tools/upper/call', { arguments: { text: 'back' } })).json).toMatchObject({ content: [{ text: 'BACK' }] });
+    serve.child.kill('SIGTERM');
+    expect(await new Promise<number | null>((r) => serve.child.once('exit', (c) => r(c)))).toBe(0);
+  });
+
+  it('/readyz turns 503 with reasons while the engine is unreachable, and back to 200', async () => {
+    const proxy = new EngineProxy(`${folder.path}/../engine.sock`);
+    await proxy.start();
+    const child = spawn(process.execPath, ['dist/cli.js', 'serve', '--config', configPath], {
+      env: { ...process.env, MCP_BOX_TAG: inject('runTag'), DOCKER_HOST: `unix://${proxy.path}` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    serve = { child, url: await eventually(() => /listening on (http:\/\/\S+)/.exec(out)?.[1], 30_000), output: () => out };
+    expect((await api('GET', '/readyz')).status).toBe(200);
+    await proxy.cut();
+    const down = await api('GET', '/readyz');
+    expect(down.status).toBe(503);
+    expect(down.json).toMatchObject({ ready: false, reasons: [expect.stringContaining('engine') as unknown] });
+    expect((await fetch(`${serve.url}/healthz`)).status).toBe(200); // alive, not ready
+    await proxy.start();
+    await eventually(async () => ((await api('GET', '/readyz')).status === 200 ? true : undefined), 20_000, 200);
+    child.kill('SIGTERM');
+    expect(await new Promise<number | null>((r) => child.once('exit', (c) => r(c)))).toBe(0);
+    await proxy.cut();
   });
 });

@@ -245,12 +245,23 @@ class DockerRuntime implements Runtime {
     if (opts.removeSessions !== false) {
       const toRemove = [...this.live.values()].filter((s) => s.info.persistent !== true);
       const results = await Promise.allSettled(toRemove.map((s) => s.remove(opts.signal === undefined ? {} : { signal: opts.signal })));
+      // A creation that was cut short (aborted by shutdown — the engine finishes a create whose
+      // request was dropped — or the engine went away between volume and container) leaves
+      // resources no session knows: sweep everything of this owner by label.
+      await this.sweepOwnResources().catch(() => undefined);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       this.events?.close();
       if (failed !== undefined) throw failed.reason;
     }
     this.events?.close();
   });
+
+  private async sweepOwnResources(): Promise<void> {
+    const own = (await this.listManaged()).filter((r) => r.owner === 'self' && r.labels[LABEL_PERSISTENT] !== 'true');
+    for (const c of own.filter((r) => r.kind === 'container')) await this.docker.getContainer(c.id).remove({ force: true, v: true }).catch(() => undefined);
+    // The engine refuses (409) to remove a volume a container still uses: persistent sessions keep theirs.
+    for (const v of own.filter((r) => r.kind === 'volume')) await this.docker.getVolume(v.name).remove().catch(() => undefined);
+  }
 
   private ensureEvents(): EngineEvents {
     this.events ??= new EngineEvents(this.docker, (containerId, event) => this.byContainer.get(containerId)?.handleEngineEvent(event));
