@@ -10,6 +10,7 @@ import { createDockerRuntime } from './runtime/docker/docker-runtime.js';
 import { DEFAULT_SANDBOX_IMAGE, resolveProfile } from './runtime/profile.js';
 import { MCP_BOX_VERSION } from './version.js';
 import { ApiClient } from './cli/api-client.js';
+import { createLogger, parseLogFormat, parseLogLevel, type Logger } from './log/logger.js';
 import { loadConfig } from './config/load-config.js';
 import { startServe } from './server/serve.js';
 import type { LogLine } from './supervisor/server-log.js';
@@ -20,7 +21,8 @@ const SHUTDOWN_GRACE_MS = 30_000;
 const USAGE = `mcp-box ${MCP_BOX_VERSION}: a sandboxed supervisor for stdio MCP servers
 
 Usage:
-  mcp-box serve --config FILE      run the supervisor and its HTTP API
+  mcp-box serve --config FILE [--log-format text|json] [--log-level debug|info|warn|error]
+                                   run the supervisor and its HTTP API
   mcp-box status [--json]          servers: state, phase, last error, uptime, restarts
   mcp-box tools NAME [--json]      the tools of a server
   mcp-box call NAME TOOL [JSON] [--timeout-ms N]
@@ -117,24 +119,35 @@ async function reap(args: string[]): Promise<number> {
 }
 
 async function serve(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({ args, options: { config: { type: 'string' }, 'log-format': { type: 'string' }, 'log-level': { type: 'string' } }, strict: true });
   if (values.config === undefined) return usage('serve needs --config FILE');
+  let log: Logger;
+  try {
+    log = createLogger({ format: parseLogFormat(values['log-format']), level: parseLogLevel(values['log-level']) });
+  } catch (err) {
+    return usage((err as Error).message);
+  }
   const loaded = loadConfig(values.config);
   const handle = await startServe(loaded);
-  console.log(`mcp-box ${MCP_BOX_VERSION} serving ${Object.keys(loaded.config.mcpServers).length} server(s) from ${loaded.path}`);
-  console.log(`listening on ${handle.url} (API, relay and events)`);
-  console.log(handle.tokenFile === null ? 'API token: the one in the config (server.token)' : `API token: in ${handle.tokenFile} (mode 0600)`);
-  if (handle.reaped.removedContainers.length > 0) console.log(`reaped ${handle.reaped.removedContainers.length} container(s) left by dead supervisors`);
+  log.info(`mcp-box ${MCP_BOX_VERSION} serving ${Object.keys(loaded.config.mcpServers).length} server(s) from ${loaded.path}`, { config: loaded.path });
+  log.info(`listening on ${handle.url} (API, relay and events)`, { url: handle.url });
+  log.info(handle.tokenFile === null ? 'API token: the one in the config (server.token)' : `API token: in ${handle.tokenFile} (mode 0600)`);
+  if (handle.reaped.removedContainers.length > 0) log.info(`reaped ${handle.reaped.removedContainers.length} container(s) left by dead supervisors`, { containers: handle.reaped.removedContainers });
   handle.supervisor.on('status', (e) => {
-    if (e.previous === e.state) return;
-    const why = e.error !== undefined && (e.state === 'backoff' || e.state === 'failed') ? ` — ${e.error.phase}/${e.error.code}: ${e.error.message.split('\n')[0] ?? ''}` : '';
-    console.log(`${new Date().toISOString()} ${e.name}: ${e.previous ?? '-'} → ${e.state}${why}`);
+    if (e.previous === e.state) {
+      if (e.phase !== undefined) log.debug(`${e.name}: phase ${e.phase}`, { server: e.name, phase: e.phase });
+      return;
+    }
+    const failed = e.error !== undefined && (e.state === 'backoff' || e.state === 'failed');
+    const why = failed ? ` — ${e.error?.phase}/${e.error?.code}: ${e.error?.message.split('\n')[0] ?? ''}` : '';
+    const fields = { server: e.name, state: e.state, previous: e.previous, ...(failed ? { phase: e.error?.phase, code: e.error?.code } : {}) };
+    (failed ? log.warn : log.info)(`${e.name}: ${e.previous ?? '-'} → ${e.state}${why}`, fields);
   });
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
-      console.log(`${signal}: stopping servers (grace ${SHUTDOWN_GRACE_MS / 1000} s)`);
+      log.info(`${signal}: stopping servers (grace ${SHUTDOWN_GRACE_MS / 1000} s)`, { signal });
       const timer = setTimeout(() => {
-        console.error('shutdown grace exceeded; exiting');
+        log.error('shutdown grace exceeded; exiting');
         process.exit(EXIT_FAILED);
       }, SHUTDOWN_GRACE_MS);
       timer.unref();
@@ -143,7 +156,7 @@ async function serve(args: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  console.log('stopped');
+  log.info('stopped');
   return EXIT_OK;
 }
 

@@ -12,6 +12,7 @@ import { MCP_BOX_VERSION } from '../version.js';
 import type { EventLog, LoggedEvent } from './event-log.js';
 import type { HttpServer, RouteContext } from './http-server.js';
 import type { Metrics } from './metrics.js';
+import { openApiDocument, type RouteDoc } from './openapi.js';
 
 const STATES: ServerState[] = ['pending', 'starting', 'ready', 'backoff', 'failed', 'stopped'];
 
@@ -42,7 +43,49 @@ export interface ApiDeps {
   metrics: Metrics;
 }
 
-export function mountApi(http: HttpServer, { supervisor, events, metrics }: ApiDeps): void {
+const SUMMARIES: Record<string, string> = {
+  'GET /healthz': 'Liveness: the process answers (no token needed)',
+  'GET /readyz': 'Readiness: engine reachable and every session up (503 with reasons otherwise)',
+  'GET /metrics': 'Prometheus metrics',
+  'GET /v1/openapi.json': 'This document',
+  'GET /v1/servers': 'Server records, optionally filtered with ?state=',
+  'POST /v1/servers': 'Add a server at run time',
+  'GET /v1/servers/{name}': 'One server record: state, phase, failure record, relay, tools count',
+  'DELETE /v1/servers/{name}': 'Stop a server and delete its workspace',
+  'POST /v1/servers/{name}/restart': 'Restart with a fresh budget',
+  'POST /v1/servers/{name}/stop': 'Stop (workspace and dependencies kept)',
+  'POST /v1/servers/{name}/start': 'Start a stopped or failed server',
+  'GET /v1/servers/{name}/logs': 'Log lines after ?after=<seq>, at most ?limit=',
+  'GET /v1/servers/{name}/history': 'State transitions with phase and cause',
+  'GET /v1/servers/{name}/tools': 'tools/list',
+  'POST /v1/servers/{name}/tools/{tool}/call': 'tools/call with an optional timeout',
+  'GET /v1/tasks/{id}': 'A long task (install): state, progress, elapsed, output lines',
+  'GET /v1/tasks/{id}/tail': 'The last ?lines= output lines of a task',
+  'POST /v1/tasks/{id}/cancel': 'Cancel a working task (409 when finished)',
+  'GET /v1/events': 'Server-Sent Events (status, task) with ids; resume with Last-Event-ID',
+};
+
+export function mountApi(http: HttpServer, deps: ApiDeps): void {
+  const docs: RouteDoc[] = [];
+  const documented: Pick<HttpServer, 'route'> = {
+    route(method, path, handler, opts = {}) {
+      const body = BODIES[`${method} ${path}`];
+      docs.push({ method, path, summary: SUMMARIES[`${method} ${path}`] ?? '', ...(body === undefined ? {} : { body }), ...(opts.public === true ? { public: true } : {}), ...(PRODUCES[`${method} ${path}`] === undefined ? {} : { produces: PRODUCES[`${method} ${path}`] as string }) });
+      http.route(method, path, handler, opts);
+      return http;
+    },
+  };
+  mountRoutes(documented, deps);
+  http.route('GET', '/v1/openapi.json', () => openApiDocument([...docs, { method: 'GET', path: '/v1/openapi.json', summary: SUMMARIES['GET /v1/openapi.json'] ?? '' }]));
+}
+
+const BODIES: Record<string, z.ZodType> = {
+  'POST /v1/servers': addServerBody,
+  'POST /v1/servers/{name}/tools/{tool}/call': callToolBody,
+};
+const PRODUCES: Record<string, string> = { 'GET /metrics': 'text/plain', 'GET /v1/events': 'text/event-stream' };
+
+function mountRoutes(http: Pick<HttpServer, 'route'>, { supervisor, events, metrics }: ApiDeps): void {
   http.route('GET', '/healthz', () => ({ live: true, version: MCP_BOX_VERSION }), { public: true });
 
   http.route('GET', '/readyz', async ({ res }) => {

@@ -93,6 +93,19 @@ describe('mcp-box serve: HTTP API and CLI against a real serve', () => {
     expect(browser.json).toMatchObject({ error: { code: 'FORBIDDEN' } });
   });
 
+  it('publishes an OpenAPI document generated from the routes and their schemas', async () => {
+    const doc = (await api('GET', '/v1/openapi.json')).json as { openapi: string; paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> }; security?: unknown[] }>> };
+    expect(doc.openapi).toBe('3.1.0');
+    for (const [path, method] of [
+      ['/healthz', 'get'], ['/readyz', 'get'], ['/metrics', 'get'], ['/v1/servers', 'get'], ['/v1/servers', 'post'], ['/v1/servers/{name}', 'get'], ['/v1/servers/{name}', 'delete'],
+      ['/v1/servers/{name}/restart', 'post'], ['/v1/servers/{name}/stop', 'post'], ['/v1/servers/{name}/start', 'post'], ['/v1/servers/{name}/logs', 'get'], ['/v1/servers/{name}/history', 'get'],
+      ['/v1/servers/{name}/tools', 'get'], ['/v1/servers/{name}/tools/{tool}/call', 'post'], ['/v1/tasks/{id}', 'get'], ['/v1/tasks/{id}/tail', 'get'], ['/v1/tasks/{id}/cancel', 'post'], ['/v1/events', 'get'],
+    ] as const) expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
+    const addBody = doc.paths['/v1/servers']?.post?.requestBody?.content['application/json']?.schema;
+    expect(Object.keys(addBody?.properties ?? {})).toEqual(expect.arrayContaining(['name', 'command', 'args', 'env', 'box']));
+    expect(doc.paths['/healthz']?.get?.security).toEqual([]);
+  });
+
   it('lists, filters and reads servers; 404 for unknown ones', async () => {
     expect((await api('GET', '/v1/servers')).json.servers).toEqual([expect.objectContaining({ name: 'py', state: 'ready', tools: 2 })]);
     expect((await api('GET', '/v1/servers?state=failed')).json.servers).toEqual([]);
