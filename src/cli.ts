@@ -11,7 +11,9 @@ import { DEFAULT_SANDBOX_IMAGE, resolveProfile } from './runtime/profile.js';
 import { MCP_BOX_VERSION } from './version.js';
 import { ApiClient } from './cli/api-client.js';
 import { createLogger, parseLogFormat, parseLogLevel, type Logger } from './log/logger.js';
-import { loadConfig } from './config/load-config.js';
+import { loadConfig, type LoadedConfig } from './config/load-config.js';
+import { realpathSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { startServe } from './server/serve.js';
 import type { LogLine } from './supervisor/server-log.js';
 import type { ServerStatus } from './supervisor/types.js';
@@ -33,8 +35,9 @@ Usage:
   mcp-box image build [--base REF] [--tag REF] [--force]
                                    build the sandbox image (offline: a local Debian base is made with debootstrap)
   mcp-box reap [--all] [--json]    remove containers and volumes left by dead supervisors
-  mcp-box doctor [--image REF] [--json]
-                                   check the engine, the image and the sandbox hardening
+  mcp-box doctor [--config FILE] [--image REF] [--json]
+                                   check the engine, the image, the sandbox hardening (and with
+                                   --config: the allowed roots and the token)
   mcp-box version
 `;
 
@@ -243,6 +246,32 @@ function formatUptime(ms: number): string {
   return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
 }
 
+/** Checks that need the config: the allowed roots and the API token. */
+function configChecks(loaded: LoadedConfig): Check[] {
+  const checks: Check[] = [];
+  const roots = (loaded.config.box.allowedRoots ?? [loaded.configDir]).map((r) => resolve(loaded.configDir, r));
+  for (const root of roots) {
+    try {
+      const real = realpathSync(root);
+      const denied = ['/', '/etc', '/proc', '/sys', '/dev', '/root', '/home'].includes(real);
+      checks.push({ name: 'root', ok: !denied, detail: denied ? `${root}: a server folder can never be this folder itself; allow a project folder below it` : `${root} exists` });
+    } catch {
+      checks.push({ name: 'root', ok: false, detail: `${root} (box.allowedRoots) does not exist` });
+    }
+  }
+  if (loaded.config.server.token !== undefined) checks.push({ name: 'token', ok: true, detail: 'set in the config (server.token)' });
+  else {
+    const file = join(loaded.stateDir, 'token');
+    try {
+      const mode = statSync(file).mode & 0o777;
+      checks.push({ name: 'token', ok: mode === 0o600, detail: mode === 0o600 ? `${file} (0600)` : `${file} has mode ${mode.toString(8)}; it must be 0600` });
+    } catch {
+      checks.push({ name: 'token', ok: true, detail: `none yet; serve will generate ${file} (0600)` });
+    }
+  }
+  return checks;
+}
+
 interface Check {
   name: string;
   ok: boolean;
@@ -250,16 +279,17 @@ interface Check {
 }
 
 async function doctor(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { image: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
-  const image = values.image ?? DEFAULT_SANDBOX_IMAGE;
-  const checks: Check[] = [];
+  const { values } = parseArgs({ args, options: { image: { type: 'string' }, json: { type: 'boolean' }, config: { type: 'string' } }, strict: true });
+  const loaded = values.config === undefined ? null : loadConfig(values.config);
+  const image = values.image ?? loaded?.config.box.image ?? DEFAULT_SANDBOX_IMAGE;
+  const checks: Check[] = loaded === null ? [] : configChecks(loaded);
   const runtime = createDockerRuntime();
   try {
     try {
       const engine = await runtime.ping();
-      checks.push({ name: 'engine', ok: true, detail: `Docker ${engine.version} (API ${engine.apiVersion}), ${engine.os}/${engine.arch}, cgroup v${engine.cgroupVersion}` });
+      checks.unshift({ name: 'engine', ok: true, detail: `Docker ${engine.version} (API ${engine.apiVersion}), ${engine.os}/${engine.arch}, cgroup v${engine.cgroupVersion}` });
     } catch (err) {
-      checks.push({ name: 'engine', ok: false, detail: describeError(err) });
+      checks.unshift({ name: 'engine', ok: false, detail: describeError(err) });
     }
     if (checks[0]?.ok === true) {
       const info = await runtime.imageInfo(image);
