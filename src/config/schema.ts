@@ -92,6 +92,8 @@ export const globalBoxSchema = z.strictObject({
   ...boxCommon,
   /** false: no server is started, each reports box_unavailable ("disabled by config"). */
   enabled: z.boolean().optional(),
+  /** Keep session containers when serve stops, and adopt them on the next start. */
+  persistentSessions: z.boolean().optional(),
   allowedRoots: z.array(z.string().min(1)).optional(),
   relay: relaySchema.optional(),
 });

@@ -3,7 +3,7 @@
  * left, then starts the configured servers. The token comes from the config or is generated once
  * and kept in `<stateDir>/token` (mode 0600) — never printed.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadedConfig } from '../config/load-config.js';
@@ -43,7 +43,9 @@ export async function startServe(loaded: LoadedConfig, opts: { runtimeOptions?: 
   // Servers are added once the port listens, so their relay URLs are real from the start.
   // MCP_BOX_TAG labels every container and volume (mcp-box.tag) — for operators and test runs.
   const tag = process.env.MCP_BOX_TAG;
-  const runtimeOptions: DockerRuntimeOptions = { ...(tag === undefined || tag === '' ? {} : { tag }), ...opts.runtimeOptions };
+  // With persistent sessions the owner id is the state dir's, so the next serve adopts its sessions.
+  const ownerId = config.box.persistentSessions === true ? createHash('sha256').update(loaded.stateDir).digest('hex').slice(0, 12) : undefined;
+  const runtimeOptions: DockerRuntimeOptions = { ...(tag === undefined || tag === '' ? {} : { tag }), ...(ownerId === undefined ? {} : { ownerId }), ...opts.runtimeOptions };
   const state = new StateStore(loaded.stateDir);
   const supervisor = await createSupervisor({ ...config, mcpServers: {}, server: { ...config.server, token } }, { configDir: loaded.configDir, http, runtimeOptions, state });
   const events = new EventLog();

@@ -37,6 +37,8 @@ export interface ServerHost {
   tasks: TaskRegistry;
   relays: RelayHub;
   boxEnabled: boolean;
+  /** Sessions outlive the supervisor (box.persistentSessions). */
+  persistentSessions: boolean;
   configDir: string;
   /** ws://host:port of the relay. */
   relayBaseUrl(): string;
@@ -232,7 +234,7 @@ export class ManagedServer {
     await this.host.runtime.ping({ signal, maxAgeMs: 2000 });
 
     this.setPhase('session_create');
-    const session = await this.host.runtime.ensureSession(this.spec.profile, { signal });
+    const session = await this.host.runtime.ensureSession(this.spec.profile, { signal, persistent: this.host.persistentSessions });
     this.attempt = { session, proc: null, relay: null, client: null, transport: null, startedAt: Date.now() };
 
     this.setPhase('workspace_stage');

@@ -122,6 +122,7 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
       tasks: this.tasks,
       relays: this.relays,
       boxEnabled: this.config.box.enabled !== false,
+      persistentSessions: this.config.box.persistentSessions === true,
       configDir: this.opts.configDir ?? process.cwd(),
       relayBaseUrl: () => this.http.url.replace(/^http/, 'ws'),
       relayClientToken: this.opts.relayClientToken ?? this.token,

@@ -162,7 +162,10 @@ class DockerRuntime implements Runtime {
   async reap(opts: { signal?: AbortSignal; includeUnknownOwners?: boolean } = {}): Promise<ReapReport> {
     const report: ReapReport = { removedContainers: [], removedVolumes: [], kept: [] };
     const resources = await this.listManaged(opts);
-    const reapable = (r: ManagedResource): boolean => r.owner === 'dead' || (r.owner === 'unknown' && opts.includeUnknownOwners === true);
+    // Persistent sessions are meant to outlive their owner: only `--all` removes them.
+    const persistent = (r: ManagedResource): boolean => r.labels[LABEL_PERSISTENT] === 'true';
+    const reapable = (r: ManagedResource): boolean =>
+      opts.includeUnknownOwners === true ? r.owner === 'dead' || r.owner === 'unknown' : r.owner === 'dead' && !persistent(r);
     for (const r of resources.filter((x) => x.kind === 'container')) {
       if (!reapable(r)) {
         report.kept.push(r.name);
@@ -346,6 +349,8 @@ class DockerRuntime implements Runtime {
         persistent: c.Labels[LABEL_PERSISTENT] === 'true',
       });
       await this.checkHardening(session, profile);
+      // Whatever the previous owner left running or staged in it goes before anyone uses it.
+      await session.clearLeftovers();
       return session;
     }
     return null;

@@ -3,7 +3,7 @@ import type Dockerode from 'dockerode';
 import { BoxError } from '../../errors/box-error.js';
 import { delay } from '../../util/abort.js';
 import { once } from '../../util/once.js';
-import { SESSION_UID, identityEnv, identityForSlot } from '../identity.js';
+import { IDENTITY_PARENT, SESSION_UID, SLOT_UID_BASE, identityEnv, identityForSlot } from '../identity.js';
 import type { SlotAllocator } from '../slot-allocator.js';
 import type {
   ContainerState,
@@ -191,6 +191,36 @@ export class DockerSession implements Session {
     this.identities.clear();
     this.deps.onRemoved(this);
   });
+
+  /**
+   * For an adopted session: kills every process of every identity uid and deletes the identity
+   * folders a previous owner left. Root (without capabilities) can list the 1733 parent folder it
+   * owns but not enter the 0700 folders, so each uid removes its own.
+   */
+  async clearLeftovers(): Promise<void> {
+    const root = { ...this.contextFor(undefined, 'session_create'), user: '0:0' };
+    const listing = await runOneShotExec(root, {
+      cmd: ['/bin/sh', '-c', `ps -eo uid= | sort -un; echo --; stat -c '%u %n' ${IDENTITY_PARENT}/* 2>/dev/null; true`],
+      timeoutMs: 15_000,
+      cwd: '/',
+    });
+    const [procs = '', dirs = ''] = listing.stdout.split('--\n');
+    const uids = new Set(procs.split('\n').map((l) => Number(l.trim())).filter((u) => u >= SLOT_UID_BASE));
+    const folders = new Map<number, string[]>();
+    for (const line of dirs.split('\n')) {
+      const m = /^(\d+) (\/\S+)$/.exec(line.trim());
+      if (m === null || Number(m[1]) < SLOT_UID_BASE) continue;
+      const uid = Number(m[1]);
+      uids.add(uid);
+      folders.set(uid, [...(folders.get(uid) ?? []), m[2] as string]);
+    }
+    for (const uid of uids) {
+      await runOneShotExec(
+        { ...root, user: `${uid}:${uid}` },
+        { cmd: ['/bin/sh', '-c', 'kill -s KILL -- -1 2>/dev/null; for d in "$@"; do chmod -R u+rwx "$d" 2>/dev/null; rm -rf "$d"; done; exit 0', 'mcp-box', ...(folders.get(uid) ?? [])], timeoutMs: 30_000, cwd: '/' },
+      );
+    }
+  }
 
   /** Reads the container's OOM-kill counter from its memory cgroup (v1 or v2). */
   async readOomKills(): Promise<number | null> {
