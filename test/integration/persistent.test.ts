@@ -1,26 +1,18 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { copyFixture, type TempFolder } from '../helpers/folders.js';
 import { buildWheel } from '../helpers/python-projects.js';
 import { docker, eventually } from '../helpers/runtime.js';
+import { startServeProcess, stopAllServes, type ServeProcess } from '../helpers/serve-process.js';
 
 /** box.persistentSessions: sessions outlive serve, and the next serve adopts and cleans them. */
 describe('persistent sessions', () => {
   let folder: TempFolder;
   let configPath: string;
-  const children: ChildProcess[] = [];
 
-  const start = async (): Promise<{ child: ChildProcess; url: string }> => {
-    const child = spawn(process.execPath, ['dist/cli.js', 'serve', '--config', configPath], { env: { ...process.env, MCP_BOX_TAG: inject('runTag') }, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    let out = '';
-    child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
-    const url = await eventually(() => /listening on (http:\/\/\S+)/.exec(out)?.[1], 30_000);
-    return { child, url };
-  };
+  const start = (): Promise<ServeProcess> => startServeProcess(configPath);
   const get = async (url: string, path: string): Promise<Record<string, unknown>> => {
     const token = readFileSync(`${folder.path}/../.mcp-box/token`, 'utf8').trim();
     return (await (await fetch(`${url}${path}`, { headers: { Authorization: `Bearer ${token}` } })).json()) as Record<string, unknown>;
@@ -46,10 +38,7 @@ describe('persistent sessions', () => {
     );
   });
   afterAll(async () => {
-    for (const c of children.filter((x) => x.exitCode === null && x.signalCode === null)) {
-      c.kill('SIGTERM');
-      await new Promise((r) => c.once('exit', r));
-    }
+    await stopAllServes();
     // Persistent sessions stay by design: remove this test's.
     for (const c of await docker.listContainers({ all: true, filters: { label: [`mcp-box.tag=${inject('runTag')}`, 'mcp-box.persistent=true'] } })) {
       await docker.getContainer(c.Id).remove({ force: true, v: true });

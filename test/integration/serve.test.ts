@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,25 +7,7 @@ import { buildWheel } from '../helpers/python-projects.js';
 import { docker, eventually } from '../helpers/runtime.js';
 import { HOST_CA_BUNDLE } from '../helpers/supervisor.js';
 import { EngineProxy } from '../helpers/engine-proxy.js';
-
-interface Running {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-}
-
-const children: ChildProcess[] = [];
-
-/** Starts the real CLI: `node dist/cli.js serve --config FILE`. */
-async function startServe(configPath: string): Promise<Running> {
-  const child = spawn(process.execPath, ['dist/cli.js', 'serve', '--config', configPath], { env: { ...process.env, MCP_BOX_TAG: inject('runTag') }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
-  const url = await eventually(() => /listening on (http:\/\/\S+)/.exec(out)?.[1], 30_000);
-  return { child, url, output: () => out };
-}
+import { startServeProcess, stopAllServes, type ServeProcess } from '../helpers/serve-process.js';
 
 function cli(args: string[], cwd: string): { code: number; out: string } {
   try {
@@ -40,7 +21,7 @@ function cli(args: string[], cwd: string): { code: number; out: string } {
 describe('mcp-box serve: HTTP API and CLI against a real serve', () => {
   let folder: TempFolder;
   let configPath: string;
-  let serve: Running;
+  let serve: ServeProcess;
   let token: string;
   const api = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> => {
     const res = await fetch(`${serve.url}${path}`, {
@@ -64,17 +45,12 @@ describe('mcp-box serve: HTTP API and CLI against a real serve', () => {
         server: { port: 0 },
       }),
     );
-    serve = await startServe(configPath);
+    serve = await startServeProcess(configPath);
     token = (await import('node:fs')).readFileSync(`${folder.path}/../.mcp-box/token`, 'utf8').trim();
     await eventually(async () => ((await api('GET', '/v1/servers/py')).json.state === 'ready' ? true : undefined), 120_000, 200);
   }, 180_000);
   afterAll(async () => {
-    // Every serve this file started; SIGTERM lets each remove its own sessions.
-    for (const child of children.filter((c) => c.exitCode === null && c.signalCode === null)) {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    }
-    if (process.env.MCP_BOX_DEBUG_SERVE === '1') for (const c of children) console.log(`serve pid ${c.pid} exit ${c.exitCode} signal ${c.signalCode}`);
+    await stopAllServes();
     folder.cleanup();
   });
 
@@ -283,7 +259,7 @@ describe('mcp-box serve: HTTP API and CLI against a real serve', () => {
   });
 
   it('after a restart of serve, history, logs and the install task of a server still show what happened before', async () => {
-    serve = await startServe(configPath);
+    serve = await startServeProcess(configPath);
     await eventually(async () => ((await api('GET', '/v1/servers/py')).json.state === 'ready' ? true : undefined), 120_000, 200);
     const history = (await api('GET', '/v1/servers/py/history')).json.history as { state: string; at: string }[];
     const states = history.map((h) => h.state);
@@ -304,7 +280,7 @@ describe('mcp-box serve: HTTP API and CLI against a real serve', () => {
     await new Promise((r) => serve.child.once('exit', r));
     const orphans = await docker.listContainers({ all: true, filters: { label: [`mcp-box.tag=${inject('runTag')}`, `mcp-box.owner.pid=${killedPid}`] } });
     expect(orphans.length).toBeGreaterThan(0); // what kill -9 leaves behind…
-    serve = await startServe(configPath);
+    serve = await startServeProcess(configPath);
     expect(serve.output()).toMatch(/reaped \d+ container\(s\) left by dead supervisors/);
     const left = await docker.listContainers({ all: true, filters: { label: [`mcp-box.tag=${inject('runTag')}`, `mcp-box.owner.pid=${killedPid}`] } });
     expect(left).toEqual([]); // …is gone, with its processes
@@ -317,14 +293,8 @@ describe('mcp-box serve: HTTP API and CLI against a real serve', () => {
   it('/readyz turns 503 with reasons while the engine is unreachable, and back to 200', async () => {
     const proxy = new EngineProxy(`${folder.path}/../engine.sock`);
     await proxy.start();
-    const child = spawn(process.execPath, ['dist/cli.js', 'serve', '--config', configPath], {
-      env: { ...process.env, MCP_BOX_TAG: inject('runTag'), DOCKER_HOST: `unix://${proxy.path}` },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    serve = { child, url: await eventually(() => /listening on (http:\/\/\S+)/.exec(out)?.[1], 30_000), output: () => out };
+    serve = await startServeProcess(configPath, { DOCKER_HOST: `unix://${proxy.path}` });
+    const child = serve.child;
     expect((await api('GET', '/readyz')).status).toBe(200);
     await proxy.cut();
     const down = await api('GET', '/readyz');

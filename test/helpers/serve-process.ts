@@ -1,0 +1,34 @@
+/** Runs the real CLI `node dist/cli.js serve --config FILE` as a child process, as a user would. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { inject } from 'vitest';
+import { eventually } from './runtime.js';
+
+export interface ServeProcess {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+}
+
+/** Every serve started through here, so a suite can stop them all in afterAll. */
+export const startedServes: ChildProcess[] = [];
+
+export async function startServeProcess(configPath: string, env: Record<string, string> = {}): Promise<ServeProcess> {
+  const child = spawn(process.execPath, ['dist/cli.js', 'serve', '--config', configPath], {
+    env: { ...process.env, MCP_BOX_TAG: inject('runTag'), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  startedServes.push(child);
+  let out = '';
+  child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
+  const url = await eventually(() => /listening on (http:\/\/\S+)/.exec(out)?.[1], 30_000);
+  return { child, url, output: () => out };
+}
+
+/** SIGTERM to every serve still running (each removes its own sessions), and waits for them. */
+export async function stopAllServes(): Promise<void> {
+  for (const child of startedServes.splice(0).filter((c) => c.exitCode === null && c.signalCode === null)) {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+}
