@@ -1,8 +1,6 @@
 /** WebSocket close codes of the relay (4xxx are mcp-box's own; reasons stay under 123 bytes). */
-export const CLOSE_NORMAL = 1000;
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_TOO_BIG = 1009;
-export const CLOSE_SERVER_ERROR = 1011;
 /** The process ended (its exit record is in the server's failure record). */
 export const CLOSE_PROCESS_EXITED = 4000;
 /** Another client took this process over. */

@@ -22,17 +22,15 @@ const ACTIONS = new Set(['die', 'oom', 'kill', 'start', 'destroy', 'exec_die']);
 export class EngineEvents {
   private readonly docker: Dockerode;
   private readonly route: (containerId: string, event: SessionEvent) => void;
-  private readonly onStateChange: (connected: boolean) => void;
   private readonly controller = new AbortController();
   private stream: Readable | null = null;
   private lastSeconds = Math.floor(Date.now() / 1000);
   private readonly ready: Promise<void>;
   private markReady!: () => void;
 
-  constructor(docker: Dockerode, route: (containerId: string, event: SessionEvent) => void, onStateChange: (connected: boolean) => void = () => undefined) {
+  constructor(docker: Dockerode, route: (containerId: string, event: SessionEvent) => void) {
     this.docker = docker;
     this.route = route;
-    this.onStateChange = onStateChange;
     this.ready = new Promise((resolve) => (this.markReady = resolve));
     void this.loop();
   }
@@ -58,7 +56,6 @@ export class EngineEvents {
       }
       this.markReady();
       if (this.controller.signal.aborted) return;
-      this.onStateChange(false);
       await delay(backoff, this.controller.signal).catch(() => undefined);
       backoff = Math.min(backoff * 2, 5000);
     }
@@ -71,7 +68,6 @@ export class EngineEvents {
       abortSignal: this.controller.signal,
     } as never)) as unknown as Readable;
     this.stream = stream;
-    this.onStateChange(true);
     this.markReady();
     let buffered = '';
     await new Promise<void>((resolve) => {
