@@ -20,8 +20,8 @@ export default defineConfig({
           hookTimeout: 180_000,
           // Files share one engine; run them one at a time so limits and timings do not interfere.
           fileParallelism: false,
-          // CI machines are shared and noisy: one retry for the real-engine tests (never for unit tests).
-          retry: process.env.CI === 'true' ? 1 : 0,
+          // No retries anywhere: a test that fails sometimes is a bug in the code or in the test.
+          retry: 0,
         },
       },
     ],

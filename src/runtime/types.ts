@@ -181,6 +181,8 @@ export interface Session {
   createIdentity(opts?: { signal?: AbortSignal; provision?: boolean }): Promise<Identity>;
   /** Kills everything running as the identity, deletes its folders and frees the slot. */
   releaseIdentity(identity: Identity, opts?: { signal?: AbortSignal }): Promise<void>;
+  /** Whether this session holds the identity (also one moved over from a dead session whose volume it re-attached). */
+  holds(identity: Identity): boolean;
   exec(spec: ExecSpec): Promise<ExecResult>;
   startProcess(spec: ManagedProcessSpec): Promise<ManagedProcess>;
   processes(): ManagedProcess[];

@@ -22,6 +22,7 @@ import { MCP_BOX_VERSION } from '../version.js';
 import { resolveHostFolder, rewriteForContainer } from '../workspace/host-folder.js';
 import { checkHostPolicy } from '../workspace/host-policy.js';
 import { Redactor } from './redactor.js';
+import { RepeatedFailures } from './repeated-failure.js';
 import { RestartPolicy } from './restart-policy.js';
 import { ServerLog, type LogLine } from './server-log.js';
 import type { FailureRecord, ServerState, ServerStatus, StatusEvent } from './types.js';
@@ -94,6 +95,9 @@ export class ManagedServer {
   private consecutiveTimeouts = 0;
   private lastExit: ProcessExit | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
+  private readonly repeated = new RepeatedFailures();
+  /** The session whose death this server was last charged for: one death spends the budget once. */
+  private chargedDeath: string | null = null;
 
   constructor(spec: ResolvedServer, host: ServerHost) {
     this.spec = spec;
@@ -162,6 +166,7 @@ export class ManagedServer {
   async restart(): Promise<void> {
     await this.stop('restarting on request');
     this.policy.reset();
+    this.repeated.reset();
     this.error = undefined;
     this.restarts++;
     this.start();
@@ -196,18 +201,34 @@ export class ManagedServer {
     while (!signal.aborted) {
       const startedAt = Date.now();
       let failure: Failure | null;
+      let wasReady = false;
       try {
         await this.startAttempt(signal);
+        wasReady = true;
         failure = await this.watch();
       } catch (err) {
         failure = signal.aborted ? null : this.toFailure(err);
       }
       if (failure === null || signal.aborted) return;
       await this.teardown(failure.error.message);
-      const retryable = !NON_RETRYABLE.has(failure.error.code);
-      const decision = this.policy.onFailure(Date.now(), { retryable, counts: failure.counts !== false });
+      const counts = failure.counts !== false && this.chargeSessionDeath(failure.error);
+      let retryable = !NON_RETRYABLE.has(failure.error.code);
+      let record = this.record(failure, { retryable, attempt: 0, maxAttempts: 0, startedAt });
+      // A start attempt that failed exactly as the one before cannot succeed by trying again.
+      const sameInARow = wasReady ? (this.repeated.reset(), 0) : this.repeated.observe(record);
+      const hopeless = retryable && this.repeated.exhausted(sameInARow);
+      if (hopeless) retryable = false;
+      const decision = this.policy.onFailure(Date.now(), { retryable, counts });
       const nextRetryAt = decision.retry ? new Date(Date.now() + decision.delayMs).toISOString() : undefined;
-      this.error = this.record(failure, { retryable, attempt: decision.attempt, maxAttempts: decision.maxAttempts, startedAt, ...(nextRetryAt === undefined ? {} : { nextRetryAt }) });
+      record = {
+        ...record,
+        ...(hopeless ? { message: `${record.message} (the same failure ${sameInARow} attempts in a row: not retrying; fix the cause, then restart the server)`, sameFailureCount: sameInARow } : {}),
+        retryable,
+        attempt: decision.attempt,
+        maxAttempts: decision.maxAttempts,
+        ...(nextRetryAt === undefined ? {} : { nextRetryAt }),
+      };
+      this.error = record;
       this.log.line('lifecycle', `failed in ${this.error.phase} (${this.error.code}): ${this.error.message}${decision.retry ? `; retrying in ${decision.delayMs} ms` : '; not retrying'}`);
       if (!decision.retry) {
         this.setState('failed');
@@ -221,6 +242,19 @@ export class ManagedServer {
       }
       this.restarts++;
     }
+  }
+
+  /**
+   * Whether a failure spends the budget as far as session deaths go: the first failure a session's
+   * death causes does; a later one of the same death (an exec refused by the dead container while
+   * the next attempt staged) does not.
+   */
+  private chargeSessionDeath(error: BoxError): boolean {
+    if (error.code !== 'CONTAINER_DIED' && error.code !== 'SESSION_DEAD') return true;
+    const session = this.attempt?.session.info.containerId ?? null;
+    if (session !== null && session === this.chargedDeath) return false;
+    this.chargedDeath = session;
+    return true;
   }
 
   private async startAttempt(signal: AbortSignal): Promise<void> {
@@ -240,9 +274,14 @@ export class ManagedServer {
     this.setPhase('workspace_stage');
     const folder = resolveHostFolder({ command: this.spec.command, args: this.spec.args, ...(this.spec.cwd === undefined ? {} : { cwd: this.spec.cwd }), hostPath: this.spec.hostPath }, this.host.configDir);
     const hostPath = folder.hostPath === null ? null : checkHostPolicy(folder.hostPath, { allowedRoots: this.spec.allowedRoots });
-    if (this.identity !== null && (this.identity.session !== session || !session.alive)) {
-      await this.identity.session.releaseIdentity(this.identity.identity).catch(() => undefined);
-      this.identity = null;
+    if (this.identity !== null && this.identity.session !== session) {
+      if (session.holds(this.identity.identity)) {
+        // A replacement session re-attached the dead one's volume: same uid, same folders.
+        this.identity = { session, identity: this.identity.identity };
+      } else {
+        await this.identity.session.releaseIdentity(this.identity.identity).catch(() => undefined);
+        this.identity = null;
+      }
     }
     // The slot only: the stage below creates the identity's folders in the same exec.
     this.identity ??= { session, identity: await session.createIdentity({ signal, provision: false }) };
@@ -358,6 +397,7 @@ export class ManagedServer {
   private becomeReady(): void {
     this.readyAt = Date.now();
     this.policy.onReady(this.readyAt);
+    this.repeated.reset();
     this.phase = undefined;
     this.setState('ready');
     this.log.line('lifecycle', `ready${this.toolsCount === undefined ? '' : ` (${this.toolsCount} tools)`}`);
@@ -535,7 +575,11 @@ export class ManagedServer {
   }
 
   private toFailure(err: unknown): Failure {
-    const error = isBoxError(err) ? err : new BoxError('ENGINE_ERROR', this.phase ?? 'runtime', err instanceof Error ? err.message : String(err), { cause: err });
+    let error = isBoxError(err) ? err : new BoxError('ENGINE_ERROR', this.phase ?? 'runtime', err instanceof Error ? err.message : String(err), { cause: err });
+    // Session operations say `runtime`; while starting, the phase is the one that was running.
+    if (error.phase === 'runtime' && this.state === 'starting' && this.phase !== undefined && this.phase !== 'runtime') {
+      error = new BoxError(error.code, this.phase, error.message, { cause: error.cause, details: { ...error.details } });
+    }
     const exit = (error.details.exit as ProcessExit | undefined) ?? undefined;
     return { error, ...(exit === undefined ? {} : { exit }), counts: error.code !== 'ENGINE_UNREACHABLE' };
   }

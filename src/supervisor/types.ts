@@ -17,6 +17,8 @@ export interface FailureRecord {
   attempt: number;
   maxAttempts: number;
   nextRetryAt?: string;
+  /** Set when the loop stopped early: this many start attempts in a row failed the same way. */
+  sameFailureCount?: number;
   at: string;
 }
 

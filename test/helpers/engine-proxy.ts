@@ -1,9 +1,13 @@
 /**
  * A unix-socket proxy in front of the Docker socket that a test can cut and restore, to make the
- * engine "unreachable" for one supervisor without touching the real engine.
+ * engine "unreachable" for one supervisor without touching the real engine. With `dropEvents`, the
+ * engine's event stream answers its headers and then stays silent: every `die`, `kill` and
+ * `destroy` is lost, as when the stream drops at the wrong moment.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { rmSync } from 'node:fs';
+
+const HEADER_END = Buffer.from('\r\n\r\n');
 
 export class EngineProxy {
   private server: Server | null = null;
@@ -12,6 +16,7 @@ export class EngineProxy {
   constructor(
     readonly path: string,
     private readonly target = '/var/run/docker.sock',
+    private readonly opts: { dropEvents?: boolean } = {},
   ) {}
 
   async start(): Promise<void> {
@@ -23,7 +28,33 @@ export class EngineProxy {
         s.on('close', () => this.sockets.delete(s));
         s.on('error', () => s.destroy());
       }
-      client.pipe(upstream).pipe(client);
+      client.pipe(upstream);
+      if (this.opts.dropEvents !== true) {
+        upstream.pipe(client);
+        return;
+      }
+      // Connections are kept alive and reused: decide on each request. The event stream never
+      // ends, so no request follows it on its connection; it gets its headers only.
+      let decided: 'events' | 'other' = 'other';
+      let seen = Buffer.alloc(0);
+      client.on('data', (chunk: Buffer) => {
+        const head = chunk.toString('latin1', 0, 200);
+        if (/^GET \S*\/events[?\s]/.test(head)) {
+          decided = 'events';
+          seen = Buffer.alloc(0);
+        } else if (/^(GET|POST|PUT|DELETE|HEAD) /.test(head)) decided = 'other';
+      });
+      upstream.on('data', (chunk: Buffer) => {
+        if (decided !== 'events') return void client.write(chunk);
+        if (seen.indexOf(HEADER_END) === -1) {
+          const before = seen.length;
+          seen = Buffer.concat([seen, chunk]);
+          const end = seen.indexOf(HEADER_END);
+          if (end === -1) return void client.write(chunk);
+          client.write(chunk.subarray(0, end + HEADER_END.length - before));
+        }
+      });
+      upstream.on('end', () => client.end());
     });
     await new Promise<void>((resolve) => this.server?.listen(this.path, resolve));
   }

@@ -144,11 +144,29 @@ describe('failures are reported in their phase', () => {
   });
 
   it('a crash loop spends its restart budget and ends in failed, with no nextRetryAt', async () => {
-    sup.add('crashloop', { command: 'sh', args: ['-c', 'echo "crashing on purpose" >&2; exit 2'], box: { restart: { maxRestarts: 2, backoffInitialMs: 100, backoffMaxMs: 200 } } });
+    // Each attempt fails differently (another word on stderr), so only the budget stops it.
+    const script = 'n=$(cat "$TMPDIR/n" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$TMPDIR/n"; case $n in 1) w=alpha;; 2) w=bravo;; *) w=charlie;; esac; echo "crashing on purpose: $w" >&2; exit 2';
+    sup.add('crashloop', { command: 'sh', args: ['-c', script], box: { restart: { maxRestarts: 2, backoffInitialMs: 100, backoffMaxMs: 200 } } });
     const view = await waitForState(sup, 'crashloop', ['failed']);
-    expect(view.error).toMatchObject({ attempt: 3, maxAttempts: 3, exitCode: 2 });
+    expect(view.error).toMatchObject({ attempt: 3, maxAttempts: 3, exitCode: 2, retryable: true });
+    expect(view.error?.sameFailureCount).toBeUndefined();
     expect(view.error?.nextRetryAt).toBeUndefined();
     expect(view.restarts).toBe(2);
-    expect(view.error?.stderrTail).toContain('crashing on purpose');
+    expect(view.error?.stderrTail).toContain('crashing on purpose: charlie');
+  });
+
+  it('stops early, not retryable, when start attempts fail the same way twice; a restart gives a fresh budget', async () => {
+    const script = 'echo "KeyError: API_KEY is required (pid $$)" >&2; exit 1';
+    sup.add('hopeless', { command: 'sh', args: ['-c', script], box: { restart: { maxRestarts: 5, backoffInitialMs: 100, backoffMaxMs: 200 } } });
+    const view = await waitForState(sup, 'hopeless', ['failed']);
+    expect(view.error).toMatchObject({ code: 'PROCESS_EXITED', exitCode: 1, retryable: false, attempt: 2, maxAttempts: 6, sameFailureCount: 2 });
+    expect(['process_start', 'relay_connect', 'mcp_init']).toContain(view.error?.phase);
+    expect(view.error?.message).toMatch(/the same failure 2 attempts in a row: not retrying/);
+    expect(view.restarts).toBe(1);
+    const restarted = await sup.restart('hopeless');
+    expect(restarted.error).toBeUndefined();
+    const again = await waitForState(sup, 'hopeless', ['failed']);
+    expect(again.error).toMatchObject({ attempt: 2, sameFailureCount: 2 });
+    expect(again.restarts).toBe(3);
   });
 });

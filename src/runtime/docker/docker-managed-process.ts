@@ -98,6 +98,7 @@ export class DockerManagedProcess implements ManagedProcess {
       ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
       attachStdin: true,
       phase: 'process_start',
+      ...(ctx.onContainerGone === undefined ? {} : { onContainerGone: ctx.onContainerGone }),
       ...(spec.signal === undefined ? {} : { signal: spec.signal }),
     });
     proc.execId = proc.exec.id;
@@ -169,7 +170,8 @@ export class DockerManagedProcess implements ManagedProcess {
     try {
       ({ exitCode } = await this.exec.waitExit({ timeoutMs: 5000 }));
     } catch {
-      this.forcedReason ??= (await this.host.isContainerDead().catch(() => true)) ? 'container_died' : 'engine_lost';
+      // An engine that does not answer cannot say the container died: the state is unknown.
+      this.forcedReason ??= (await this.host.isContainerDead().catch((e: unknown) => !(e instanceof BoxError && e.code === 'ENGINE_UNREACHABLE'))) ? 'container_died' : 'engine_lost';
     }
     const killedBySignal = exitCode !== null && exitCode > 128 && exitCode < 160 ? exitCode - 128 : null;
     let reason: ExitReason = this.forcedReason ?? (this.stopStep !== null ? 'stopped' : 'exited');

@@ -33,6 +33,7 @@ import {
   LABEL_PROFILE_HASH,
   LABEL_SESSION,
   LABEL_TAG,
+  LABEL_VOLUME,
   ownerLabels,
   ownerLiveness,
   type Owner,
@@ -116,9 +117,12 @@ class DockerRuntime implements Runtime {
     if (this.closed) throw new BoxError('SESSION_CREATE_FAILED', 'session_create', 'The runtime is closed');
     const profile = resolveProfile(partial);
     const hash = profileHash(profile);
-    const existing = this.live.get(hash);
-    if (existing?.alive === true) return existing;
     let inFlight = this.pending.get(hash);
+    if (inFlight !== undefined) return inFlight;
+    // Reused only when the engine says it runs: a lost `die` event must not hand out a dead session.
+    const existing = this.live.get(hash);
+    if (existing !== undefined && (await existing.checkAlive(opts.signal === undefined ? {} : { signal: opts.signal }))) return existing;
+    inFlight = this.pending.get(hash);
     if (inFlight === undefined) {
       inFlight = this.openSession(profile, hash, opts).finally(() => this.pending.delete(hash));
       this.pending.set(hash, inFlight);
@@ -267,14 +271,23 @@ class DockerRuntime implements Runtime {
   }
 
   private ensureEvents(): EngineEvents {
-    this.events ??= new EngineEvents(this.docker, (containerId, event) => this.byContainer.get(containerId)?.handleEngineEvent(event));
+    this.events ??= new EngineEvents(
+      this.docker,
+      (containerId, event) => this.byContainer.get(containerId)?.handleEngineEvent(event),
+      // Events may have been missed while the stream was down: ask about every live session.
+      () => void Promise.allSettled([...this.live.values()].map((s) => s.checkAlive())),
+    );
     return this.events;
   }
 
   private async openSession(profile: SessionProfile, hash: string, opts: EnsureSessionOptions): Promise<DockerSession> {
     await this.ping(opts.signal === undefined ? {} : { signal: opts.signal });
     await this.ensureEvents().whenReady();
-    const adopted = await this.adopt(profile, hash, opts);
+    // A dead predecessor's workspace volume (identities, installed dependencies, caches, the
+    // servers' own data) survives its container: the replacement mounts it.
+    const predecessor = this.live.get(hash);
+    const keepVolume = predecessor !== undefined && !predecessor.alive && (await this.volumeExists(predecessor.info.volume, opts.signal)) ? predecessor.info.volume : null;
+    const adopted = await this.adopt(profile, hash, opts, keepVolume);
     if (adopted !== null) return adopted;
 
     const labels: Record<string, string> = {
@@ -287,10 +300,11 @@ class DockerRuntime implements Runtime {
     // handle's remove() must never touch the new session's volume).
     const name = `mcp-box-${this.ownerId}-${hash}-${randomBytes(2).toString('hex')}`;
     labels[LABEL_SESSION] = name;
-    const volume = `${name}-ws`;
+    const volume = keepVolume ?? `${name}-ws`;
+    labels[LABEL_VOLUME] = volume;
     let containerId: string | null = null;
     try {
-      await this.docker.createVolume({ Name: volume, Labels: labels, abortSignal: opts.signal } as never);
+      if (keepVolume === null) await this.docker.createVolume({ Name: volume, Labels: labels, abortSignal: opts.signal } as never);
       const container = await this.docker.createContainer({ ...sessionContainerSpec({ name, profile, volume, labels }), abortSignal: opts.signal } as Dockerode.ContainerCreateOptions);
       containerId = container.id;
       await container.start({ abortSignal: opts.signal } as never);
@@ -304,10 +318,18 @@ class DockerRuntime implements Runtime {
         createdAt: new Date().toISOString(),
         persistent: opts.persistent === true,
       });
+      if (keepVolume !== null && predecessor !== undefined) {
+        predecessor.handOverTo(session);
+        await this.checkHardening(session, profile);
+        // The same checks an adopted session gets: nothing but the held identities' folders stays.
+        await session.clearLeftovers();
+        return session;
+      }
       await this.checkHardening(session, profile);
       return session;
     } catch (err) {
-      await this.discard(containerId, volume);
+      // A re-attached volume is kept: it holds what the replacement failed to reach, not garbage.
+      await this.discard(containerId, keepVolume === null ? volume : null);
       if (err instanceof BoxError) throw err;
       const status = (err as { statusCode?: number }).statusCode;
       if (status === 404 && /image/i.test(engineMessage(err))) {
@@ -321,7 +343,7 @@ class DockerRuntime implements Runtime {
   }
 
   /** Reuses a running container of this owner and profile (a restarted supervisor with a stable id). */
-  private async adopt(profile: SessionProfile, hash: string, opts: EnsureSessionOptions): Promise<DockerSession | null> {
+  private async adopt(profile: SessionProfile, hash: string, opts: EnsureSessionOptions, keepVolume: string | null): Promise<DockerSession | null> {
     let found: Dockerode.ContainerInfo[];
     try {
       found = await this.docker.listContainers({
@@ -334,8 +356,9 @@ class DockerRuntime implements Runtime {
     }
     for (const c of found) {
       const name = c.Labels[LABEL_SESSION] ?? (c.Names[0] ?? '').replace(/^\//, '');
+      const volume = c.Labels[LABEL_VOLUME] ?? `${name}-ws`;
       if (c.State !== 'running') {
-        await this.discard(c.Id, `${name}-ws`);
+        await this.discard(c.Id, volume === keepVolume ? null : volume);
         continue;
       }
       const session = this.register({
@@ -343,7 +366,7 @@ class DockerRuntime implements Runtime {
         containerId: c.Id,
         profileHash: hash,
         profile,
-        volume: `${name}-ws`,
+        volume,
         state: 'running',
         createdAt: new Date(c.Created * 1000).toISOString(),
         persistent: c.Labels[LABEL_PERSISTENT] === 'true',
@@ -382,8 +405,20 @@ class DockerRuntime implements Runtime {
     }
   }
 
-  private async discard(containerId: string | null, volume: string): Promise<void> {
+  private async discard(containerId: string | null, volume: string | null): Promise<void> {
     if (containerId !== null) await this.docker.getContainer(containerId).remove({ force: true, v: true }).catch(() => undefined);
-    await this.docker.getVolume(volume).remove().catch(() => undefined);
+    if (volume !== null) await this.docker.getVolume(volume).remove().catch(() => undefined);
+  }
+
+  private async volumeExists(volume: string, signal?: AbortSignal): Promise<boolean> {
+    try {
+      const v = this.docker.getVolume(volume);
+      await signalled(v, v.inspect)({ abortSignal: signal });
+      return true;
+    } catch (err) {
+      const boxError = toBoxError(err, 'session_create', `inspect volume ${volume}`);
+      if (boxError.code === 'NOT_FOUND') return false;
+      throw boxError;
+    }
   }
 }

@@ -23,6 +23,8 @@ import { runOneShotExec } from './one-shot-exec.js';
 import { signalled } from './signalled.js';
 
 const SESSION_USER = `${SESSION_UID}:${SESSION_UID}`;
+/** After a `kill` event: how long to watch for the container to stop (a `die` event may be lost). */
+const KILL_CONFIRM_MS = 3000;
 const OOM_COUNTER_SCRIPT =
   'cat /sys/fs/cgroup/memory.events 2>/dev/null | sed -n "s/^oom_kill //p"; ' +
   'cat /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null | sed -n "s/^oom_kill //p"';
@@ -44,6 +46,10 @@ export class DockerSession implements Session {
   private readonly oomEventTimes: number[] = [];
   private oomKills: number | null = null;
   private dead = false;
+  /** Why the session is dead (the first sign of it). */
+  private deathReason: string | null = null;
+  /** The volume now belongs to a replacement session: remove() leaves it. */
+  private volumeHandedOver = false;
 
   constructor(info: SessionInfo, deps: DockerSessionDeps) {
     this.info = info;
@@ -53,6 +59,41 @@ export class DockerSession implements Session {
 
   get alive(): boolean {
     return !this.dead;
+  }
+
+  /** Why the session died (null while it lives). */
+  get diedBecause(): string | null {
+    return this.deathReason;
+  }
+
+  holds(identity: Identity): boolean {
+    return this.identities.get(identity.slot) === identity;
+  }
+
+  /**
+   * Asks the engine whether the container still runs; marks the session dead when it does not (or
+   * is gone). An engine that does not answer throws ENGINE_UNREACHABLE and decides nothing.
+   */
+  async checkAlive(opts: { signal?: AbortSignal } = {}): Promise<boolean> {
+    if (this.dead) return false;
+    try {
+      const state = await this.inspect(opts);
+      if (!state.running || state.status === 'paused') this.markDead(`the engine reports the container ${state.status}`);
+    } catch (err) {
+      if (!(err instanceof BoxError) || err.code !== 'NOT_FOUND') throw err;
+      this.markDead('the container was removed');
+    }
+    return !this.dead;
+  }
+
+  /**
+   * A replacement session mounts this dead session's volume: the identities (their folders,
+   * installed dependencies and caches live in it) move over, and remove() no longer touches it.
+   */
+  handOverTo(next: DockerSession): void {
+    this.volumeHandedOver = true;
+    for (const [slot, identity] of this.identities) next.identities.set(slot, identity);
+    this.identities.clear();
   }
 
   async createIdentity(opts: { signal?: AbortSignal; provision?: boolean } = {}): Promise<Identity> {
@@ -169,23 +210,28 @@ export class DockerSession implements Session {
       return;
     }
     if (event.action === 'oom') this.oomEventTimes.push(Date.parse(event.at));
-    if (event.action === 'die' || event.action === 'destroy') this.markDead();
+    if (event.action === 'die' || event.action === 'destroy') this.markDead(`the engine reported "${event.action}"`);
+    // A kill is followed by a die only if the signal was fatal; that die can be lost (the events
+    // stream dropped): watch the container itself for a moment.
+    if (event.action === 'kill') void this.confirmKill();
     for (const listener of this.listeners) listener(event);
   }
 
   readonly remove = once(async (opts: { signal?: AbortSignal } = {}): Promise<void> => {
-    this.markDead();
+    this.markDead('removed');
     try {
       await this.container.remove({ force: true, v: true, abortSignal: opts.signal } as never);
     } catch (err) {
       const boxError = toBoxError(err, 'shutdown', `remove session ${this.info.name}`);
       if (boxError.code !== 'NOT_FOUND') throw boxError;
     }
-    try {
-      await this.deps.docker.getVolume(this.info.volume).remove({ abortSignal: opts.signal } as never);
-    } catch (err) {
-      const boxError = toBoxError(err, 'shutdown', `remove volume ${this.info.volume}`);
-      if (boxError.code !== 'NOT_FOUND') throw boxError;
+    if (!this.volumeHandedOver) {
+      try {
+        await this.deps.docker.getVolume(this.info.volume).remove({ abortSignal: opts.signal } as never);
+      } catch (err) {
+        const boxError = toBoxError(err, 'shutdown', `remove volume ${this.info.volume}`);
+        if (boxError.code !== 'NOT_FOUND') throw boxError;
+      }
     }
     for (const identity of this.identities.values()) this.deps.slots.release(identity.slot);
     this.identities.clear();
@@ -195,9 +241,11 @@ export class DockerSession implements Session {
   /**
    * For an adopted session: kills every process of every identity uid and deletes the identity
    * folders a previous owner left. Root (without capabilities) can list the 1733 parent folder it
-   * owns but not enter the 0700 folders, so each uid removes its own.
+   * owns but not enter the 0700 folders, so each uid removes its own. Folders of identities this
+   * session holds (moved over from the dead session whose volume it re-attached) are kept.
    */
   async clearLeftovers(): Promise<void> {
+    const kept = new Set([...this.identities.values()].map((i) => i.root));
     const root = { ...this.contextFor(undefined, 'session_create'), user: '0:0' };
     const listing = await runOneShotExec(root, {
       cmd: ['/bin/sh', '-c', `ps -eo uid= | sort -un; echo --; stat -c '%u %n' ${IDENTITY_PARENT}/* 2>/dev/null; true`],
@@ -209,7 +257,7 @@ export class DockerSession implements Session {
     const folders = new Map<number, string[]>();
     for (const line of dirs.split('\n')) {
       const m = /^(\d+) (\/\S+)$/.exec(line.trim());
-      if (m === null || Number(m[1]) < SLOT_UID_BASE) continue;
+      if (m === null || Number(m[1]) < SLOT_UID_BASE || kept.has(m[2] as string)) continue;
       const uid = Number(m[1]);
       uids.add(uid);
       folders.set(uid, [...(folders.get(uid) ?? []), m[2] as string]);
@@ -230,14 +278,23 @@ export class DockerSession implements Session {
     return this.oomKills;
   }
 
-  private markDead(): void {
+  markDead(reason: string): void {
     if (this.dead) return;
     this.dead = true;
+    this.deathReason = reason;
     for (const proc of this.running) proc.notifyEnded('container_died');
   }
 
+  private async confirmKill(): Promise<void> {
+    const deadline = Date.now() + KILL_CONFIRM_MS;
+    while (!this.dead && Date.now() < deadline) {
+      if (!(await this.checkAlive().catch(() => true))) return;
+      await delay(250);
+    }
+  }
+
   private assertAlive(phase: 'runtime' | 'process_start'): void {
-    if (this.dead) throw new BoxError('SESSION_DEAD', phase, `Session ${this.info.name} is gone (its container died or was removed)`);
+    if (this.dead) throw new BoxError('SESSION_DEAD', phase, `Session ${this.info.name} is gone: ${this.deathReason ?? 'its container died or was removed'}`);
   }
 
   private housekeeping(identity: Identity, cmd: string[], signal?: AbortSignal): Promise<ExecResult> {
@@ -254,6 +311,7 @@ export class DockerSession implements Session {
       ...(identity === undefined ? {} : { limits: this.deps.limits }),
       phase,
       kill: (user, target, sig) => this.deliverSignal(user, target, sig),
+      onContainerGone: (reason) => this.markDead(`the engine refused an exec: ${reason}`),
     };
   }
 
@@ -276,7 +334,7 @@ export class DockerSession implements Session {
             if (err instanceof BoxError && err.code === 'NOT_FOUND') return null;
             throw err;
           });
-          if (state === null || !state.running) this.markDead();
+          if (state === null || !state.running) this.markDead(state === null ? 'the container was removed' : `the engine reports the container ${state.status}`);
           if (this.dead || Date.now() >= deadline) return this.dead;
           await delay(100);
         }

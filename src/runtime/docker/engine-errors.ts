@@ -21,6 +21,20 @@ export function statusCodeOf(err: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
+/**
+ * Why the engine refused an operation on a container that is no longer there to run it: 409 "is
+ * not running" / "is paused" / "is restarting" (killed, stopped) or 404 "No such container"
+ * (removed). Null for every other failure.
+ */
+export function containerGoneReason(err: unknown): string | null {
+  const status = statusCodeOf(err);
+  if (status !== 409 && status !== 404) return null;
+  const message = engineMessage(err);
+  if (status === 409 && /is not running|is paused|is restarting|is dead|marked for removal/i.test(message)) return message;
+  if (status === 404 && /no such container/i.test(message)) return message;
+  return null;
+}
+
 /** The engine's own message (from the JSON body) when there is one. */
 export function engineMessage(err: unknown): string {
   const e = err as DockerLikeError | null;

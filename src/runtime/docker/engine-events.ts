@@ -1,7 +1,9 @@
 /**
  * One subscription to the engine's event stream for every container mcp-box manages. Events are
- * routed to sessions by container id. The stream is re-opened (from the last event's time, so
- * nothing is missed) when it drops, until close().
+ * routed to sessions by container id. The stream is re-opened (from the last event's time) when
+ * it drops, until close(); every re-opened stream is followed by `onReopened`, because the engine
+ * replays only what its bounded event log still holds and a restarted engine replays nothing of
+ * what happened before it stopped: the caller asks the engine about each session directly.
  */
 import type { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
@@ -22,15 +24,18 @@ const ACTIONS = new Set(['die', 'oom', 'kill', 'start', 'destroy', 'exec_die']);
 export class EngineEvents {
   private readonly docker: Dockerode;
   private readonly route: (containerId: string, event: SessionEvent) => void;
+  private readonly onReopened: () => void;
+  private opened = 0;
   private readonly controller = new AbortController();
   private stream: Readable | null = null;
   private lastSeconds = Math.floor(Date.now() / 1000);
   private readonly ready: Promise<void>;
   private markReady!: () => void;
 
-  constructor(docker: Dockerode, route: (containerId: string, event: SessionEvent) => void) {
+  constructor(docker: Dockerode, route: (containerId: string, event: SessionEvent) => void, onReopened: () => void = () => undefined) {
     this.docker = docker;
     this.route = route;
+    this.onReopened = onReopened;
     this.ready = new Promise((resolve) => (this.markReady = resolve));
     void this.loop();
   }
@@ -69,6 +74,7 @@ export class EngineEvents {
     } as never)) as unknown as Readable;
     this.stream = stream;
     this.markReady();
+    if (this.opened++ > 0) this.onReopened();
     let buffered = '';
     await new Promise<void>((resolve) => {
       stream.on('data', (chunk: Buffer) => {

@@ -14,4 +14,6 @@ export interface ExecContext {
   phase: Phase;
   /** Delivers `sig` inside the container as `user` (a second exec; Docker has no exec-kill API). */
   kill(user: string, target: KillTarget, sig: 'TERM' | 'KILL' | 'INT' | 'HUP'): Promise<void>;
+  /** The engine refused an exec because the container is gone: the session is dead from now on. */
+  onContainerGone?: (reason: string) => void;
 }

@@ -2,7 +2,8 @@
 import type { Duplex } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { delay } from '../../util/abort.js';
-import { toBoxError } from './engine-errors.js';
+import { containerGoneReason, statusCodeOf, toBoxError } from './engine-errors.js';
+import { BoxError } from '../../errors/box-error.js';
 import { signalled } from './signalled.js';
 import type { Phase } from '../../errors/box-error.js';
 
@@ -14,6 +15,8 @@ export interface ExecStartSpec {
   attachStdin: boolean;
   phase: Phase;
   signal?: AbortSignal;
+  /** Called when the engine refuses the exec because the container is not running or is gone. */
+  onContainerGone?: (reason: string) => void;
 }
 
 export interface StartedExec {
@@ -42,6 +45,11 @@ export async function startExec(container: Dockerode.Container, spec: ExecStartS
     } as Dockerode.ExecCreateOptions);
     stream = (await exec.start({ hijack: true, stdin: spec.attachStdin, Detach: false, Tty: false, abortSignal: spec.signal } as Dockerode.ExecStartOptions)) as Duplex;
   } catch (err) {
+    const gone = containerGoneReason(err);
+    if (gone !== null) {
+      spec.onContainerGone?.(gone);
+      throw new BoxError('SESSION_DEAD', spec.phase, `Cannot ${what}: the session container is gone (${gone})`, { cause: err, details: { statusCode: statusCodeOf(err) } });
+    }
     throw toBoxError(err, spec.phase, what, 'EXEC_FAILED');
   }
   const execRef = exec;

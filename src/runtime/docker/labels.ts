@@ -17,6 +17,8 @@ export const LABEL_OWNER_PID_START = 'mcp-box.owner.pid-start';
 export const LABEL_PROFILE_HASH = 'mcp-box.profile';
 export const LABEL_SESSION = 'mcp-box.session';
 export const LABEL_PERSISTENT = 'mcp-box.persistent';
+/** The workspace volume a session container mounts (a replacement session re-attaches its predecessor's). */
+export const LABEL_VOLUME = 'mcp-box.volume';
 /** Extra label a caller may add (tests mark their resources with it). */
 export const LABEL_TAG = 'mcp-box.tag';
 

@@ -29,6 +29,7 @@ export async function runOneShotExec(ctx: ExecContext, spec: ExecSpec): Promise<
     ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
     attachStdin: hasStdin,
     phase: ctx.phase,
+    ...(ctx.onContainerGone === undefined ? {} : { onContainerGone: ctx.onContainerGone }),
     ...(spec.signal === undefined ? {} : { signal: spec.signal }),
   });
 
