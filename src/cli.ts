@@ -19,6 +19,8 @@ import type { LogLine } from './supervisor/server-log.js';
 import type { ServerStatus } from './supervisor/types.js';
 
 const SHUTDOWN_GRACE_MS = 30_000;
+/** SIGHUP too: a closed terminal must stop serve like Ctrl-C does, not kill it with its sessions. */
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 
 const USAGE = `mcp-box ${MCP_BOX_VERSION}: a sandboxed supervisor for stdio MCP servers
 
@@ -147,7 +149,12 @@ async function serve(args: string[]): Promise<number> {
     (failed ? log.warn : log.info)(`${e.name}: ${e.previous ?? '-'} → ${e.state}${why}`, fields);
   });
   await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      // Repeats are normal (`kill %1` signals the job, then npm forwards it to serve once more), and
+      // must not fall through to the default action, which would exit without removing the sessions.
+      if (stopping) return log.info(`${signal}: already stopping`, { signal });
+      stopping = true;
       log.info(`${signal}: stopping servers (grace ${SHUTDOWN_GRACE_MS / 1000} s)`, { signal });
       const timer = setTimeout(() => {
         log.error('shutdown grace exceeded; exiting');
@@ -156,8 +163,7 @@ async function serve(args: string[]): Promise<number> {
       timer.unref();
       void handle.close().finally(resolve);
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    for (const signal of STOP_SIGNALS) process.on(signal, stop);
   });
   log.info('stopped');
   return EXIT_OK;
@@ -313,6 +319,10 @@ async function doctor(args: string[]): Promise<number> {
   if (checks[0]?.ok === false) return EXIT_ENGINE;
   return checks.every((c) => c.ok) ? EXIT_OK : EXIT_FAILED;
 }
+
+// A reader that went away (`mcp-box serve | head`, a closed terminal) turns every later write to
+// stdout/stderr into an EPIPE/EIO 'error' event; unhandled, the first one would crash the CLI.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
 
 main(process.argv.slice(2)).then(
   (code) => {

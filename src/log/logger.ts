@@ -3,6 +3,8 @@
  * filtered by `--log-level`. Library code never logs; this is only for the CLI's own output.
  * Messages passed here are already redacted (failure records and log lines are).
  */
+import type { Writable } from 'node:stream';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'text' | 'json';
 
@@ -15,8 +17,9 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 
-export function createLogger(opts: { format: LogFormat; level: LogLevel; write?: (line: string) => void }): Logger {
-  const write = opts.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+/** `stream` defaults to stdout; `write` replaces it (tests). */
+export function createLogger(opts: { format: LogFormat; level: LogLevel; write?: (line: string) => void; stream?: Writable }): Logger {
+  const write = opts.write ?? lineWriter(opts.stream ?? process.stdout);
   const emit = (level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void => {
     if (ORDER[level] < ORDER[opts.level]) return;
     const time = new Date().toISOString();
@@ -28,6 +31,19 @@ export function createLogger(opts: { format: LogFormat; level: LogLevel; write?:
     info: (m, f) => emit('info', m, f),
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
+  };
+}
+
+/**
+ * Writes lines to `stream`, and never crashes: once its reader has gone (EPIPE from `serve | head`,
+ * EIO from a closed terminal) the rest of the log goes nowhere, and serve carries on — a SIGTERM
+ * must still stop its servers and remove its sessions.
+ */
+function lineWriter(stream: Writable): (line: string) => void {
+  let broken = false;
+  stream.on('error', () => (broken = true));
+  return (line) => {
+    if (!broken) stream.write(`${line}\n`);
   };
 }
 

@@ -41,6 +41,9 @@ export class WsClientTransport implements Transport {
 
   async connect(): Promise<void> {
     if (this.ws !== null) throw new Error('WsClientTransport already connected');
+    const signal = this.opts.signal;
+    const cancelled = (): BoxError => new BoxError('ABORTED', 'relay_connect', 'Connecting to the relay was cancelled');
+    if (signal?.aborted === true) throw cancelled();
     const ws = new WebSocket(this.opts.url, 'mcp', {
       headers: { Authorization: `Bearer ${this.opts.token}`, ...(this.opts.takeover === true ? { 'X-MCP-Box-Takeover': '1' } : {}) },
       maxPayload: this.opts.maxPayload ?? 17 * 1024 * 1024,
@@ -48,16 +51,14 @@ export class WsClientTransport implements Transport {
       handshakeTimeout: this.opts.connectTimeoutMs ?? 10_000,
     });
     this.ws = ws;
+    let onAbort = (): void => undefined;
     await new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
+      onAbort = (): void => {
         ws.terminate();
-        reject(new BoxError('ABORTED', 'relay_connect', 'Connecting to the relay was cancelled'));
+        reject(cancelled());
       };
-      this.opts.signal?.addEventListener('abort', onAbort, { once: true });
-      ws.once('open', () => {
-        this.opts.signal?.removeEventListener('abort', onAbort);
-        resolve();
-      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      ws.once('open', () => resolve());
       ws.once('unexpected-response', (_req, res) => {
         let body = '';
         res.on('data', (c: Buffer) => (body += c.toString()));
@@ -72,6 +73,9 @@ export class WsClientTransport implements Transport {
         });
       });
       ws.once('error', (err) => reject(new BoxError('ENGINE_ERROR', 'relay_connect', `Cannot connect to the relay: ${err.message}`, { cause: err })));
+    }).finally(() => {
+      // Every outcome (open, refused, error, abort) unlinks: the caller's signal is often long-lived.
+      signal?.removeEventListener('abort', onAbort);
     });
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (isBinary) return this.onerror?.(new Error('the relay sent a binary frame'));

@@ -1,6 +1,7 @@
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { BoxError } from '../errors/box-error.js';
-import { abortError, delay, throwIfAborted } from './abort.js';
+import { abortError, delay, linkedSignal, throwIfAborted } from './abort.js';
 
 const abortedWith = (reason?: unknown): AbortSignal => {
   const ac = new AbortController();
@@ -76,5 +77,35 @@ describe('delay', () => {
     const pending = delay(10_000, ac.signal);
     ac.abort(new Error('cancel'));
     await expect(pending).rejects.toThrow();
+  });
+});
+
+describe('linkedSignal', () => {
+  it('aborts with the parent, with its reason', () => {
+    const parent = new AbortController();
+    const { signal } = linkedSignal(parent.signal);
+    const reason = new BoxError('ABORTED', 'runtime', 'stopped on request');
+    parent.abort(reason);
+    expect(signal.aborted).toBe(true);
+    expect(signal.reason).toBe(reason);
+  });
+
+  it('is aborted already when the parent is', () => {
+    const { signal } = linkedSignal(abortedWith('gone'));
+    expect(signal.reason).toBe('gone');
+  });
+
+  it('release unlinks: calls that never remove their listener leave none on the parent', () => {
+    const parent = new AbortController();
+    const children: AbortSignal[] = [];
+    for (let i = 0; i < 50; i++) {
+      const call = linkedSignal(parent.signal);
+      call.signal.addEventListener('abort', () => undefined); // what the MCP SDK's request() does
+      children.push(call.signal);
+      call.release();
+    }
+    expect(getEventListeners(parent.signal, 'abort')).toHaveLength(0);
+    parent.abort();
+    expect(children.some((c) => c.aborted)).toBe(false);
   });
 });

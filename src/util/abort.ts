@@ -20,3 +20,20 @@ export function abortError(signal: AbortSignal, phase: Phase, what: string): Box
     ? new BoxError('TIMEOUT', phase, `${what} timed out`, { cause: reason })
     : new BoxError('ABORTED', phase, `${what} was cancelled`, { cause: reason });
 }
+
+/**
+ * A signal that aborts when `parent` does, and `release()`, which unlinks it (without aborting it).
+ * For a call that adds an 'abort' listener to its signal and never removes it (the MCP SDK's
+ * Protocol.request): give it the linked signal and release that when the call ends, so a long-lived
+ * parent (a lifecycle loop's) does not collect one listener per call.
+ */
+export function linkedSignal(parent: AbortSignal): { signal: AbortSignal; release: () => void } {
+  const controller = new AbortController();
+  if (parent.aborted) {
+    controller.abort(parent.reason);
+    return { signal: controller.signal, release: () => undefined };
+  }
+  const onAbort = (): void => controller.abort(parent.reason);
+  parent.addEventListener('abort', onAbort, { once: true });
+  return { signal: controller.signal, release: () => parent.removeEventListener('abort', onAbort) };
+}
