@@ -175,6 +175,14 @@ export interface Session {
   readonly info: SessionInfo;
   readonly alive: boolean;
   /**
+   * Asks the engine whether the container still runs (marks the session dead when not). With
+   * `settleMs`, keeps asking that long while it runs: a container being killed ends its execs
+   * before the engine records its exit.
+   */
+  checkAlive(opts?: { signal?: AbortSignal; settleMs?: number }): Promise<boolean>;
+  /** Why the session died (the first sign of it), null while it lives. */
+  readonly diedBecause: string | null;
+  /**
    * Reserves a slot (uid) and creates its private 0700 folders; kills leftovers of that uid first.
    * With `provision: false` only the slot is reserved: the first stage creates the folders.
    */

@@ -17,7 +17,7 @@ import { CLOSE_PROCESS_EXITED } from '../relay/close-codes.js';
 import type { StdioRelay } from '../relay/stdio-relay.js';
 import type { Identity, ManagedProcess, ProcessExit, Runtime, Session } from '../runtime/types.js';
 import type { TaskRegistry } from '../tasks/task-registry.js';
-import { delay } from '../util/abort.js';
+import { delay, linkedSignal } from '../util/abort.js';
 import { MCP_BOX_VERSION } from '../version.js';
 import { resolveHostFolder, rewriteForContainer } from '../workspace/host-folder.js';
 import { checkHostPolicy } from '../workspace/host-policy.js';
@@ -32,6 +32,10 @@ const RELAY_RECONNECT_ATTEMPTS = 3;
 const EARLY_EXIT_MS = 2000;
 const EXIT_SETTLE_MS = 5000;
 const STDERR_TAIL_LINES = 40;
+/** How long a failed start phase waits for its session to show a death it may have caused. */
+const SESSION_DEATH_SETTLE_MS = 1500;
+/** Failures of a command run in the session: the ones a dying container causes. */
+const EXEC_FAILURES = new Set<BoxErrorCode>(['STAGE_FAILED', 'INSTALL_FAILED', 'EXEC_FAILED', 'EXEC_TIMEOUT', 'PROCESS_START_FAILED', 'CONFLICT', 'NOT_FOUND', 'ENGINE_ERROR']);
 
 export interface ServerHost {
   runtime: Runtime;
@@ -98,6 +102,8 @@ export class ManagedServer {
   private readonly repeated = new RepeatedFailures();
   /** The session whose death this server was last charged for: one death spends the budget once. */
   private chargedDeath: string | null = null;
+  /** The last failure that spent the budget was a session death (refunded if the engine turns out gone). */
+  private deathCharged = false;
 
   constructor(spec: ResolvedServer, host: ServerHost) {
     this.spec = spec;
@@ -207,11 +213,14 @@ export class ManagedServer {
         wasReady = true;
         failure = await this.watch();
       } catch (err) {
-        failure = signal.aborted ? null : this.toFailure(err);
+        failure = signal.aborted ? null : await this.sessionDeathOr(this.toFailure(err));
       }
       if (failure === null || signal.aborted) return;
       await this.teardown(failure.error.message);
       const counts = failure.counts !== false && this.chargeSessionDeath(failure.error);
+      // A session death followed by an unreachable engine was the engine stopping, not a fault of the server's.
+      if (failure.error.code === 'ENGINE_UNREACHABLE' && this.deathCharged) this.policy.refundLast();
+      this.deathCharged = counts && (failure.error.code === 'CONTAINER_DIED' || failure.error.code === 'SESSION_DEAD');
       let retryable = !NON_RETRYABLE.has(failure.error.code);
       let record = this.record(failure, { retryable, attempt: 0, maxAttempts: 0, startedAt });
       // A start attempt that failed exactly as the one before cannot succeed by trying again.
@@ -242,6 +251,26 @@ export class ManagedServer {
       }
       this.restarts++;
     }
+  }
+
+  /**
+   * A start phase that fails because its session container died (an extraction cut short, an
+   * install killed with it) is SESSION_DEAD in that phase, whatever the phase itself saw.
+   */
+  private async sessionDeathOr(failure: Failure): Promise<Failure> {
+    const { error } = failure;
+    // Before the attempt has its session, `this.attempt` is the previous one's.
+    const session = error.phase === 'box_unavailable' || error.phase === 'session_create' ? undefined : this.attempt?.session;
+    if (session === undefined || error.code === 'SESSION_DEAD' || error.code === 'CONTAINER_DIED' || error.code === 'ENGINE_UNREACHABLE') return failure;
+    const settleMs = EXEC_FAILURES.has(error.code) ? SESSION_DEATH_SETTLE_MS : 0;
+    const alive = await session.checkAlive({ settleMs }).catch((err: unknown) => (isBoxError(err) && err.code === 'ENGINE_UNREACHABLE' ? null : true));
+    if (alive === true) return failure;
+    if (alive === null) {
+      const away = new BoxError('ENGINE_UNREACHABLE', 'box_unavailable', `The Docker engine went away during ${error.phase}: ${error.message}`, { cause: error, details: { ...error.details, phase: error.phase } });
+      return { ...failure, error: away, counts: false };
+    }
+    const dead = new BoxError('SESSION_DEAD', error.phase, `The session container died during ${error.phase} (${session.diedBecause ?? 'gone'}): ${error.message}`, { cause: error, details: { ...error.details } });
+    return { ...failure, error: dead };
   }
 
   /**
@@ -367,7 +396,13 @@ export class ManagedServer {
       const client = new Client({ name: 'mcp-box', version: MCP_BOX_VERSION }, { capabilities: {} });
       const remaining = deadline - Date.now();
       try {
-        await this.raceExit(proc, client.connect(transport, { timeout: Math.max(1000, Math.min(INIT_ATTEMPT_MS, remaining)), signal }));
+        // The SDK's request() never removes the abort listener it adds: each round gets its own signal.
+        const round = linkedSignal(signal);
+        try {
+          await this.raceExit(proc, client.connect(transport, { timeout: Math.max(1000, Math.min(INIT_ATTEMPT_MS, remaining)), signal: round.signal }));
+        } finally {
+          round.release();
+        }
         attempt.client = client;
         attempt.transport = transport;
         // Not transport.onclose: the SDK's own handler (which fails pending requests) lives there.

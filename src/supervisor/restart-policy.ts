@@ -46,6 +46,14 @@ export class RestartPolicy {
     return { retry, attempt, maxAttempts: this.maxAttempts, delayMs: retry ? delayMs : 0 };
   }
 
+  /**
+   * Gives back the most recent failure that spent the budget: it turned out to be the engine's
+   * (a container death followed by an unreachable engine is the engine stopping).
+   */
+  refundLast(): void {
+    this.failures.pop();
+  }
+
   /** A manual restart gives the budget back. */
   reset(): void {
     this.failures = [];

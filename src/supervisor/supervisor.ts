@@ -36,7 +36,7 @@ export interface SupervisorOptions {
   relayClientToken?: string;
   /** Log lines kept per server (default 2000). */
   logCapacity?: number;
-  /** Durable state: logs, history, failures and finished tasks survive a restart. */
+  /** Durable state: logs, history, failures and tasks survive a restart (a task cut off by it: INTERRUPTED). */
   state?: StateStore;
 }
 
@@ -71,7 +71,9 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
     this.tasks = new TaskRegistry({ redact: (t) => this.redactor.redact(t) });
     const store = opts.state;
     if (store !== undefined) {
-      this.tasks.restore(store.loadTasks());
+      // Tasks cut off by the end of an earlier run come back failed (INTERRUPTED): persist that.
+      for (const t of this.tasks.restore(store.loadTasks())) store.appendTask(t);
+      this.tasks.on('started', (t) => store.appendTask(t));
       this.tasks.on('update', (t) => {
         if (t.state !== 'working') store.appendTask(t);
       });

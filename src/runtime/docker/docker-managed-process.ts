@@ -8,6 +8,7 @@ import { ByteRing } from '../../util/byte-ring.js';
 import { delay } from '../../util/abort.js';
 import { once } from '../../util/once.js';
 import { demultiplex } from './demux.js';
+import { runOneShotExec } from './one-shot-exec.js';
 import { startExec, type StartedExec } from './exec-stream.js';
 import { PidLineReader, wrapCommand } from './exec-wrapper.js';
 import type { ExecContext } from './exec-context.js';
@@ -20,6 +21,16 @@ const DEFAULT_TERM_GRACE_MS = 3000;
 const KILL_WAIT_MS = 10_000;
 const STDOUT_HIGH_WATER = 1024 * 1024;
 const CONTAINER_DEATH_SETTLE_MS = 1500;
+const STDOUT_PROBE_TIMEOUT_MS = 10_000;
+/**
+ * Prints open / closed / unknown: whether any process of the exec's session (`$1` is its leader:
+ * an exec is its own session) still has an fd 1. `unknown` when /proc cannot be read or the leader
+ * is gone or a zombie (its exit record is on the way and says more).
+ */
+const STDOUT_PROBE_SCRIPT =
+  'ls "/proc/$1/fd" >/dev/null 2>&1 || { echo unknown; exit 0; }; ' +
+  'for p in $(ps -o pid= -s "$1"); do [ -e "/proc/$p/fd/1" ] && { echo open; exit 0; }; done; ' +
+  'case "$(ps -o stat= -p "$1")" in Z*|"") echo unknown;; *) echo closed;; esac';
 
 const SIGNAL_NAMES: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 6: 'SIGABRT', 9: 'SIGKILL', 11: 'SIGSEGV', 13: 'SIGPIPE', 15: 'SIGTERM' };
 
@@ -134,6 +145,19 @@ export class DockerManagedProcess implements ManagedProcess {
   async kill(signal: 'SIGTERM' | 'SIGKILL' | 'SIGINT' | 'SIGHUP'): Promise<void> {
     if (!this.isRunning) return;
     await this.ctx.kill(this.ctx.user, { group: this.pid }, signal.slice(3) as 'TERM' | 'KILL' | 'INT' | 'HUP');
+  }
+
+  /**
+   * Whether the process still holds its stdout, asked from inside the session as its own uid. The
+   * attach stream has no per-stream EOF: stdout closed by a process that keeps running is only
+   * visible in /proc. One short exec; the relay asks only while a request waits on a quiet stdout.
+   */
+  async stdoutState(): Promise<'open' | 'closed' | 'unknown'> {
+    if (!this.isRunning || this.pid <= 0) return 'unknown';
+    const probe = await runOneShotExec({ ...this.ctx, phase: 'runtime' }, { cmd: ['/bin/sh', '-c', STDOUT_PROBE_SCRIPT, 'mcp-box', String(this.pid)], timeoutMs: STDOUT_PROBE_TIMEOUT_MS, cwd: '/' }).catch(() => null);
+    const answer = probe?.exitCode === 0 ? probe.stdout.trim() : '';
+    if (!this.isRunning) return 'unknown';
+    return answer === 'open' || answer === 'closed' ? answer : 'unknown';
   }
 
   /** The engine said this exec died (exec_die) or the container died: settle now. */

@@ -71,6 +71,7 @@ class DockerRuntime implements Runtime {
   private readonly pending = new Map<string, Promise<DockerSession>>();
   private readonly byContainer = new Map<string, DockerSession>();
   private events: EngineEvents | null = null;
+  private readonly background = new Set<Promise<void>>();
   private lastPing: { at: number; info: EngineInfo } | null = null;
   private closed = false;
 
@@ -248,7 +249,7 @@ class DockerRuntime implements Runtime {
 
   readonly close = once(async (opts: { removeSessions?: boolean; signal?: AbortSignal } = {}): Promise<void> => {
     this.closed = true;
-    await Promise.allSettled([...this.pending.values()]);
+    await Promise.allSettled([...this.pending.values(), ...this.background]);
     if (opts.removeSessions !== false) {
       const toRemove = [...this.live.values()].filter((s) => s.info.persistent !== true);
       const results = await Promise.allSettled(toRemove.map((s) => s.remove(opts.signal === undefined ? {} : { signal: opts.signal })));
@@ -281,7 +282,8 @@ class DockerRuntime implements Runtime {
   }
 
   private async openSession(profile: SessionProfile, hash: string, opts: EnsureSessionOptions): Promise<DockerSession> {
-    await this.ping(opts.signal === undefined ? {} : { signal: opts.signal });
+    // The supervisor pinged a moment ago; a stale answer costs nothing here (the next call fails).
+    await this.ping({ maxAgeMs: 2000, ...(opts.signal === undefined ? {} : { signal: opts.signal }) });
     await this.ensureEvents().whenReady();
     // A dead predecessor's workspace volume (identities, installed dependencies, caches, the
     // servers' own data) survives its container: the replacement mounts it.
@@ -320,9 +322,9 @@ class DockerRuntime implements Runtime {
       });
       if (keepVolume !== null && predecessor !== undefined) {
         predecessor.handOverTo(session);
-        await this.checkHardening(session, profile);
-        // The same checks an adopted session gets: nothing but the held identities' folders stays.
-        await session.clearLeftovers();
+        // The same checks an adopted session gets (nothing but the held identities' folders stays),
+        // beside the hardening probe.
+        await Promise.all([this.checkHardening(session, profile), session.clearLeftovers()]);
         return session;
       }
       await this.checkHardening(session, profile);
@@ -357,8 +359,13 @@ class DockerRuntime implements Runtime {
     for (const c of found) {
       const name = c.Labels[LABEL_SESSION] ?? (c.Names[0] ?? '').replace(/^\//, '');
       const volume = c.Labels[LABEL_VOLUME] ?? `${name}-ws`;
-      if (c.State !== 'running') {
-        await this.discard(c.Id, volume === keepVolume ? null : volume);
+      // A container this runtime already knows is one it found dead (or it would not be here): a
+      // dying container still lists as running for a moment, and must not be adopted back.
+      if (c.State !== 'running' || this.byContainer.has(c.Id)) {
+        // The dead container of a volume being re-attached goes in the background: its removal
+        // (hundreds of ms) is not on the recovery path. close() waits for it.
+        if (volume === keepVolume) this.inBackground(this.discard(c.Id, null));
+        else await this.discard(c.Id, volume);
         continue;
       }
       const session = this.register({
@@ -408,6 +415,11 @@ class DockerRuntime implements Runtime {
   private async discard(containerId: string | null, volume: string | null): Promise<void> {
     if (containerId !== null) await this.docker.getContainer(containerId).remove({ force: true, v: true }).catch(() => undefined);
     if (volume !== null) await this.docker.getVolume(volume).remove().catch(() => undefined);
+  }
+
+  private inBackground(work: Promise<void>): void {
+    const tracked = work.catch(() => undefined).finally(() => this.background.delete(tracked));
+    this.background.add(tracked);
   }
 
   private async volumeExists(volume: string, signal?: AbortSignal): Promise<boolean> {

@@ -74,16 +74,20 @@ export class DockerSession implements Session {
    * Asks the engine whether the container still runs; marks the session dead when it does not (or
    * is gone). An engine that does not answer throws ENGINE_UNREACHABLE and decides nothing.
    */
-  async checkAlive(opts: { signal?: AbortSignal } = {}): Promise<boolean> {
-    if (this.dead) return false;
-    try {
-      const state = await this.inspect(opts);
-      if (!state.running || state.status === 'paused') this.markDead(`the engine reports the container ${state.status}`);
-    } catch (err) {
-      if (!(err instanceof BoxError) || err.code !== 'NOT_FOUND') throw err;
-      this.markDead('the container was removed');
+  async checkAlive(opts: { signal?: AbortSignal; settleMs?: number } = {}): Promise<boolean> {
+    const deadline = Date.now() + (opts.settleMs ?? 0);
+    for (;;) {
+      if (this.dead) return false;
+      try {
+        const state = await this.inspect(opts.signal === undefined ? {} : { signal: opts.signal });
+        if (!state.running || state.status === 'paused') this.markDead(`the engine reports the container ${state.status}`);
+      } catch (err) {
+        if (!(err instanceof BoxError) || err.code !== 'NOT_FOUND') throw err;
+        this.markDead('the container was removed');
+      }
+      if (this.dead || Date.now() >= deadline) return !this.dead;
+      await delay(100, opts.signal);
     }
-    return !this.dead;
   }
 
   /**
@@ -326,19 +330,7 @@ export class DockerSession implements Session {
 
   private processHost(): ProcessHost {
     return {
-      isContainerDead: async (settleMs = 0) => {
-        const deadline = Date.now() + settleMs;
-        for (;;) {
-          if (this.dead) return true;
-          const state = await this.inspect().catch((err: unknown) => {
-            if (err instanceof BoxError && err.code === 'NOT_FOUND') return null;
-            throw err;
-          });
-          if (state === null || !state.running) this.markDead(state === null ? 'the container was removed' : `the engine reports the container ${state.status}`);
-          if (this.dead || Date.now() >= deadline) return this.dead;
-          await delay(100);
-        }
-      },
+      isContainerDead: async (settleMs = 0) => !(await this.checkAlive({ settleMs })),
       readOomKills: () => this.readOomKills(),
       lastKnownOomKills: () => this.oomKills,
       oomEventSince: (sinceMs) => this.oomEventTimes.some((t) => t >= sinceMs),
