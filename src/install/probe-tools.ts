@@ -1,4 +1,4 @@
-/** Which interpreters and installers a session's image has, probed once per session. */
+/** Which interpreters and installers a session's image has, probed once per image (by content id). */
 import type { Session } from '../runtime/types.js';
 import type { ToolVersions } from './detect-install.js';
 
@@ -13,14 +13,19 @@ const PROBE = [
   'true',
 ].join('; ');
 
-const cache = new WeakMap<Session, Promise<ToolVersions>>();
+/** By image id: a replacement session of the same image (after a container death) is not probed again. */
+const byImage = new Map<string, Promise<ToolVersions>>();
+const bySession = new WeakMap<Session, Promise<ToolVersions>>();
 
 export function probeTools(session: Session): Promise<ToolVersions> {
-  let probe = cache.get(session);
+  const imageId = session.info.imageId;
+  let probe = imageId === undefined ? bySession.get(session) : byImage.get(imageId);
   if (probe === undefined) {
     probe = session.exec({ cmd: ['/bin/sh', '-c', PROBE], timeoutMs: 30_000, cwd: '/' }).then((r) => parseToolVersions(r.stdout));
-    probe.catch(() => cache.delete(session));
-    cache.set(session, probe);
+    const forget = (): void => void (imageId === undefined ? bySession.delete(session) : byImage.delete(imageId));
+    probe.catch(forget);
+    if (imageId === undefined) bySession.set(session, probe);
+    else byImage.set(imageId, probe);
   }
   return probe;
 }

@@ -41,6 +41,8 @@ export interface SessionInfo {
   createdAt: string;
   /** Survives the runtime's close(). */
   persistent: boolean;
+  /** The image's content id (sessions of one image id have the same tools). */
+  imageId?: string;
 }
 
 /** The uid a piece of tenant code runs as, with its private folders inside the session. */

@@ -309,7 +309,10 @@ class DockerRuntime implements Runtime {
       if (keepVolume === null) await this.docker.createVolume({ Name: volume, Labels: labels, abortSignal: opts.signal } as never);
       const container = await this.docker.createContainer({ ...sessionContainerSpec({ name, profile, volume, labels }), abortSignal: opts.signal } as Dockerode.ContainerCreateOptions);
       containerId = container.id;
-      await container.start({ abortSignal: opts.signal } as never);
+      const [imageId] = await Promise.all([
+        this.imageInfo(profile.image, opts.signal === undefined ? {} : { signal: opts.signal }).then((i) => i?.id),
+        container.start({ abortSignal: opts.signal } as never),
+      ]);
       const session = this.register({
         name,
         containerId: container.id,
@@ -319,6 +322,7 @@ class DockerRuntime implements Runtime {
         state: 'running',
         createdAt: new Date().toISOString(),
         persistent: opts.persistent === true,
+        ...(imageId === undefined ? {} : { imageId }),
       });
       if (keepVolume !== null && predecessor !== undefined) {
         predecessor.handOverTo(session);
@@ -377,6 +381,7 @@ class DockerRuntime implements Runtime {
         state: 'running',
         createdAt: new Date(c.Created * 1000).toISOString(),
         persistent: c.Labels[LABEL_PERSISTENT] === 'true',
+        imageId: c.ImageID,
       });
       await this.checkHardening(session, profile);
       // Whatever the previous owner left running or staged in it goes before anyone uses it.
