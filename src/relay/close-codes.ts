@@ -5,5 +5,7 @@ export const CLOSE_TOO_BIG = 1009;
 export const CLOSE_PROCESS_EXITED = 4000;
 /** Another client took this process over. */
 export const CLOSE_TAKEN_OVER = 4001;
+/** The process closed its stdout but is still running: no answer can come (requests in flight got an error). */
+export const CLOSE_STDOUT_CLOSED = 4002;
 /** The process already has a client; attach again with takeover to replace it. */
 export const CLOSE_ALREADY_ATTACHED = 4409;

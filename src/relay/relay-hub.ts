@@ -19,7 +19,7 @@ export class RelayHub {
 
   constructor(private readonly defaults: RelayOptions = {}) {}
 
-  register(session: string, processId: string, proc: RelayProcess, hooks: Pick<RelayOptions, 'onNonJsonLine' | 'onEvent'> = {}): StdioRelay {
+  register(session: string, processId: string, proc: RelayProcess, hooks: Pick<RelayOptions, 'onNonJsonLine' | 'onEvent' | 'onStdoutClosed'> = {}): StdioRelay {
     const key = keyOf(session, processId);
     this.relays.get(key)?.close(CLOSE_PROCESS_EXITED, 'replaced by a new process');
     const relay = new StdioRelay(proc, { ...this.defaults, ...hooks });

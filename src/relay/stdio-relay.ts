@@ -14,6 +14,13 @@
  *
  * Backpressure both ways; heartbeat pings; one client at a time (a second is refused with 4409
  * unless it asks to take over).
+ *
+ * A process that closes its stdout but keeps running: a container engine's attach stream has no
+ * per-stream EOF (stdout "ends" only when the process does), so the relay watches for it. While a
+ * client request is waiting and stdout has been quiet for `stdoutProbeAfterMs`, it asks the
+ * process whether it still holds its stdout (`stdoutState`; then again with a doubling interval,
+ * capped). When it does not, every request in flight gets a JSON-RPC error (data: phase `runtime`,
+ * code `STDOUT_CLOSED`), the client is closed with 4002, and `onStdoutClosed` tells the owner.
  */
 import type { Readable, Writable } from 'node:stream';
 import type { WebSocket } from 'ws';
@@ -22,6 +29,7 @@ import {
   CLOSE_ALREADY_ATTACHED,
   CLOSE_GOING_AWAY,
   CLOSE_PROCESS_EXITED,
+  CLOSE_STDOUT_CLOSED,
   CLOSE_TAKEN_OVER,
   CLOSE_TOO_BIG,
 } from './close-codes.js';
@@ -30,6 +38,11 @@ export const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
 const DEFAULT_DETACHED_BUFFER_BYTES = 32 * 1024 * 1024;
 const SEND_HIGH_WATER = 8 * 1024 * 1024;
 const SEND_LOW_WATER = 1024 * 1024;
+const DEFAULT_STDOUT_PROBE_AFTER_MS = 2000;
+const MAX_STDOUT_PROBE_INTERVAL_MS = 30_000;
+export const STDOUT_CLOSED_REASON = 'the process closed its stdout but is still running';
+/** JSON-RPC error code of the answers the relay gives in the process's place (internal error). */
+export const RELAY_ERROR_CODE = -32603;
 
 export interface RelayOptions {
   maxLineBytes?: number;
@@ -38,6 +51,10 @@ export interface RelayOptions {
   onNonJsonLine?: (line: string) => void;
   /** Lifecycle notes for the process log (attach, detach, refusal, over-limit). */
   onEvent?: (message: string) => void;
+  /** Quiet stdout with a request waiting, after which the process is asked whether stdout is still open. */
+  stdoutProbeAfterMs?: number;
+  /** The process closed its stdout but is still running (the relay has closed). */
+  onStdoutClosed?: () => void;
 }
 
 export interface RelayStats {
@@ -53,6 +70,8 @@ export interface RelayStats {
 export interface RelayProcess {
   readonly stdout: Readable;
   readonly stdin: Writable;
+  /** Whether the process (or anything of its session) still holds its stdout; 'unknown' when it cannot tell. */
+  stdoutState?: () => Promise<'open' | 'closed' | 'unknown'>;
 }
 
 export type AttachResult = { attached: true } | { attached: false; code: number; reason: string };
@@ -71,6 +90,16 @@ export class StdioRelay {
   private heartbeat: NodeJS.Timeout | null = null;
   private waitingForDrain = false;
   private closed = false;
+  private closedWith: { code: number; reason: string } | null = null;
+  /** Requests of the attached client not answered yet, by JSON-encoded id. */
+  private readonly inFlight = new Map<string, string | number>();
+  private inFlightSince = 0;
+  private lastStdoutAt = Date.now();
+  private lastProbeAt = 0;
+  private readonly probeAfterMs: number;
+  private probeIntervalMs: number;
+  private probeTimer: NodeJS.Timeout | null = null;
+  private probing = false;
 
   constructor(
     private readonly proc: RelayProcess,
@@ -80,6 +109,8 @@ export class StdioRelay {
     this.framer = new LineFramer(opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
     this.detachedLimit = opts.detachedBufferBytes ?? DEFAULT_DETACHED_BUFFER_BYTES;
     this.heartbeatMs = opts.heartbeatMs ?? 15_000;
+    this.probeAfterMs = opts.stdoutProbeAfterMs ?? DEFAULT_STDOUT_PROBE_AFTER_MS;
+    this.probeIntervalMs = this.probeAfterMs;
     proc.stdout.on('data', (chunk: Buffer) => this.onStdout(chunk));
     proc.stdout.once('end', () => this.close(CLOSE_PROCESS_EXITED, 'the process ended its output'));
   }
@@ -95,8 +126,9 @@ export class StdioRelay {
 
   attach(ws: WebSocket, opts: { takeover?: boolean } = {}): AttachResult {
     if (this.closed) {
-      ws.close(CLOSE_PROCESS_EXITED, 'the process is not running');
-      return { attached: false, code: CLOSE_PROCESS_EXITED, reason: 'the process is not running' };
+      const refusal = this.closedWith?.code === CLOSE_STDOUT_CLOSED ? this.closedWith : { code: CLOSE_PROCESS_EXITED, reason: 'the process is not running' };
+      ws.close(refusal.code, refusal.reason);
+      return { attached: false, ...refusal };
     }
     if (this.client !== null) {
       if (opts.takeover !== true) {
@@ -140,6 +172,7 @@ export class StdioRelay {
   close(code = CLOSE_GOING_AWAY, reason = 'mcp-box is shutting down'): void {
     if (this.closed) return;
     this.closed = true;
+    this.closedWith = { code, reason };
     this.detach(code, reason);
   }
 
@@ -148,6 +181,10 @@ export class StdioRelay {
     if (ws === null) return;
     this.client = null;
     this.inFlightBytes = 0;
+    // Requests of a client that is gone wait for nobody.
+    this.inFlight.clear();
+    if (this.probeTimer !== null) clearTimeout(this.probeTimer);
+    this.probeTimer = null;
     this.stdoutPausedBy.delete('send');
     if (this.heartbeat !== null) clearInterval(this.heartbeat);
     this.heartbeat = null;
@@ -158,6 +195,8 @@ export class StdioRelay {
   }
 
   private onStdout(chunk: Buffer): void {
+    this.lastStdoutAt = Date.now();
+    this.probeIntervalMs = this.probeAfterMs;
     this.framer.push(
       chunk,
       (line) => this.onLine(line),
@@ -171,10 +210,14 @@ export class StdioRelay {
   }
 
   private onLine(line: Buffer): void {
-    if (!looksLikeJsonMessage(line)) {
+    const message = parseJsonMessage(line);
+    if (message === undefined) {
       this.stats.nonJsonLines++;
       this.opts.onNonJsonLine?.(line.toString('utf8'));
       return;
+    }
+    for (const m of Array.isArray(message) ? message : [message]) {
+      if (isObject(m) && m.method === undefined && (typeof m.id === 'string' || typeof m.id === 'number')) this.inFlight.delete(JSON.stringify(m.id));
     }
     if (this.client === null) {
       this.pending.push(line);
@@ -222,6 +265,7 @@ export class StdioRelay {
     }
     const problem = jsonRpcProblem(message);
     if (problem !== null) return reply(idOf(message), -32600, `invalid request: ${problem}`);
+    this.track(message);
     const line = `${JSON.stringify(message)}\n`;
     this.stats.messagesIn++;
     this.stats.bytesIn += line.length;
@@ -236,6 +280,67 @@ export class StdioRelay {
     }
   }
 
+  /** Notes the client's requests (and cancellations), then makes sure a waiting request is watched. */
+  private track(message: unknown): void {
+    for (const m of Array.isArray(message) ? message : [message]) {
+      if (!isObject(m) || typeof m.method !== 'string') continue;
+      if (typeof m.id === 'string' || typeof m.id === 'number') {
+        if (this.inFlight.size === 0) {
+          this.inFlightSince = Date.now();
+          this.probeIntervalMs = this.probeAfterMs;
+        }
+        this.inFlight.set(JSON.stringify(m.id), m.id);
+      } else if (m.method === 'notifications/cancelled' && isObject(m.params)) {
+        // A cancelled request may never be answered (MCP): nobody waits for it any more.
+        const id = m.params.requestId;
+        if (typeof id === 'string' || typeof id === 'number') this.inFlight.delete(JSON.stringify(id));
+      }
+    }
+    this.armProbe();
+  }
+
+  private armProbe(): void {
+    if (this.probeTimer !== null || this.probing || this.closed || this.inFlight.size === 0 || this.proc.stdoutState === undefined) return;
+    const quietSince = Math.max(this.lastStdoutAt, this.inFlightSince, this.lastProbeAt);
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = null;
+      void this.probeStdout();
+    }, Math.max(0, quietSince + this.probeIntervalMs - Date.now()));
+    this.probeTimer.unref();
+  }
+
+  private async probeStdout(): Promise<void> {
+    if (this.closed || this.inFlight.size === 0 || this.proc.stdoutState === undefined) return;
+    if (Date.now() - Math.max(this.lastStdoutAt, this.inFlightSince, this.lastProbeAt) < this.probeIntervalMs) return this.armProbe();
+    this.probing = true;
+    let state: 'open' | 'closed' | 'unknown';
+    try {
+      state = (await this.proc.stdoutState?.()) ?? 'unknown';
+    } catch {
+      state = 'unknown';
+    } finally {
+      this.probing = false;
+    }
+    this.lastProbeAt = Date.now();
+    if (this.closed) return;
+    if (state === 'closed') return this.onStdoutClosed();
+    this.probeIntervalMs = Math.min(this.probeIntervalMs * 2, MAX_STDOUT_PROBE_INTERVAL_MS);
+    this.armProbe();
+  }
+
+  /** Answers every request in flight in the process's place, then closes for good. */
+  private onStdoutClosed(): void {
+    const ids = [...this.inFlight.values()];
+    this.inFlight.clear();
+    const ws = this.client;
+    for (const id of ids) {
+      ws?.send(JSON.stringify({ jsonrpc: '2.0', id, error: { code: RELAY_ERROR_CODE, message: `mcp-box: ${STDOUT_CLOSED_REASON}; no answer can come`, data: { phase: 'runtime', code: 'STDOUT_CLOSED' } } }));
+    }
+    this.opts.onEvent?.(`${STDOUT_CLOSED_REASON}; ${ids.length} request(s) in flight answered with an error`);
+    this.close(CLOSE_STDOUT_CLOSED, STDOUT_CLOSED_REASON);
+    this.opts.onStdoutClosed?.();
+  }
+
   private updateFlow(): void {
     const shouldPause = this.stdoutPausedBy.size > 0;
     if (shouldPause && !this.proc.stdout.isPaused()) this.proc.stdout.pause();
@@ -243,17 +348,21 @@ export class StdioRelay {
   }
 }
 
-function looksLikeJsonMessage(line: Buffer): boolean {
+/** The parsed line when it is a JSON object or array (a message or a batch), else undefined. */
+function parseJsonMessage(line: Buffer): unknown {
   let i = 0;
   while (i < line.length && (line[i] === 0x20 || line[i] === 0x09)) i++;
   const first = line[i];
-  if (first !== 0x7b && first !== 0x5b) return false; // '{' or '['
+  if (first !== 0x7b && first !== 0x5b) return undefined; // '{' or '['
   try {
-    JSON.parse(line.toString('utf8'));
-    return true;
+    return JSON.parse(line.toString('utf8')) as unknown;
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function jsonRpcProblem(message: unknown): string | null {

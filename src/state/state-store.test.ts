@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { JsonlFile } from './jsonl-file.js';
 import { StateStore } from './state-store.js';
 import type { StatusEvent } from '../supervisor/types.js';
+import type { TaskRecord } from '../tasks/task-registry.js';
 
 const dirs: string[] = [];
 const tempDir = (): string => {
@@ -70,6 +71,18 @@ describe('StateStore', () => {
     again.forgetServer('a');
     expect(again.knownServers()).toEqual([]);
     expect(again.loadServer('a')).toEqual({ logs: [], history: [], lastFailure: undefined });
+  });
+
+  it('writes a task that starts at once (no flush needed), and gives back both of its records in order', () => {
+    const dir = tempDir();
+    const store = new StateStore(dir);
+    const task: TaskRecord = { id: 'task_1', kind: 'install', subject: 'a', state: 'working', progress: 'starting', startedAt: 't0', endedAt: null, elapsedMs: 0, outputLines: 0, error: null };
+    store.appendTask(task);
+    // What a kill -9 right now would leave on disk:
+    expect(new StateStore(dir).loadTasks()).toEqual([task]);
+    store.appendTask({ ...task, state: 'completed', progress: 'completed', endedAt: 't1', elapsedMs: 5 });
+    store.flush();
+    expect(new StateStore(dir).loadTasks().map((t) => t.state)).toEqual(['working', 'completed']);
   });
 
   it('writes nothing a reader cannot parse', () => {

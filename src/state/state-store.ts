@@ -1,12 +1,13 @@
 /**
  * Durable state under the state directory (default `.mcp-box/` beside the config), so logs,
- * history, the last failure of each server and finished task records survive a restart of
+ * history, the last failure of each server and task records survive a restart of
  * `serve`. Bounded: every file rotates at `maxFileBytes` (one predecessor kept).
  *
  *   <dir>/servers/<name>/log.jsonl       LogLine per line
  *   <dir>/servers/<name>/history.jsonl   StatusEvent per state transition
  *   <dir>/servers/<name>/failure.jsonl   FailureRecord per failure (the last one is "the last failure")
- *   <dir>/tasks.jsonl                    TaskRecord of each finished task
+ *   <dir>/tasks.jsonl                    TaskRecord of each task when it starts and when it ends
+ *                                        (the last record of an id is its state)
  */
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -43,8 +44,11 @@ export class StateStore {
     this.file(join('servers', server, 'failure.jsonl')).append(failure);
   }
 
+  /** A task that starts is written at once: if serve dies while it works, the next run says so. */
   appendTask(task: TaskRecord): void {
-    this.file('tasks.jsonl').append(task);
+    const file = this.file('tasks.jsonl');
+    file.append(task);
+    if (task.state === 'working') file.flush();
   }
 
   /** What a server left behind in an earlier run. */

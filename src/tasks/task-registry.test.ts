@@ -414,3 +414,64 @@ describe('TaskRegistry: events and close', () => {
     expect(r.get(finished.id).state).toBe('completed');
   });
 });
+
+describe('TaskRegistry: restore after a restart', () => {
+  const working = (id: string, startedAt = new Date(Date.now() - 5000).toISOString()): TaskRecord => ({
+    id, kind: 'install', subject: 'slow', state: 'working', progress: 'starting', startedAt, endedAt: null, elapsedMs: 0, outputLines: 0, error: null,
+  });
+
+  it('emits started once, with the working record, before any other update', async () => {
+    const r = registry();
+    const seen: string[] = [];
+    r.on('started', (t) => seen.push(`started ${t.state}`));
+    r.on('update', (t) => seen.push(`update ${t.state}`));
+    const gate = deferred();
+    const { task, ctx } = startGated(r, gate);
+    ctx.output('a line\n');
+    gate.resolve();
+    await task.done;
+    expect(seen).toEqual(['started working', 'update working', 'update working', 'update completed']);
+  });
+
+  it('turns a task that was still working when the last run ended into failed / INTERRUPTED, and returns it', () => {
+    const r = registry();
+    const before = Date.now();
+    const interrupted = r.restore([working('task_a')]);
+    expect(interrupted).toHaveLength(1);
+    const record = r.get('task_a');
+    expect(interrupted[0]).toEqual(record);
+    expect(record).toMatchObject({ id: 'task_a', kind: 'install', subject: 'slow', state: 'failed', error: { code: 'INTERRUPTED', phase: 'dep_install' } });
+    expect(record.error?.message).toMatch(/^serve stopped while this task was working/);
+    expect(record.progress).toMatch(/^failed: serve stopped while this task was working/);
+    expect(Date.parse(record.endedAt ?? '')).toBeGreaterThanOrEqual(before);
+    expect(record.elapsedMs).toBeGreaterThanOrEqual(5000);
+    // It is finished now: cancelling it is a conflict, like any finished task.
+    expect(thrown(() => r.cancel('task_a'))).toMatchObject({ code: 'CONFLICT' });
+  });
+
+  it('the last record of an id wins: a task that started and then finished is not interrupted', () => {
+    const r = registry();
+    const done: TaskRecord = { ...working('task_b'), state: 'completed', progress: 'completed', endedAt: new Date().toISOString(), elapsedMs: 1200 };
+    expect(r.restore([working('task_b'), done])).toEqual([]);
+    expect(r.get('task_b')).toMatchObject({ state: 'completed', elapsedMs: 1200, error: null });
+  });
+
+  it('an interrupted task restored again (a third run) stays what the second run made it', () => {
+    const first = registry();
+    const [failed] = first.restore([working('task_c')]);
+    const second = registry();
+    expect(second.restore([working('task_c'), failed as TaskRecord])).toEqual([]);
+    expect(second.get('task_c')).toEqual(failed);
+  });
+
+  it('a task of another kind is interrupted in the shutdown phase, and a task already known is left alone', async () => {
+    const r = registry();
+    const gate = deferred();
+    const { task } = startGated(r, gate, 'image-build', 'x');
+    expect(r.restore([{ ...working(task.id), kind: 'image-build' }, { ...working('task_d'), kind: 'image-build' }]).map((t) => t.id)).toEqual(['task_d']);
+    expect(r.get('task_d').error).toMatchObject({ code: 'INTERRUPTED', phase: 'shutdown' });
+    expect(r.get(task.id).state).toBe('working');
+    gate.resolve();
+    await task.done;
+  });
+});

@@ -4,6 +4,10 @@
  * heartbeat with the elapsed time when the operation is quiet; a bounded, redacted output ring with
  * a tail query; cancel (the operation's signal aborts; it kills only what it runs); finished tasks
  * kept for a TTL, and cancelling a finished task is an error.
+ *
+ * Durable state hears of a task twice ('started', then the 'update' that finishes it), so a task
+ * that was working when its process died is still known after a restart: `restore()` turns it into
+ * `failed` with `INTERRUPTED`, since nothing is running it any more.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -63,7 +67,7 @@ interface Entry {
 const MAX_PROGRESS = 200;
 const MAX_PARTIAL = 64 * 1024;
 
-export class TaskRegistry extends EventEmitter<{ update: [TaskRecord] }> {
+export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: [TaskRecord] }> {
   private readonly tasks = new Map<string, Entry>();
   private readonly ttlMs: number;
   private readonly heartbeatMs: number;
@@ -107,6 +111,7 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord] }> {
       progress: (message) => this.setProgress(entry, message),
       output: (text) => this.addOutput(entry, text),
     };
+    this.emit('started', this.snapshot(entry));
     this.emit('update', this.snapshot(entry));
     const done = (async () => {
       try {
@@ -145,16 +150,39 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord] }> {
     return this.snapshot(entry);
   }
 
-  /** Finished task records from an earlier run (durable state); kept for the TTL from their end. */
-  restore(records: TaskRecord[]): void {
-    for (const record of records) {
-      if (record.state === 'working' || record.endedAt === null || this.tasks.has(record.id)) continue;
+  /**
+   * Task records from an earlier run (durable state), oldest first; the last record of an id wins.
+   * A task still `working` there was cut off when that run ended (kill -9, a crash): it comes back
+   * `failed` with `INTERRUPTED`, ended now. Returns those, so the caller can persist the change.
+   * Restored tasks are kept for the TTL from their end.
+   */
+  restore(records: TaskRecord[]): TaskRecord[] {
+    const latest = new Map<string, TaskRecord>();
+    for (const record of records) latest.set(record.id, record);
+    const interrupted: TaskRecord[] = [];
+    const now = Date.now();
+    for (const found of latest.values()) {
+      if (this.tasks.has(found.id)) continue;
+      let record: TaskRecord = { ...found };
+      if (record.state === 'working' || record.endedAt === null) {
+        const message = `serve stopped while this task was working (killed or crashed at some time after ${record.startedAt}); it was not resumed and its outcome is unknown`;
+        const startedMs = Date.parse(record.startedAt);
+        record = {
+          ...record,
+          state: 'failed',
+          progress: `failed: ${message}`.slice(0, MAX_PROGRESS),
+          endedAt: new Date(now).toISOString(),
+          elapsedMs: Number.isNaN(startedMs) ? 0 : Math.max(0, now - startedMs),
+          error: { code: 'INTERRUPTED', phase: record.kind === 'install' ? 'dep_install' : 'shutdown', message, details: {} },
+        };
+        interrupted.push({ ...record });
+      }
       this.tasks.set(record.id, {
-        record: { ...record },
+        record,
         controller: new AbortController(),
         lines: [],
         partial: '',
-        lastOutputAt: Date.parse(record.endedAt),
+        lastOutputAt: Date.parse(record.endedAt as string),
         startedMs: Date.parse(record.startedAt),
         heartbeat: null,
         cancelRequested: false,
@@ -162,6 +190,7 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord] }> {
       });
     }
     this.sweep();
+    return interrupted;
   }
 
   list(): TaskRecord[] {
