@@ -162,16 +162,30 @@ function mountRoutes(http: Pick<HttpServer, 'route'>, { supervisor, events, metr
   });
 }
 
-function streamEvents(res: ServerResponse, events: EventLog, after: number): void {
+/** Bytes an SSE client may leave unsent in serve's memory (what its socket would not take), beyond
+ * its backlog, before it is dropped. Without a bound, a client that stops reading holds every later
+ * event in serve's memory for as long as its connection stays open. A dropped client reconnects
+ * with Last-Event-ID and gets what it missed from the log (or a `gap` event). */
+export const SSE_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
+const sseFrame = (e: LoggedEvent): string => `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`;
+
+/** Streams the events after id `after` to `res` until the client goes or falls too far behind. */
+export function streamEvents(res: ServerResponse, events: EventLog, after: number, opts: { maxBufferedBytes?: number } = {}): void {
   res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
-  const write = (e: LoggedEvent): void => {
-    res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`);
-  };
+  res.flushHeaders(); // else a client with nothing to catch up on waits for the next event to see them
   const backlog = events.since(after);
   if (backlog.gap) res.write(`event: gap\ndata: ${JSON.stringify({ message: 'some events were dropped from the buffer before this reconnect' })}\n\n`);
-  for (const e of backlog.events) write(e);
+  for (const e of backlog.events) res.write(sseFrame(e));
+  const limit = res.writableLength + (opts.maxBufferedBytes ?? SSE_MAX_BUFFERED_BYTES);
+  const send = (text: string): void => {
+    if (res.destroyed) return;
+    if (res.writableLength > limit) res.destroy();
+    else res.write(text);
+  };
+  const write = (e: LoggedEvent): void => send(sseFrame(e));
   events.on('event', write);
-  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+  const keepAlive = setInterval(() => send(': keep-alive\n\n'), 15_000);
   keepAlive.unref();
   res.on('close', () => {
     clearInterval(keepAlive);

@@ -1,11 +1,15 @@
 /** Prometheus text metrics of a supervisor: servers by state, restarts and failures by phase,
- * tool-call latency, relay traffic, install durations. */
+ * tool-call latency, relay traffic, install durations, and serve's own event-loop lag. */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { StatusEvent } from '../supervisor/types.js';
 import type { TaskRecord } from '../tasks/task-registry.js';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const INSTALL_BUCKETS = [0.1, 1, 5, 10, 30, 60, 120, 300, 600];
+/** Sampling period of the event-loop delay monitor; every sample is at least this long. */
+const EVENT_LOOP_RESOLUTION_MS = 10;
+const LAG_QUANTILES = [0.5, 0.9, 0.99];
 
 class Histogram {
   private readonly counts: number[];
@@ -39,6 +43,18 @@ export class Metrics {
   private readonly toolErrors = new Map<string, number>();
   private readonly installs = new Histogram(INSTALL_BUCKETS);
   private readonly seenTasks = new Set<string>();
+  private eventLoop: IntervalHistogram | null = null;
+
+  /** Starts sampling the event-loop delay (see the lag gauges in render); returns the stop. */
+  monitorEventLoop(): () => void {
+    const histogram = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS });
+    histogram.enable();
+    this.eventLoop = histogram;
+    return () => {
+      histogram.disable();
+      if (this.eventLoop === histogram) this.eventLoop = null;
+    };
+  }
 
   onStatus(event: StatusEvent): void {
     if ((event.state === 'backoff' || event.state === 'failed') && event.previous !== event.state && event.error !== undefined) {
@@ -88,6 +104,20 @@ export class Metrics {
     lines.push(`mcp_box_relay_rejected_total{kind="non_json_stdout"} ${relay.nonJsonLines}`, `mcp_box_relay_rejected_total{kind="over_limit"} ${relay.overLimitLines}`, `mcp_box_relay_rejected_total{kind="bad_client_frame"} ${relay.rejectedFrames}`);
     help('mcp_box_install_duration_seconds', 'histogram', 'Dependency install durations.');
     lines.push(...this.installs.render('mcp_box_install_duration_seconds'));
+    if (this.eventLoop !== null) lines.push(...this.renderEventLoop(this.eventLoop, help));
     return `${lines.join('\n')}\n`;
+  }
+
+  /** Lag = how late the monitor's timer fired, over the samples since the previous scrape (the
+   * histogram is reset on each render, as prom-client does for nodejs_eventloop_lag_*). */
+  private renderEventLoop(histogram: IntervalHistogram, help: (name: string, type: string, text: string) => void): string[] {
+    const lines: string[] = [];
+    const lag = (ns: number): number => (histogram.count === 0 ? 0 : Math.max(0, ns / 1e6 - EVENT_LOOP_RESOLUTION_MS) / 1000);
+    help('mcp_box_event_loop_lag_seconds', 'gauge', `Event-loop lag of serve since the previous scrape, by quantile (timer sampled every ${EVENT_LOOP_RESOLUTION_MS} ms).`);
+    for (const q of LAG_QUANTILES) lines.push(`mcp_box_event_loop_lag_seconds{quantile="${q}"} ${lag(histogram.percentile(q * 100))}`);
+    help('mcp_box_event_loop_lag_max_seconds', 'gauge', 'Largest event-loop lag of serve since the previous scrape.');
+    lines.push(`mcp_box_event_loop_lag_max_seconds ${lag(histogram.max)}`);
+    histogram.reset();
+    return lines;
   }
 }

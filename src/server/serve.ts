@@ -60,11 +60,13 @@ export async function startServe(loaded: LoadedConfig, opts: { runtimeOptions?: 
   });
   mountApi(http, { supervisor, events, metrics });
   await http.listen();
+  const stopLoopMonitor = metrics.monitorEventLoop();
   const reaped = await supervisor.runtime.reap().catch(() => ({ removedContainers: [], removedVolumes: [], kept: [] }));
   for (const [name, def] of Object.entries(config.mcpServers)) supervisor.addParsed(name, def);
   const close = once(async () => {
     await supervisor.close();
     await http.close();
+    stopLoopMonitor();
   });
   return { supervisor, http, url: http.url, tokenFile, reaped, close };
 }
