@@ -40,6 +40,7 @@ const SEND_HIGH_WATER = 8 * 1024 * 1024;
 const SEND_LOW_WATER = 1024 * 1024;
 const DEFAULT_STDOUT_PROBE_AFTER_MS = 2000;
 const MAX_STDOUT_PROBE_INTERVAL_MS = 30_000;
+const EXIT_RECORD_WAIT_MS = 3000;
 export const STDOUT_CLOSED_REASON = 'the process closed its stdout but is still running';
 /** JSON-RPC error code of the answers the relay gives in the process's place (internal error). */
 export const RELAY_ERROR_CODE = -32603;
@@ -67,9 +68,18 @@ export interface RelayStats {
   rejectedFrames: number;
 }
 
+/** What the relay needs of a process's end to answer for it (a ManagedProcess's exit record). */
+export interface RelayProcessExit {
+  reason: 'exited' | 'stopped' | 'oom' | 'container_died' | 'engine_lost';
+  exitCode: number | null;
+  signal: string | null;
+}
+
 export interface RelayProcess {
   readonly stdout: Readable;
   readonly stdin: Writable;
+  /** Settles with the exit record: the relay's answers for requests in flight carry its phase and code. */
+  readonly exited?: Promise<RelayProcessExit>;
   /** Whether the process (or anything of its session) still holds its stdout; 'unknown' when it cannot tell. */
   stdoutState?: () => Promise<'open' | 'closed' | 'unknown'>;
 }
@@ -100,6 +110,7 @@ export class StdioRelay {
   private probeIntervalMs: number;
   private probeTimer: NodeJS.Timeout | null = null;
   private probing = false;
+  private exit: RelayProcessExit | null = null;
 
   constructor(
     private readonly proc: RelayProcess,
@@ -112,7 +123,18 @@ export class StdioRelay {
     this.probeAfterMs = opts.stdoutProbeAfterMs ?? DEFAULT_STDOUT_PROBE_AFTER_MS;
     this.probeIntervalMs = this.probeAfterMs;
     proc.stdout.on('data', (chunk: Buffer) => this.onStdout(chunk));
-    proc.stdout.once('end', () => this.close(CLOSE_PROCESS_EXITED, 'the process ended its output'));
+    proc.stdout.once('end', () => void this.onOutputEnded());
+    void proc.exited?.then((exit) => (this.exit = exit));
+  }
+
+  /** stdout ends a moment before the exit record is known (a dying container): wait for it, briefly. */
+  private async onOutputEnded(): Promise<void> {
+    if (this.exit === null && this.proc.exited !== undefined) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.proc.exited, new Promise((r) => (timer = setTimeout(r, EXIT_RECORD_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
+    this.close(CLOSE_PROCESS_EXITED, 'the process ended its output');
   }
 
   get attached(): boolean {
@@ -138,6 +160,7 @@ export class StdioRelay {
         return { attached: false, code: CLOSE_ALREADY_ATTACHED, reason };
       }
       this.opts.onEvent?.('a new client took over the relay');
+      this.answerInFlight('mcp-box: another client took over this process; no answer will reach this client', { phase: 'runtime', code: 'RELAY_DROPPED' });
       this.detach(CLOSE_TAKEN_OVER, 'another client took over this process');
     }
     this.client = ws;
@@ -173,7 +196,37 @@ export class StdioRelay {
     if (this.closed) return;
     this.closed = true;
     this.closedWith = { code, reason };
+    // Exactly one answer per request: nothing the client still waits for can come any more.
+    const end = this.endOfProcess(code);
+    this.answerInFlight(`mcp-box: ${end.what} before answering`, { phase: end.phase, code: end.code });
     this.detach(code, reason);
+  }
+
+  /** What the relay says in the process's place when it stops relaying. */
+  private endOfProcess(code: number): { what: string; phase: string; code: string } {
+    const exit = this.exit;
+    if (exit === null) return code === CLOSE_GOING_AWAY ? { what: 'mcp-box is shutting down', phase: 'runtime', code: 'ABORTED' } : { what: 'the process ended', phase: 'runtime', code: 'PROCESS_EXITED' };
+    switch (exit.reason) {
+      case 'oom':
+        return { what: 'the process was killed by the OOM killer', phase: 'runtime', code: 'OOM_KILLED' };
+      case 'container_died':
+        return { what: 'the session container died', phase: 'runtime', code: 'CONTAINER_DIED' };
+      case 'engine_lost':
+        return { what: 'the Docker engine stopped answering', phase: 'box_unavailable', code: 'ENGINE_UNREACHABLE' };
+      default:
+        return { what: `the process ended (${exit.signal ?? `exit ${exit.exitCode ?? '?'}`})`, phase: 'runtime', code: 'PROCESS_EXITED' };
+    }
+  }
+
+  /** Answers every request of the attached client still in flight with a JSON-RPC error carrying `data`. */
+  private answerInFlight(message: string, data: { phase: string; code: string }): number {
+    const ids = [...this.inFlight.values()];
+    this.inFlight.clear();
+    const ws = this.client;
+    if (ws !== null && ws.readyState === ws.OPEN) {
+      for (const id of ids) ws.send(JSON.stringify({ jsonrpc: '2.0', id, error: { code: RELAY_ERROR_CODE, message, data } }));
+    }
+    return ids.length;
   }
 
   private detach(code?: number, reason?: string): void {
@@ -330,13 +383,8 @@ export class StdioRelay {
 
   /** Answers every request in flight in the process's place, then closes for good. */
   private onStdoutClosed(): void {
-    const ids = [...this.inFlight.values()];
-    this.inFlight.clear();
-    const ws = this.client;
-    for (const id of ids) {
-      ws?.send(JSON.stringify({ jsonrpc: '2.0', id, error: { code: RELAY_ERROR_CODE, message: `mcp-box: ${STDOUT_CLOSED_REASON}; no answer can come`, data: { phase: 'runtime', code: 'STDOUT_CLOSED' } } }));
-    }
-    this.opts.onEvent?.(`${STDOUT_CLOSED_REASON}; ${ids.length} request(s) in flight answered with an error`);
+    const answered = this.answerInFlight(`mcp-box: ${STDOUT_CLOSED_REASON}; no answer can come`, { phase: 'runtime', code: 'STDOUT_CLOSED' });
+    this.opts.onEvent?.(`${STDOUT_CLOSED_REASON}; ${answered} request(s) in flight answered with an error`);
     this.close(CLOSE_STDOUT_CLOSED, STDOUT_CLOSED_REASON);
     this.opts.onStdoutClosed?.();
   }

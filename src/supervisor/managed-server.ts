@@ -8,12 +8,12 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ErrorCode, McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { ResolvedServer } from '../config/resolve-server.js';
-import { BoxError, isBoxError, type ErrorCode as BoxErrorCode, type ServerPhase } from '../errors/box-error.js';
+import { BoxError, isBoxError, SERVER_PHASES, type ErrorCode as BoxErrorCode, type ServerPhase } from '../errors/box-error.js';
 import { BASE_PATH, installDependencies, stageWorkspace } from '../install/prepare-workspace.js';
 import { WsClientTransport } from '../mcp/ws-client-transport.js';
 import type { RelayHub } from '../relay/relay-hub.js';
 import { relayPath } from '../relay/relay-hub.js';
-import { CLOSE_PROCESS_EXITED } from '../relay/close-codes.js';
+import { CLOSE_PROCESS_EXITED, CLOSE_STDOUT_CLOSED } from '../relay/close-codes.js';
 import type { StdioRelay } from '../relay/stdio-relay.js';
 import type { Identity, ManagedProcess, ProcessExit, Runtime, Session } from '../runtime/types.js';
 import type { TaskRegistry } from '../tasks/task-registry.js';
@@ -32,6 +32,7 @@ const RELAY_RECONNECT_ATTEMPTS = 3;
 const EARLY_EXIT_MS = 2000;
 const EXIT_SETTLE_MS = 5000;
 const STDERR_TAIL_LINES = 40;
+const STDERR_TAIL_BYTES = 16 * 1024;
 /** How long a failed start phase waits for its session to show a death it may have caused. */
 const SESSION_DEATH_SETTLE_MS = 1500;
 /** Failures of a command run in the session: the ones a dying container causes. */
@@ -361,6 +362,7 @@ export class ManagedServer {
     void proc.exited.then((exit) => this.onExit(proc, exit));
     this.attempt.relay = this.host.relays.register(session.info.name, this.name, proc, {
       onNonJsonLine: (line) => this.log.line('stdout', line),
+      onStdoutClosed: () => this.onStdoutClosed(proc),
       onEvent: (message) => this.log.line('lifecycle', `relay: ${message}`),
     });
     this.log.line('lifecycle', `process started (pid ${proc.pid} in ${session.info.name}, uid ${identity.uid})`);
@@ -465,7 +467,8 @@ export class ManagedServer {
     const attempt = this.attempt;
     if (attempt === null || attempt.client !== client || this.state !== 'ready' || attempt.proc === null || !attempt.proc.running) return;
     const why = attempt.transport?.closeInfo;
-    if (why?.code === CLOSE_PROCESS_EXITED) return; // the process is ending: its exit record decides
+    // The process is ending (its exit record decides) or closed its stdout (onStdoutClosed decides).
+    if (why?.code === CLOSE_PROCESS_EXITED || why?.code === CLOSE_STDOUT_CLOSED) return;
     this.log.line('lifecycle', `relay connection dropped (${why?.code ?? '?'} ${why?.reason ?? ''}); reconnecting without restarting the process`);
     void (async () => {
       for (let i = 1; i <= RELAY_RECONNECT_ATTEMPTS; i++) {
@@ -489,6 +492,12 @@ export class ManagedServer {
       if ((await this.exitSoon(attempt.proc)) !== null) return;
       this.watchResolve?.({ error: new BoxError('RELAY_DROPPED', 'runtime', `The relay of "${this.name}" dropped and could not be reconnected`) });
     })();
+  }
+
+  /** The relay found the process alive with its stdout closed: nothing it does can reach a client. */
+  private onStdoutClosed(proc: ManagedProcess): void {
+    if (this.attempt?.proc !== proc || this.state !== 'ready') return;
+    this.watchResolve?.({ error: new BoxError('STDOUT_CLOSED', 'runtime', `"${this.name}" closed its stdout but kept running (pid ${proc.pid}): no answer can reach a client; restarting it`) });
   }
 
   private async ping(): Promise<void> {
@@ -554,6 +563,9 @@ export class ManagedServer {
         }
         throw error;
       }
+      // The relay answered in the process's place (it died, closed its stdout): its phase and code.
+      const relayed = err instanceof McpError ? relayFailure(err.data) : null;
+      if (relayed !== null) throw new BoxError(relayed.code, relayed.phase, `${what} of "${this.name}" got no answer: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       const code = err instanceof McpError ? err.code : undefined;
       const error = new BoxError('TOOL_CALL_FAILED', 'tool_call', `${what} of "${this.name}" failed: ${this.redactor.redact(err instanceof Error ? err.message : String(err))}`, {
         cause: err,
@@ -628,7 +640,7 @@ export class ManagedServer {
       message: this.redactor.redact(failure.error.message),
       retryable: info.retryable,
       ...(exit === undefined ? {} : { exitCode: exit.exitCode, signal: exit.signal, oomKilled: exit.oomKilled }),
-      stderrTail: this.redactor.redact(exit?.stderrTail.split('\n').slice(-STDERR_TAIL_LINES).join('\n') ?? this.stderrTail()),
+      stderrTail: boundedTail(this.redactor.redact(exit?.stderrTail.split('\n').slice(-STDERR_TAIL_LINES).join('\n') ?? this.stderrTail())),
       durationMs: Date.now() - info.startedAt,
       attempt: info.attempt,
       maxAttempts: info.maxAttempts,
@@ -665,4 +677,20 @@ export class ManagedServer {
       at: new Date().toISOString(),
     });
   }
+}
+
+/** The `{ phase, code }` the relay puts in the `data` of the answers it gives in a process's place. */
+function relayFailure(data: unknown): { phase: ServerPhase; code: BoxErrorCode } | null {
+  if (typeof data !== 'object' || data === null) return null;
+  const { phase, code } = data as { phase?: unknown; code?: unknown };
+  if (typeof phase !== 'string' || typeof code !== 'string' || !(SERVER_PHASES as readonly string[]).includes(phase)) return null;
+  return { phase: phase as ServerPhase, code: code as BoxErrorCode };
+}
+
+/** A failure record's stderr tail: its last STDERR_TAIL_BYTES, starting at a line. */
+function boundedTail(text: string): string {
+  if (text.length <= STDERR_TAIL_BYTES) return text;
+  const tail = text.slice(-STDERR_TAIL_BYTES);
+  const newline = tail.indexOf('\n');
+  return newline === -1 || newline > STDERR_TAIL_BYTES / 2 ? tail : tail.slice(newline + 1);
 }

@@ -1,8 +1,14 @@
 /**
  * One ordered, sequence-numbered log per server: lifecycle lines, stderr, install output and
- * stdout lines that were not JSON-RPC. Bounded (oldest lines go first), redacted on the way in,
- * cursor-paged with `after`.
+ * stdout lines that were not JSON-RPC. Bounded twice — in lines and in characters, oldest lines go
+ * first — and each line is cut at MAX_LINE_CHARS (a server printing 16 MiB lines or no newline at
+ * all must not hold the supervisor's memory); redacted on the way in, cursor-paged with `after`.
  */
+
+/** Longer lines keep their start and say how much was cut. */
+export const MAX_LINE_CHARS = 4096;
+/** All lines of one server together. */
+export const MAX_LOG_CHARS = 2 * 1024 * 1024;
 export type LogSource = 'lifecycle' | 'stderr' | 'install' | 'stdout';
 
 export interface LogLine {
@@ -16,6 +22,7 @@ export class ServerLog {
   private lines: LogLine[] = [];
   private nextSeq = 1;
   private partial: Partial<Record<LogSource, string>> = {};
+  private chars = 0;
 
   constructor(
     private readonly capacity: number,
@@ -25,7 +32,9 @@ export class ServerLog {
 
   /** Lines from an earlier run (durable state); numbering continues after them. */
   seed(lines: LogLine[]): void {
-    this.lines = lines.slice(-this.capacity);
+    this.lines = lines.slice(-this.capacity).map((l) => ({ ...l, text: cut(l.text) }));
+    this.chars = this.lines.reduce((n, l) => n + l.text.length, 0);
+    this.trim();
     this.nextSeq = (lines.at(-1)?.seq ?? 0) + 1;
   }
 
@@ -34,7 +43,7 @@ export class ServerLog {
     const parts = ((this.partial[source] ?? '') + text).split(/\r?\n/);
     this.partial[source] = parts.pop() ?? '';
     for (const part of parts) this.push(source, part);
-    if ((this.partial[source] ?? '').length > 16 * 1024) {
+    if ((this.partial[source] ?? '').length > MAX_LINE_CHARS) {
       this.push(source, this.partial[source] ?? '');
       this.partial[source] = '';
     }
@@ -56,9 +65,23 @@ export class ServerLog {
   }
 
   private push(source: LogSource, text: string): void {
-    const line: LogLine = { seq: this.nextSeq++, at: new Date().toISOString(), source, text: this.redact(text) };
+    const line: LogLine = { seq: this.nextSeq++, at: new Date().toISOString(), source, text: cut(this.redact(text)) };
     this.lines.push(line);
-    if (this.lines.length > this.capacity) this.lines.splice(0, this.lines.length - this.capacity);
+    this.chars += line.text.length;
+    this.trim();
     this.onLine?.(line);
   }
+
+  private trim(): void {
+    let drop = Math.max(0, this.lines.length - this.capacity);
+    let chars = this.chars;
+    for (let i = 0; i < drop; i++) chars -= this.lines[i]?.text.length ?? 0;
+    while (chars > MAX_LOG_CHARS && drop < this.lines.length - 1) chars -= this.lines[drop++]?.text.length ?? 0;
+    if (drop > 0) this.lines.splice(0, drop);
+    this.chars = chars;
+  }
+}
+
+function cut(text: string): string {
+  return text.length <= MAX_LINE_CHARS ? text : `${text.slice(0, MAX_LINE_CHARS)} … [${text.length - MAX_LINE_CHARS} more characters cut]`;
 }
