@@ -95,7 +95,7 @@ describe('recovery from a dead session container', () => {
     expect(await sup.callTool('python', 'upper', { text: 'again' })).toMatchObject({ content: [{ text: 'AGAIN' }] });
   });
 
-  it('docker kill during staging: SESSION_DEAD in workspace_stage, then ready', async () => {
+  it('docker rm -f during staging: SESSION_DEAD in workspace_stage, then ready', async () => {
     const bulky = tempFolder();
     folders.push(bulky);
     // Enough bytes that the extraction is still running when the kill lands.
@@ -104,7 +104,7 @@ describe('recovery from a dead session container', () => {
     sup.add('bulky', { command: 'python3', args: [`${bulky.path}/server.py`], box: { client: 'external' } });
     await eventually(() => (sup.get('bulky').phase === 'workspace_stage' ? true : undefined), 30_000, 2);
     const killedAt = Date.now();
-    await docker.getContainer(sup.get('bulky').session as string).kill();
+    await docker.getContainer(sup.get('bulky').session as string).remove({ force: true });
     await allReady(['bulky', 'python', 'node']);
     const failures = failuresOf('bulky', killedAt);
     expect(summary(failures)).toEqual(['workspace_stage SESSION_DEAD']);
