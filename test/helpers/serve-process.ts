@@ -32,3 +32,18 @@ export async function stopAllServes(): Promise<void> {
     await new Promise((r) => child.once('exit', r));
   }
 }
+
+export type ServeApi = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<{ status: number; json: Record<string, unknown> }>;
+
+/** An HTTP API caller for a serve whose URL and token are known once it runs (hence the getters). */
+export function serveApi(url: () => string, token: () => string): ServeApi {
+  return async (method, path, body, headers = {}) => {
+    const res = await fetch(`${url()}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${token()}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    return { status: res.status, json: (text.startsWith('{') ? JSON.parse(text) : { text }) as Record<string, unknown> };
+  };
+}

@@ -3,7 +3,9 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { inject } from 'vitest';
 import { createSupervisor, type Supervisor, type SupervisorOptions } from '../../src/supervisor/supervisor.js';
-import type { ServerState, ServerView } from '../../src/supervisor/types.js';
+import type { ServerState, ServerView, StatusEvent } from '../../src/supervisor/types.js';
+import { copyFixture, type TempFolder } from './folders.js';
+import { buildWheel } from './python-projects.js';
 import { eventually } from './runtime.js';
 
 export const HOST_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
@@ -41,4 +43,22 @@ export function waitForState(sup: Supervisor, name: string, states: ServerState[
     const view = sup.get(name);
     return states.includes(view.state) ? view : undefined;
   }, timeoutMs, 50);
+}
+
+/**
+ * A supervisor with two ready servers sharing one session: `python` (the stdlib fixture with a
+ * dependency from a local wheelhouse) and `node` (the SDK fixture, installed with npm ci). Every
+ * status event is pushed to `events`; the fixture folders go to `folders` for cleanup.
+ */
+export async function supervisorWithPythonAndNode(events: StatusEvent[], folders: TempFolder[]): Promise<Supervisor> {
+  const py = copyFixture('python-mcp');
+  buildWheel(`${py.path}/wheels`, 'mcpboxgreet', '1.0', 'hello');
+  const node = copyFixture('node-mcp');
+  folders.push(py, node);
+  const sup = await testSupervisor(testConfig({ pingIntervalSec: 2 }));
+  sup.on('status', (e) => events.push(e));
+  sup.add('python', { command: 'python3', args: [`${py.path}/server.py`], box: { install: { noIndex: true, findLinks: ['wheels'] } } });
+  sup.add('node', { command: 'node', args: [`${node.path}/server.mjs`] });
+  await Promise.all(['python', 'node'].map((n) => waitForState(sup, n, ['ready'], 180_000)));
+  return sup;
 }

@@ -11,7 +11,7 @@ import { WebSocket } from 'ws';
 import { copyFixture, type TempFolder } from '../helpers/folders.js';
 import { docker, eventually } from '../helpers/runtime.js';
 import { HOST_CA_BUNDLE, npmRegistry } from '../helpers/supervisor.js';
-import { startServeProcess, stopAllServes, type ServeProcess } from '../helpers/serve-process.js';
+import { serveApi, type ServeProcess, startServeProcess, stopAllServes } from '../helpers/serve-process.js';
 
 const PER_CLIENT = 25;
 const ANSWER_WITHIN_MS = 5000;
@@ -20,15 +20,7 @@ describe('exactly one answer per request when the session dies', () => {
   let folder: TempFolder;
   let serve: ServeProcess;
   let token: string;
-  const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
-    const res = await fetch(`${serve.url}${path}`, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    return { status: res.status, json: JSON.parse(text) as Record<string, unknown> };
-  };
+  const api = serveApi(() => serve.url, () => token);
 
   beforeAll(async () => {
     folder = copyFixture('node-mcp');

@@ -9,9 +9,8 @@ import type { Supervisor } from '../../src/supervisor/supervisor.js';
 import type { StatusEvent } from '../../src/supervisor/types.js';
 import { findDockerd, startEngine, stopEngine } from '../helpers/engine-control.js';
 import { copyFixture, type TempFolder } from '../helpers/folders.js';
-import { buildWheel } from '../helpers/python-projects.js';
 import { docker, eventually } from '../helpers/runtime.js';
-import { testConfig, testSupervisor, waitForState } from '../helpers/supervisor.js';
+import { supervisorWithPythonAndNode, waitForState } from '../helpers/supervisor.js';
 
 /** How long the engine stays away once every server has noticed: several attempts fail meanwhile. */
 const OUTAGE_MS = 8000;
@@ -23,15 +22,7 @@ describe('engine restart', () => {
   const names = ['python', 'node', 'installing'];
 
   beforeAll(async () => {
-    const py = copyFixture('python-mcp');
-    buildWheel(`${py.path}/wheels`, 'mcpboxgreet', '1.0', 'hello');
-    const node = copyFixture('node-mcp');
-    folders.push(py, node);
-    sup = await testSupervisor(testConfig({ pingIntervalSec: 2 }));
-    sup.on('status', (e) => events.push(e));
-    sup.add('python', { command: 'python3', args: [`${py.path}/server.py`], box: { install: { noIndex: true, findLinks: ['wheels'] } } });
-    sup.add('node', { command: 'node', args: [`${node.path}/server.mjs`] });
-    await Promise.all(['python', 'node'].map((n) => waitForState(sup, n, ['ready'], 180_000)));
+    sup = await supervisorWithPythonAndNode(events, folders);
   });
   afterAll(async () => {
     await sup.close();

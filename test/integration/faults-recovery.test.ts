@@ -9,9 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Supervisor } from '../../src/supervisor/supervisor.js';
 import type { FailureRecord, StatusEvent } from '../../src/supervisor/types.js';
 import { copyFixture, tempFolder, type TempFolder } from '../helpers/folders.js';
-import { buildWheel } from '../helpers/python-projects.js';
 import { docker, eventually } from '../helpers/runtime.js';
-import { testConfig, testSupervisor, waitForState } from '../helpers/supervisor.js';
+import { supervisorWithPythonAndNode, waitForState } from '../helpers/supervisor.js';
 
 describe('recovery from a dead session container', () => {
   let sup: Supervisor;
@@ -26,15 +25,7 @@ describe('recovery from a dead session container', () => {
   const allReady = (names: string[], timeoutMs = 120_000): Promise<unknown> => Promise.all(names.map((n) => waitForState(sup, n, ['ready'], timeoutMs)));
 
   beforeAll(async () => {
-    const py = copyFixture('python-mcp');
-    buildWheel(`${py.path}/wheels`, 'mcpboxgreet', '1.0', 'hello');
-    const node = copyFixture('node-mcp');
-    folders.push(py, node);
-    sup = await testSupervisor(testConfig({ pingIntervalSec: 2 }));
-    sup.on('status', (e) => events.push(e));
-    sup.add('python', { command: 'python3', args: [`${py.path}/server.py`], box: { install: { noIndex: true, findLinks: ['wheels'] } } });
-    sup.add('node', { command: 'node', args: [`${node.path}/server.mjs`] });
-    await allReady(['python', 'node'], 180_000);
+    sup = await supervisorWithPythonAndNode(events, folders);
   });
   afterAll(async () => {
     await sup.close();

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { tempFolder, type TempFolder } from '../helpers/folders.js';
 import { writePyprojectPackage } from '../helpers/python-projects.js';
 import { docker, eventually } from '../helpers/runtime.js';
-import { startServeProcess, stopAllServes, type ServeProcess } from '../helpers/serve-process.js';
+import { serveApi, type ServeProcess, startServeProcess, stopAllServes } from '../helpers/serve-process.js';
 import { HOST_CA_BUNDLE } from '../helpers/supervisor.js';
 
 /** A stdlib MCP server that needs the installed package `mcpboxpkg` (so it runs only once the install did). */
@@ -48,15 +48,7 @@ describe('fault injection: kill -9 of serve while an install is working', () => 
   let configPath: string;
   let serve: ServeProcess;
   let token: string;
-  const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
-    const res = await fetch(`${serve.url}${path}`, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    return { status: res.status, json: (text.startsWith('{') ? JSON.parse(text) : { text }) as Record<string, unknown> };
-  };
+  const api = serveApi(() => serve.url, () => token);
   /** How many pip build-backend processes run in a session container (looked at from outside). */
   const backendsRunning = async (container: string): Promise<number> => {
     const exec = await docker.getContainer(container).exec({ Cmd: ['sh', '-c', 'ps -eo args | grep -c "[_]in_process" || true'], AttachStdout: true, Tty: true, User: '10001' });

@@ -7,7 +7,7 @@ import { buildWheel } from '../helpers/python-projects.js';
 import { docker, eventually } from '../helpers/runtime.js';
 import { HOST_CA_BUNDLE } from '../helpers/supervisor.js';
 import { EngineProxy } from '../helpers/engine-proxy.js';
-import { startServeProcess, stopAllServes, type ServeProcess } from '../helpers/serve-process.js';
+import { serveApi, type ServeProcess, startServeProcess, stopAllServes } from '../helpers/serve-process.js';
 
 function cli(args: string[], cwd: string): { code: number; out: string } {
   try {
@@ -23,15 +23,7 @@ describe('mcp-box serve: HTTP API and CLI against a real serve', () => {
   let configPath: string;
   let serve: ServeProcess;
   let token: string;
-  const api = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> => {
-    const res = await fetch(`${serve.url}${path}`, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    return { status: res.status, json: (text.startsWith('{') ? JSON.parse(text) : { text }) as Record<string, unknown> };
-  };
+  const api = serveApi(() => serve.url, () => token);
 
   beforeAll(async () => {
     folder = copyFixture('python-mcp');
