@@ -3,6 +3,7 @@
  * The `mcp-box` command line. Exit codes: 0 ok, 1 a check or operation failed, 2 usage error,
  * 3 the engine is unreachable.
  */
+import { printable } from './util/printable.js';
 import { parseArgs } from 'node:util';
 import { BoxError, describeError } from './errors/box-error.js';
 import { ensureSandboxImage } from './image/sandbox-image.js';
@@ -133,7 +134,7 @@ async function serve(args: string[]): Promise<number> {
     return usage((err as Error).message);
   }
   const loaded = loadConfig(values.config);
-  const handle = await startServe(loaded);
+  const handle = await startServe(loaded, { log });
   log.info(`mcp-box ${MCP_BOX_VERSION} serving ${Object.keys(loaded.config.mcpServers).length} server(s) from ${loaded.path}`, { config: loaded.path });
   log.info(`listening on ${handle.url} (API, relay and events)`, { url: handle.url });
   log.info(handle.tokenFile === null ? 'API token: the one in the config (server.token)' : `API token: in ${handle.tokenFile} (mode 0600)`);
@@ -219,7 +220,7 @@ async function call(args: string[]): Promise<number> {
     ...(timeoutMs === undefined ? {} : { timeoutMs }),
   });
   if (values.json === true) console.log(JSON.stringify(result, null, 2));
-  else for (const part of result.content ?? []) console.log(part.type === 'text' ? (part.text ?? '') : JSON.stringify(part));
+  else for (const part of result.content ?? []) console.log(part.type === 'text' ? printable(part.text ?? '') : JSON.stringify(part));
   return result.isError === true ? EXIT_FAILED : EXIT_OK;
 }
 
@@ -231,7 +232,7 @@ async function logs(args: string[]): Promise<number> {
   let after = Number(values.after ?? 0);
   for (;;) {
     const page = await api.request<{ lines: LogLine[]; next: number }>('GET', `/v1/servers/${encodeURIComponent(name)}/logs?after=${after}&limit=500`);
-    for (const l of page.lines) console.log(values.json === true ? JSON.stringify(l) : `${l.seq} ${l.at} [${l.source}] ${l.text}`);
+    for (const l of page.lines) console.log(values.json === true ? JSON.stringify(l) : `${l.seq} ${l.at} [${l.source}] ${printable(l.text)}`);
     after = page.next;
     if (values.follow !== true) return EXIT_OK;
     if (page.lines.length === 0) await new Promise((r) => setTimeout(r, 1000));
@@ -239,6 +240,9 @@ async function logs(args: string[]): Promise<number> {
 }
 
 function printTable(header: string[], rows: string[][]): void {
+  // Cells carry tenant text (error messages, tool descriptions): no terminal control reaches the operator.
+  header = header.map(printable);
+  rows = rows.map((r) => r.map(printable));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
   console.log(line(header));

@@ -21,7 +21,7 @@ import { delay, linkedSignal } from '../util/abort.js';
 import { MCP_BOX_VERSION } from '../version.js';
 import { resolveHostFolder, rewriteForContainer } from '../workspace/host-folder.js';
 import { checkHostPolicy } from '../workspace/host-policy.js';
-import { Redactor } from './redactor.js';
+import { Redactor, secretValues, urlCredentials } from './redactor.js';
 import { RepeatedFailures } from './repeated-failure.js';
 import { RestartPolicy } from './restart-policy.js';
 import { ServerLog, type LogLine } from './server-log.js';
@@ -111,8 +111,8 @@ export class ManagedServer {
     this.name = spec.name;
     this.host = host;
     this.policy = new RestartPolicy(spec.restart);
-    this.redactor = new Redactor([...Object.values(spec.env), ...host.secrets]);
-    this.log = new ServerLog(host.logCapacity, (t) => this.redactor.redact(t), host.onLogLine);
+    this.redactor = new Redactor([...secretValues(spec.env), ...urlCredentials([spec.install.indexUrl, spec.install.npmRegistry, ...(spec.install.extraIndexUrls ?? [])]), ...host.secrets]);
+    this.log = new ServerLog(host.logCapacity, (t) => this.redactor.redact(t), host.onLogLine, () => this.redactor.maxLength);
     if (host.seed !== undefined) {
       this.log.seed(host.seed.logs);
       this.error = host.seed.lastFailure;
@@ -618,7 +618,7 @@ export class ManagedServer {
               : exit.exitCode === 126
                 ? 'could not start: command not executable (exit 126)'
                 : `exited with ${exit.signal ?? `code ${exit.exitCode}`}`;
-    return new BoxError(code, at, `"${this.name}" ${what}${context === '' ? '' : ` ${context}`}`, { details: { exit } });
+    return new BoxError(code, at, `"${this.name}" ${what}${context === '' ? '' : ` ${context}`}`, { details: { exit: { ...exit, stderrTail: this.redactor.redact(exit.stderrTail) } } });
   }
 
   private toFailure(err: unknown): Failure {

@@ -34,3 +34,21 @@ describe('server log', () => {
     expect(log.tail('stderr', 1)).toEqual(['token=***']);
   });
 });
+
+describe('server log redaction across cuts', () => {
+  it('never stores a secret split by the cut of a line with no end', () => {
+    const secret = 'sekrit-value-1234';
+    const redact = (t: string): string => t.split(secret).join('***');
+    for (let offset = 0; offset < secret.length + 2; offset++) {
+      const log = new ServerLog(100, redact, undefined, () => secret.length);
+      // The secret straddles the MAX_LINE_CHARS cut at every offset.
+      const lead = 'z'.repeat(MAX_LINE_CHARS - offset);
+      log.write('stderr', lead);
+      for (const ch of `${secret}${'q'.repeat(MAX_LINE_CHARS)}`) log.write('stderr', ch);
+      log.write('stderr', '\n');
+      const stored = log.read(0, 100).lines.map((l) => l.text).join('');
+      expect(stored, `offset ${offset}`).not.toContain(secret.slice(0, 6));
+      expect(stored).toContain('***');
+    }
+  });
+});

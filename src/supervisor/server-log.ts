@@ -28,6 +28,8 @@ export class ServerLog {
     private readonly capacity: number,
     private readonly redact: (text: string) => string,
     private readonly onLine?: (line: LogLine) => void,
+    /** How much of a cut partial line to keep back: a secret split by the cut is redacted once whole. */
+    private readonly holdBack: () => number = () => 0,
   ) {}
 
   /** Lines from an earlier run (durable state); numbering continues after them. */
@@ -43,9 +45,13 @@ export class ServerLog {
     const parts = ((this.partial[source] ?? '') + text).split(/\r?\n/);
     this.partial[source] = parts.pop() ?? '';
     for (const part of parts) this.push(source, part);
-    if ((this.partial[source] ?? '').length > MAX_LINE_CHARS) {
-      this.push(source, this.partial[source] ?? '');
-      this.partial[source] = '';
+    const partial = this.partial[source] ?? '';
+    if (partial.length > MAX_LINE_CHARS) {
+      // Redact the whole piece first; a secret still arriving can only start in the held-back end.
+      const redacted = this.redact(partial);
+      const hold = Math.min(Math.max(0, this.holdBack() - 1), redacted.length);
+      this.push(source, redacted.slice(0, redacted.length - hold));
+      this.partial[source] = redacted.slice(redacted.length - hold);
     }
   }
 

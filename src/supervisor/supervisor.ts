@@ -17,7 +17,7 @@ import { HttpServer } from '../server/http-server.js';
 import { TaskRegistry } from '../tasks/task-registry.js';
 import { once } from '../util/once.js';
 import { ManagedServer } from './managed-server.js';
-import { Redactor } from './redactor.js';
+import { Redactor, secretValues, urlCredentials } from './redactor.js';
 import type { LogLine } from './server-log.js';
 import type { StateStore } from '../state/state-store.js';
 import type { ServerStatus, ServerView, StatusEvent } from './types.js';
@@ -115,7 +115,7 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) throw new BoxError('INVALID_ARGUMENT', 'config', `Invalid server name ${JSON.stringify(name)}: 1-64 of letters, digits, _ . -`);
     if (this.servers.has(name)) throw new BoxError('CONFLICT', 'config', `A server named ${JSON.stringify(name)} already exists`);
     const spec = resolveServer(name, def, this.config.box, this.opts.configDir ?? process.cwd());
-    this.redactor.add(Object.values(spec.env));
+    this.redactor.add([...secretValues(spec.env), ...urlCredentials([spec.install.indexUrl, spec.install.npmRegistry, ...(spec.install.extraIndexUrls ?? [])])]);
     const state = this.opts.state;
     const earlier = state?.loadServer(name);
     if (earlier !== undefined && earlier.history.length > 0) this.histories.set(name, earlier.history.slice(-HISTORY_LIMIT));

@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { BoxError, isBoxError, type ErrorCode, type Phase } from '../errors/box-error.js';
+import { mapStrings } from '../util/map-strings.js';
 
 export type TaskState = 'working' | 'completed' | 'failed' | 'cancelled';
 
@@ -256,7 +257,7 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: 
     entry.record.endedAt = new Date().toISOString();
     entry.record.elapsedMs = Date.now() - entry.startedMs;
     entry.record.outputLines = entry.lines.length;
-    entry.record.error = error === null ? null : { code: error.code, phase: error.phase, message: this.redact(error.message), details: { ...error.details } };
+    entry.record.error = error === null ? null : { code: error.code, phase: error.phase, message: this.redact(error.message), details: mapStrings({ ...error.details }, this.redact) };
     this.emit('update', this.snapshot(entry));
   }
 

@@ -1,5 +1,5 @@
 /** Runs the real CLI `node dist/cli.js serve --config FILE` as a child process, as a user would. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { inject } from 'vitest';
 import { eventually } from './runtime.js';
 
@@ -46,4 +46,14 @@ export function serveApi(url: () => string, token: () => string): ServeApi {
     const text = await res.text();
     return { status: res.status, json: (text.startsWith('{') ? JSON.parse(text) : { text }) as Record<string, unknown> };
   };
+}
+
+/** Runs the built CLI (`dist/cli.js`) in `cwd` as an operator would, and returns its exit code and output. */
+export function runCli(args: string[], cwd: string): { code: number; out: string } {
+  try {
+    return { code: 0, out: execFileSync(process.execPath, [`${process.cwd()}/dist/cli.js`, ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) };
+  } catch (err) {
+    const e = err as { status: number; stdout: string; stderr: string };
+    return { code: e.status, out: `${e.stdout}${e.stderr}` };
+  }
 }

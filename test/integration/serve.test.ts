@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -7,16 +6,8 @@ import { buildWheel } from '../helpers/python-projects.js';
 import { docker, eventually } from '../helpers/runtime.js';
 import { HOST_CA_BUNDLE } from '../helpers/supervisor.js';
 import { EngineProxy } from '../helpers/engine-proxy.js';
-import { serveApi, type ServeProcess, startServeProcess, stopAllServes } from '../helpers/serve-process.js';
+import { runCli as cli, serveApi, type ServeProcess, startServeProcess, stopAllServes } from '../helpers/serve-process.js';
 
-function cli(args: string[], cwd: string): { code: number; out: string } {
-  try {
-    return { code: 0, out: execFileSync(process.execPath, [`${process.cwd()}/dist/cli.js`, ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) };
-  } catch (err) {
-    const e = err as { status: number; stdout: string; stderr: string };
-    return { code: e.status, out: `${e.stdout}${e.stderr}` };
-  }
-}
 
 describe('mcp-box serve: HTTP API and CLI against a real serve', () => {
   let folder: TempFolder;
