@@ -108,6 +108,10 @@ export const configSchema = z.strictObject({
       port: z.number().int().min(0).max(65_535).optional(),
       token: z.string().min(16, 'the token must be at least 16 characters').optional(),
       allowedHosts: z.array(z.string().min(1)).optional(),
+      /** Largest request body; default: the relay's line limit plus 64 KiB (a tool call carries what the relay does). */
+      maxBodyBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).optional(),
+      /** Time a client has to send its request line and headers (slowloris). */
+      headersTimeoutMs: z.number().int().min(100).max(300_000).optional(),
     })
     .default({}),
   state: z.strictObject({ dir: z.string().min(1).optional() }).default({}),

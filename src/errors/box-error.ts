@@ -52,6 +52,8 @@ export type ErrorCode =
   | 'TOOL_TIMEOUT'
   | 'TOOL_CALL_FAILED'
   | 'INVALID_ARGUMENT'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'INTERNAL_ERROR'
   | 'NOT_FOUND'
   | 'CONFLICT'
   | 'ABORTED'

@@ -3,9 +3,15 @@
  * the request guard applied to everything (except routes marked public, such as /healthz) before
  * any handler — and, for upgrades, before the WebSocket handshake. Errors are JSON envelopes
  * `{ "error": { "code", "message", "phase"?, "details"? } }`.
+ *
+ * Nothing a client sends may knock it over: a malformed path or request target is a 400 (after the
+ * token check), a throw in any handler is answered (500) and reported through `onUnexpectedError`,
+ * slow or idle clients are cut by the headers timeout, and an oversized body is a 413 that reaches
+ * the client before the connection closes. Node's `requestTimeout` covers receiving the request
+ * (headers and body) only, so slow answers, SSE streams and upgraded WebSockets are never cut by it.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { BoxError, isBoxError } from '../errors/box-error.js';
@@ -52,8 +58,26 @@ export interface HttpServerOptions {
   allowedHosts?: string[];
   /** Largest WebSocket message accepted from clients. */
   maxPayload: number;
+  /** Largest request body (default `maxPayload`: a REST tool call carries what the relay carries). */
   maxBodyBytes?: number;
+  /** Time a client has to send its request line and headers (default HEADERS_TIMEOUT_MS). */
+  headersTimeoutMs?: number;
+  /** Time a client has to send its whole request, body included (default REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs?: number;
+  /** Idle time of a kept-alive connection between requests (default KEEP_ALIVE_TIMEOUT_MS). */
+  keepAliveTimeoutMs?: number;
+  /** A handler threw something that is not a BoxError (a bug); the client got a 500 or a closed socket. */
+  onUnexpectedError?: (err: unknown, where: 'request' | 'upgrade') => void;
 }
+
+export const HEADERS_TIMEOUT_MS = 20_000;
+export const REQUEST_TIMEOUT_MS = 300_000;
+export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** After a 413, the rest of the body is read and dropped (up to this much) so the answer is not lost to a reset. */
+const DISCARD_AFTER_REFUSAL_BYTES = 64 * 1024 * 1024;
+const DISCARD_AFTER_REFUSAL_MS = 10_000;
+
+type Target = { pathname: string; query: URLSearchParams } | null;
 
 export class HttpServer {
   private readonly server: Server;
@@ -66,16 +90,45 @@ export class HttpServer {
   constructor(opts: HttpServerOptions) {
     this.opts = opts;
     this.guard = { token: opts.token, ...(opts.allowedHosts === undefined ? {} : { allowedHosts: opts.allowedHosts }), port: () => this.port };
-    this.server = createServer((req, res) => void this.onRequest(req, res));
-    this.server.headersTimeout = 30_000;
-    this.server.requestTimeout = 0; // SSE and long polls stay open
+    const headersTimeout = opts.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
+    const requestTimeout = Math.max(opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS, headersTimeout);
+    this.server = createServer(
+      {
+        headersTimeout,
+        requestTimeout,
+        keepAliveTimeout: opts.keepAliveTimeoutMs ?? KEEP_ALIVE_TIMEOUT_MS,
+        // Both timeouts are only enforced when this check runs (Node's default: every 30 s).
+        connectionsCheckingInterval: Math.min(Math.max(Math.floor(headersTimeout / 8), 25), 2_000),
+      },
+      (req, res) => {
+        this.onRequest(req, res).catch((err: unknown) => {
+          this.reportUnexpected(err, 'request');
+          res.destroy();
+        });
+      },
+    );
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: opts.maxPayload,
       perMessageDeflate: false,
       handleProtocols: (protocols) => (protocols.has('mcp') ? 'mcp' : false),
     });
-    this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    this.server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
+      try {
+        this.onUpgrade(req, socket, head);
+      } catch (err) {
+        this.reportUnexpected(err, 'upgrade');
+        socket.destroy();
+      }
+    });
+    // A connection that sends nothing at all never starts a request, so the headers timeout
+    // alone would not close it: the socket's idle timeout does (cleared once a request starts
+    // so answers that take long are not cut; Node re-arms keepAliveTimeout between requests).
+    this.server.on('connection', (socket: Socket) => {
+      socket.setTimeout(headersTimeout, () => socket.destroy());
+    });
+    this.server.on('request', (req: IncomingMessage) => req.socket.setTimeout(0));
+    this.server.on('upgrade', (req: IncomingMessage) => req.socket.setTimeout(0));
   }
 
   route(method: string, path: string, handler: RouteHandler, opts: { public?: boolean } = {}): this {
@@ -120,27 +173,45 @@ export class HttpServer {
   });
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const target = parseTarget(req.url);
     const method = req.method ?? 'GET';
     try {
-      const found = this.match(method, url.pathname);
+      const found = target === null ? undefined : this.match(method, target.pathname);
       const refusal = checkOriginAndHost(req, this.guard) ?? (found?.route.public === true ? null : checkToken(req, this.guard));
       if (refusal !== null) return sendJson(res, refusal.status, { error: { code: refusal.code, message: refusal.message } });
+      if (target === null) return sendJson(res, 400, { error: { code: 'INVALID_ARGUMENT', message: 'The request target is not a valid path' } });
       if (found === undefined) {
-        const allowed = this.routes.some((r) => r.pattern.test(url.pathname));
-        return sendJson(res, allowed ? 405 : 404, { error: { code: allowed ? 'METHOD_NOT_ALLOWED' : 'NOT_FOUND', message: `${method} ${url.pathname} is not a route` } });
+        const allowed = this.routes.some((r) => r.pattern.test(target.pathname));
+        return sendJson(res, allowed ? 405 : 404, { error: { code: allowed ? 'METHOD_NOT_ALLOWED' : 'NOT_FOUND', message: `${method} ${target.pathname} is not a route` } });
       }
-      const body = method === 'POST' || method === 'PUT' || method === 'PATCH' ? await readJsonBody(req, this.opts.maxBodyBytes ?? 1024 * 1024) : undefined;
-      const result = await found.route.handler({ req, res, params: found.params, query: url.searchParams, body });
+      const params = paramsOf(found.route, target.pathname);
+      if (params === null) return sendJson(res, 400, { error: { code: 'INVALID_ARGUMENT', message: MALFORMED_PATH } });
+      let body: unknown;
+      if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
+        const read = await readJsonBody(req, this.maxBodyBytes);
+        if (read.tooLarge) return refuseBody(req, res, this.maxBodyBytes);
+        body = read.body;
+      }
+      const result = await found.route.handler({ req, res, params, query: target.query, body });
       if (!res.headersSent && !res.writableEnded) sendJson(res, res.statusCode, result ?? { ok: true });
     } catch (err) {
+      if (!isBoxError(err)) this.reportUnexpected(err, 'request');
       if (res.headersSent) {
         res.destroy();
         return;
       }
-      const boxError = isBoxError(err) ? err : new BoxError('ENGINE_ERROR', 'runtime', 'Internal error', { cause: err });
+      const boxError = isBoxError(err) ? err : new BoxError('INTERNAL_ERROR', 'runtime', 'Internal error (reported in the serve log)', { cause: err });
       sendJson(res, httpStatusOf(boxError.code), { error: { code: boxError.code, message: boxError.message, phase: boxError.phase, details: boxError.details } });
     }
+  }
+
+  private get maxBodyBytes(): number {
+    return this.opts.maxBodyBytes ?? this.opts.maxPayload;
+  }
+
+  private reportUnexpected(err: unknown, where: 'request' | 'upgrade'): void {
+    if (this.opts.onUnexpectedError !== undefined) this.opts.onUnexpectedError(err, where);
+    else process.emitWarning(`mcp-box: unexpected error in an HTTP ${where} handler: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -149,29 +220,38 @@ export class HttpServer {
       const body = JSON.stringify({ error: { code, message } });
       socket.end(`HTTP/1.1 ${status} ${statusText(status)}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     };
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const target = parseTarget(req.url);
     const refusal = checkOriginAndHost(req, this.guard) ?? checkToken(req, this.guard);
     if (refusal !== null) return refuse(refusal.status, refusal.code, refusal.message);
-    const route = this.upgrades.find((u) => u.pattern.test(url.pathname));
-    if (route === undefined) return refuse(404, 'NOT_FOUND', `${url.pathname} is not a WebSocket route`);
+    if (target === null) return refuse(400, 'INVALID_ARGUMENT', 'The request target is not a valid path');
+    const route = this.upgrades.find((u) => u.pattern.test(target.pathname));
+    if (route === undefined) return refuse(404, 'NOT_FOUND', `${target.pathname} is not a WebSocket route`);
+    const params = paramsOf(route, target.pathname);
+    if (params === null) return refuse(400, 'INVALID_ARGUMENT', MALFORMED_PATH);
     const requested = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     if (!requested.includes(route.protocol)) return refuse(400, 'BAD_REQUEST', `the WebSocket subprotocol must be "${route.protocol}"`);
-    const params = paramsOf(route.pattern, route.names, url.pathname);
     try {
       route.check(req, params);
     } catch (err) {
-      const boxError = isBoxError(err) ? err : new BoxError('ENGINE_ERROR', 'relay_connect', String(err));
-      return refuse(httpStatusOf(boxError.code), boxError.code, boxError.message);
+      if (!isBoxError(err)) {
+        this.reportUnexpected(err, 'upgrade');
+        return refuse(500, 'INTERNAL_ERROR', 'Internal error (reported in the serve log)');
+      }
+      return refuse(httpStatusOf(err.code), err.code, err.message);
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => route.handler(ws, req, params));
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      try {
+        route.handler(ws, req, params);
+      } catch (err) {
+        this.reportUnexpected(err, 'upgrade');
+        ws.terminate();
+      }
+    });
   }
 
-  private match(method: string, pathname: string): { route: Route; params: Params } | undefined {
-    for (const route of this.routes) {
-      if (route.method !== method || !route.pattern.test(pathname)) continue;
-      return { route, params: paramsOf(route.pattern, route.names, pathname) };
-    }
-    return undefined;
+  private match(method: string, pathname: string): { route: Route } | undefined {
+    const route = this.routes.find((r) => r.method === method && r.pattern.test(pathname));
+    return route === undefined ? undefined : { route };
   }
 }
 
@@ -184,10 +264,27 @@ function compilePath(path: string): { pattern: RegExp; names: string[] } {
   return { pattern: new RegExp(`^${source}$`), names };
 }
 
-function paramsOf(pattern: RegExp, names: string[], pathname: string): Params {
-  const m = pattern.exec(pathname);
+const MALFORMED_PATH = 'The path is not valid percent-encoding (a % must start a UTF-8 escape such as %20)';
+
+/** The path and query of a request target; null when it cannot be parsed (e.g. `//[`). */
+function parseTarget(url: string | undefined): Target {
+  try {
+    const parsed = new URL(url ?? '/', 'http://localhost');
+    return { pathname: parsed.pathname, query: parsed.searchParams };
+  } catch {
+    return null;
+  }
+}
+
+/** The decoded path parameters of a route that matched; null when one is not valid percent-encoding. */
+function paramsOf(route: { pattern: RegExp; names: string[] }, pathname: string): Params | null {
+  const m = route.pattern.exec(pathname);
   const params: Params = {};
-  names.forEach((name, i) => (params[name] = decodeURIComponent(m?.[i + 1] ?? '')));
+  try {
+    route.names.forEach((name, i) => (params[name] = decodeURIComponent(m?.[i + 1] ?? '')));
+  } catch {
+    return null;
+  }
   return params;
 }
 
@@ -197,22 +294,76 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text);
 }
 
-async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+/** Reads a JSON body of at most `limit` bytes; stops reading (without a throw) at the first byte over it. */
+async function readJsonBody(req: IncomingMessage, limit: number): Promise<{ tooLarge: true } | { tooLarge: false; body: unknown }> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) return { tooLarge: true };
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new BoxError('INVALID_ARGUMENT', 'config', `The request body is larger than ${limit} bytes`);
-    chunks.push(chunk);
-  }
-  if (size === 0) return undefined;
+  const tooLarge = await new Promise<boolean>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= limit) return void chunks.push(chunk);
+      cleanup();
+      resolve(true);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(false);
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(err);
+    };
+    const cleanup = (): void => {
+      req.off('data', onData).off('end', onEnd).off('error', onError);
+      req.pause();
+    };
+    req.on('data', onData).on('end', onEnd).on('error', onError);
+  });
+  if (tooLarge) return { tooLarge: true };
+  if (size === 0) return { tooLarge: false, body: undefined };
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    return { tooLarge: false, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
   } catch {
     throw new BoxError('INVALID_ARGUMENT', 'config', 'The request body is not valid JSON');
   }
 }
 
+/**
+ * Answers 413 with `Connection: close`, and keeps reading (and dropping) the rest of the body until
+ * the client has sent it or gives up, bounded in bytes and time: closing a socket with unread data
+ * makes the kernel send a reset, which can destroy the answer before the client reads it. The
+ * answer is written in full at once; ending the response (which closes the socket) waits.
+ */
+function refuseBody(req: IncomingMessage, res: ServerResponse, limit: number): void {
+  const text = JSON.stringify({ error: { code: 'PAYLOAD_TOO_LARGE', message: `The request body is larger than ${limit} bytes (server.maxBodyBytes)` } });
+  res.shouldKeepAlive = false;
+  res.writeHead(httpStatusOf('PAYLOAD_TOO_LARGE'), { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store', Connection: 'close' });
+  res.write(text);
+  let discarded = 0;
+  const finish = (): void => {
+    clearTimeout(timer);
+    req.off('data', onData);
+    if (!res.writableEnded) res.end();
+  };
+  const onData = (chunk: Buffer): void => {
+    discarded += chunk.length;
+    if (discarded > DISCARD_AFTER_REFUSAL_BYTES) {
+      finish();
+      req.socket.destroy();
+    }
+  };
+  const timer = setTimeout(() => {
+    finish();
+    req.socket.destroy();
+  }, DISCARD_AFTER_REFUSAL_MS);
+  timer.unref();
+  if (req.complete) return finish();
+  req.on('data', onData).once('end', finish).once('close', finish);
+  req.resume();
+}
+
 function statusText(status: number): string {
-  return { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 503: 'Service Unavailable' }[status] ?? 'Error';
+  return { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable' }[status] ?? 'Error';
 }

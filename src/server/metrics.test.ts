@@ -48,3 +48,15 @@ describe('Metrics: event-loop lag', () => {
     }
   });
 });
+
+describe('Metrics: unexpected HTTP errors', () => {
+  it('counts them by where they happened, from zero', () => {
+    const metrics = new Metrics();
+    expect(metrics.render(idleSupervisor)).toMatch(/^mcp_box_http_unexpected_errors_total\{where="request"\} 0$/m);
+    metrics.onUnexpectedHttpError('upgrade');
+    metrics.onUnexpectedHttpError('upgrade');
+    const text = metrics.render(idleSupervisor);
+    expect(text).toMatch(/^mcp_box_http_unexpected_errors_total\{where="upgrade"\} 2$/m);
+    expect(text).toMatch(/^mcp_box_http_unexpected_errors_total\{where="request"\} 0$/m);
+  });
+});

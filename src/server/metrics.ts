@@ -44,6 +44,10 @@ export class Metrics {
   private readonly installs = new Histogram(INSTALL_BUCKETS);
   private readonly seenTasks = new Set<string>();
   private eventLoop: IntervalHistogram | null = null;
+  private readonly httpUnexpected = new Map<string, number>([
+    ['request', 0],
+    ['upgrade', 0],
+  ]);
 
   /** Starts sampling the event-loop delay (see the lag gauges in render); returns the stop. */
   monitorEventLoop(): () => void {
@@ -75,6 +79,11 @@ export class Metrics {
     if (errorCode !== null) this.toolErrors.set(errorCode, (this.toolErrors.get(errorCode) ?? 0) + 1);
   }
 
+  /** A request or upgrade handler threw something that is not a BoxError (a bug; logged by serve). */
+  onUnexpectedHttpError(where: 'request' | 'upgrade'): void {
+    this.httpUnexpected.set(where, (this.httpUnexpected.get(where) ?? 0) + 1);
+  }
+
   render(supervisor: Supervisor): string {
     const lines: string[] = [];
     const help = (name: string, type: string, text: string): void => {
@@ -104,6 +113,8 @@ export class Metrics {
     lines.push(`mcp_box_relay_rejected_total{kind="non_json_stdout"} ${relay.nonJsonLines}`, `mcp_box_relay_rejected_total{kind="over_limit"} ${relay.overLimitLines}`, `mcp_box_relay_rejected_total{kind="bad_client_frame"} ${relay.rejectedFrames}`);
     help('mcp_box_install_duration_seconds', 'histogram', 'Dependency install durations.');
     lines.push(...this.installs.render('mcp_box_install_duration_seconds'));
+    help('mcp_box_http_unexpected_errors_total', 'counter', 'Unexpected exceptions in HTTP request and upgrade handlers (logged; serve kept serving).');
+    for (const [where, n] of this.httpUnexpected) lines.push(`mcp_box_http_unexpected_errors_total{where="${where}"} ${n}`);
     if (this.eventLoop !== null) lines.push(...this.renderEventLoop(this.eventLoop, help));
     return `${lines.join('\n')}\n`;
   }

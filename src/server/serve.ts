@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadedConfig } from '../config/load-config.js';
+import type { Logger } from '../log/logger.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../relay/stdio-relay.js';
 import type { DockerRuntimeOptions } from '../runtime/docker/docker-runtime.js';
 import type { ReapReport } from '../runtime/types.js';
@@ -30,15 +31,25 @@ export interface ServeHandle {
   close(): Promise<void>;
 }
 
-export async function startServe(loaded: LoadedConfig, opts: { runtimeOptions?: DockerRuntimeOptions } = {}): Promise<ServeHandle> {
+export async function startServe(loaded: LoadedConfig, opts: { runtimeOptions?: DockerRuntimeOptions; log?: Pick<Logger, 'error'> } = {}): Promise<ServeHandle> {
   const { config } = loaded;
   const { token, tokenFile } = resolveToken(config.server.token, loaded.stateDir);
+  const metrics = new Metrics();
   const http = new HttpServer({
     host: config.server.host ?? '127.0.0.1',
     port: config.server.port ?? DEFAULT_PORT,
     token,
     ...(config.server.allowedHosts === undefined ? {} : { allowedHosts: config.server.allowedHosts }),
     maxPayload: (config.box.relay?.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES) + 64 * 1024,
+    // By default a REST body may be as large as a relay message (maxPayload).
+    ...(config.server.maxBodyBytes === undefined ? {} : { maxBodyBytes: config.server.maxBodyBytes }),
+    ...(config.server.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: config.server.headersTimeoutMs }),
+    onUnexpectedError: (err, where) => {
+      metrics.onUnexpectedHttpError(where);
+      const text = `unexpected error in an HTTP ${where} handler (answered 500, still serving): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
+      if (opts.log === undefined) process.emitWarning(text);
+      else opts.log.error(text, { where });
+    },
   });
   // Servers are added once the port listens, so their relay URLs are real from the start.
   // MCP_BOX_TAG labels every container and volume (mcp-box.tag) — for operators and test runs.
@@ -49,7 +60,6 @@ export async function startServe(loaded: LoadedConfig, opts: { runtimeOptions?: 
   const state = new StateStore(loaded.stateDir);
   const supervisor = await createSupervisor({ ...config, mcpServers: {}, server: { ...config.server, token } }, { configDir: loaded.configDir, http, runtimeOptions, state });
   const events = new EventLog();
-  const metrics = new Metrics();
   supervisor.on('status', (e) => {
     metrics.onStatus(e);
     if (e.previous !== e.state) events.append('status', e);

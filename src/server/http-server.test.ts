@@ -1,0 +1,284 @@
+import { Agent, request, type IncomingHttpHeaders } from 'node:http';
+import { connect } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { BoxError } from '../errors/box-error.js';
+import { HttpServer, type HttpServerOptions } from './http-server.js';
+
+const TOKEN = 'unit-test-token-0123456789';
+const RELAY = '/v1/sessions/%E0%A4%A/processes/x/ws';
+const MiB = 1024 * 1024;
+
+let server: HttpServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+interface Unexpected {
+  where: string;
+  err: unknown;
+}
+
+/** A real HttpServer on port 0 with a few routes, a relay-shaped upgrade route, and the errors it reports. */
+async function startServer(opts: Partial<HttpServerOptions> = {}): Promise<{ http: HttpServer; unexpected: Unexpected[] }> {
+  const unexpected: Unexpected[] = [];
+  const http = new HttpServer({ host: '127.0.0.1', port: 0, token: TOKEN, maxPayload: 16 * MiB + 64 * 1024, onUnexpectedError: (err, where) => unexpected.push({ err, where }), ...opts });
+  server = http;
+  http.route('GET', '/healthz', () => ({ ok: true }), { public: true });
+  http.route('GET', '/v1/servers/{name}', ({ params }) => ({ name: params.name }));
+  http.route('POST', '/v1/echo', ({ body }) => ({ bytes: JSON.stringify(body ?? null).length }));
+  http.route('GET', '/v1/bug', () => {
+    throw new TypeError('a programming error');
+  });
+  http.route('GET', '/v1/slow', async () => {
+    await new Promise((r) => setTimeout(r, 900));
+    return { slow: true };
+  });
+  http.route('GET', '/v1/stream', async ({ res }) => {
+    res.writeHead(200, { 'Content-Type': 'text/plain' });
+    for (let i = 0; i < 6; i++) {
+      res.write(`tick ${i}\n`);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    res.end('done\n');
+  });
+  http.upgrade(
+    '/v1/sessions/{session}/processes/{process}/ws',
+    'mcp',
+    (_req, params) => {
+      if (params.process === 'check-bug') throw new TypeError('a bug in the check');
+    },
+    (ws, _req, params) => {
+      if (params.process === 'handler-bug') throw new TypeError('a bug in the handler');
+      ws.on('message', (data: Buffer) => ws.send(data.toString('utf8')));
+    },
+  );
+  await http.listen();
+  return { http, unexpected };
+}
+
+/** Sends `text` on a fresh socket and reads until the server closes it. */
+function raw(port: number, text: string, timeoutMs = 5000): Promise<{ status: number; head: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let out = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no complete answer within ${timeoutMs} ms (got ${JSON.stringify(out.slice(0, 200))})`));
+    }, timeoutMs);
+    socket.on('data', (c: Buffer) => (out += c.toString('utf8')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      const [head = '', body = ''] = out.split('\r\n\r\n', 2);
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), head, body });
+    });
+    socket.write(text);
+  });
+}
+
+const get = (path: string, headers: Record<string, string> = {}, port = server?.port ?? 0): string =>
+  `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n${Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')}\r\n`;
+const auth = { Authorization: `Bearer ${TOKEN}` };
+const upgradeHeaders = { Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Protocol': 'mcp' };
+const upgrade = (path: string, headers: Record<string, string>, port: number): string =>
+  `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${Object.entries({ ...upgradeHeaders, ...headers })
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')}\r\n`;
+
+async function healthz(port: number): Promise<number> {
+  return (await raw(port, get('/healthz', {}, port))).status;
+}
+
+describe('HttpServer: malformed paths', () => {
+  it('a relay upgrade with a malformed percent-escape is a 400 envelope (token checked first), and the server keeps serving', async () => {
+    const { http } = await startServer();
+    const withToken = await raw(http.port, upgrade(RELAY, auth, http.port));
+    expect(withToken.status).toBe(400);
+    expect(JSON.parse(withToken.body)).toMatchObject({ error: { code: 'INVALID_ARGUMENT' } });
+    expect((await raw(http.port, upgrade(RELAY, {}, http.port))).status).toBe(401);
+    expect(await healthz(http.port)).toBe(200);
+  });
+
+  it('a plain route with a malformed percent-escape is a 400 envelope with a token, 401 without one', async () => {
+    const { http } = await startServer();
+    const withToken = await raw(http.port, get('/v1/servers/%E0%A4%A', auth));
+    expect(withToken.status).toBe(400);
+    expect(JSON.parse(withToken.body)).toMatchObject({ error: { code: 'INVALID_ARGUMENT', message: expect.stringContaining('percent') } });
+    expect((await raw(http.port, get('/v1/servers/%E0%A4%A'))).status).toBe(401);
+    expect((await raw(http.port, get('/v1/servers/ok%20name', auth))).body).toContain('"ok name"');
+  });
+
+  it('an unparseable request target is a 400 (401 without a token), on plain requests and upgrades', async () => {
+    const { http } = await startServer();
+    expect((await raw(http.port, get('//[', auth))).status).toBe(400);
+    expect((await raw(http.port, get('//['))).status).toBe(401);
+    expect((await raw(http.port, upgrade('//[', auth, http.port))).status).toBe(400);
+    expect(await healthz(http.port)).toBe(200);
+  });
+});
+
+describe('HttpServer: unexpected errors in handlers', () => {
+  it('a programming error in a route handler is answered 500 and reported, not swallowed', async () => {
+    const { http, unexpected } = await startServer();
+    const res = await raw(http.port, get('/v1/bug', auth));
+    expect(res.status).toBe(500);
+    expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'INTERNAL_ERROR' } });
+    expect(res.body).not.toContain('a programming error');
+    expect(unexpected).toEqual([{ where: 'request', err: expect.objectContaining({ message: 'a programming error' }) }]);
+  });
+
+  it('a BoxError from a handler is an answer, not an unexpected error', async () => {
+    const { http, unexpected } = await startServer();
+    http.route('GET', '/v1/missing', () => {
+      throw new BoxError('NOT_FOUND', 'config', 'no such thing');
+    });
+    expect((await raw(http.port, get('/v1/missing', auth))).status).toBe(404);
+    expect(unexpected).toEqual([]);
+  });
+
+  it('a throw in an upgrade check or a WebSocket handler is reported, and the server keeps serving', async () => {
+    const { http, unexpected } = await startServer();
+    expect((await raw(http.port, upgrade('/v1/sessions/s/processes/check-bug/ws', auth, http.port))).status).toBe(500);
+    const ws = new WebSocket(`ws://127.0.0.1:${http.port}/v1/sessions/s/processes/handler-bug/ws`, 'mcp', { headers: auth });
+    ws.on('error', () => undefined);
+    const code = await new Promise<number>((resolve) => ws.on('close', resolve));
+    expect(code).toBe(1006);
+    expect(unexpected.map((u) => [u.where, (u.err as Error).message])).toEqual([
+      ['upgrade', 'a bug in the check'],
+      ['upgrade', 'a bug in the handler'],
+    ]);
+    expect(await healthz(http.port)).toBe(200);
+  });
+});
+
+describe('HttpServer: timeouts', () => {
+  it('closes a connection that sends half a request line and nothing more, within the headers timeout', async () => {
+    const { http } = await startServer({ headersTimeoutMs: 400 });
+    const socket = connect(http.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await new Promise((r) => socket.once('connect', r));
+    const started = performance.now();
+    socket.write('GET /heal');
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the server did not close the slow connection within 3 s')), 3000);
+      socket.once('close', () => resolve(clearTimeout(timer)));
+    });
+    const elapsed = performance.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(350);
+    expect(elapsed).toBeLessThan(1500);
+  });
+
+  it('closes a connection that drips its headers a byte at a time, within the headers timeout', async () => {
+    const { http } = await startServer({ headersTimeoutMs: 400 });
+    const socket = connect(http.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await new Promise((r) => socket.once('connect', r));
+    const started = performance.now();
+    const drip = setInterval(() => socket.writable && socket.write('X'), 50);
+    socket.write('GET /healthz HTTP/1.1\r\nX-Slow: ');
+    try {
+      await new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('the server did not close the dripping connection within 3 s')), 3000);
+        socket.once('close', () => resolve(clearTimeout(timer)));
+      });
+    } finally {
+      clearInterval(drip);
+    }
+    expect(performance.now() - started).toBeLessThan(1500);
+  });
+
+  it('closes a connection that sends nothing at all, within the headers timeout', async () => {
+    const { http } = await startServer({ headersTimeoutMs: 400 });
+    const socket = connect(http.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the server did not close the idle connection within 3 s')), 3000);
+      socket.once('close', () => resolve(clearTimeout(timer)));
+    });
+  });
+
+  it('the request timeout covers receiving the request only: slow answers, streams and WebSockets outlive it', async () => {
+    const { http } = await startServer({ headersTimeoutMs: 200, requestTimeoutMs: 300 });
+    const slow = await raw(http.port, get('/v1/slow', auth));
+    expect(slow.status).toBe(200);
+    const stream = await raw(http.port, get('/v1/stream', auth));
+    expect(stream.body).toContain('done');
+    const ws = new WebSocket(`ws://127.0.0.1:${http.port}/v1/sessions/s/processes/p/ws`, 'mcp', { headers: auth });
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    await new Promise((r) => setTimeout(r, 900));
+    ws.send('still here');
+    expect(await new Promise<string>((resolve, reject) => ws.once('message', (d: Buffer) => resolve(d.toString('utf8'))).once('close', () => reject(new Error('closed'))))).toBe('still here');
+    ws.close();
+  });
+});
+
+interface Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** One request through `agent`; resolves once the answer is read (a write error after it is ignored). */
+function send(agent: Agent, port: number, opts: { method: string; path: string; body?: Buffer; headers?: Record<string, string> }): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    const req = request({ agent, host: '127.0.0.1', port, method: opts.method, path: opts.path, headers: { ...auth, 'Content-Type': 'application/json', ...opts.headers } }, (res) => {
+      answered = true;
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on('error', reject);
+    });
+    req.on('error', (err) => {
+      if (!answered) reject(err);
+    });
+    req.end(opts.body);
+  });
+}
+
+const jsonBody = (bytes: number): Buffer => Buffer.from(JSON.stringify({ pad: 'x'.repeat(bytes - 10) }));
+
+describe('HttpServer: request bodies', () => {
+  it('a 20 MiB body gets a 413 envelope with Connection: close, and the next request through the same keep-alive agent succeeds', async () => {
+    const { http } = await startServer({ maxBodyBytes: MiB });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const big = await send(agent, http.port, { method: 'POST', path: '/v1/echo', body: jsonBody(20 * MiB) });
+      expect(big.status).toBe(413);
+      expect(big.headers.connection).toBe('close');
+      expect(JSON.parse(big.body)).toMatchObject({ error: { code: 'PAYLOAD_TOO_LARGE', message: expect.stringContaining(String(MiB)) } });
+      const next = await send(agent, http.port, { method: 'POST', path: '/v1/echo', body: jsonBody(1000) });
+      expect(next.status).toBe(200);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('a body just over the limit, sent in full, is a 413 too, and the agent goes on', async () => {
+    const { http } = await startServer({ maxBodyBytes: MiB });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      expect((await send(agent, http.port, { method: 'POST', path: '/v1/echo', body: jsonBody(MiB + 100) })).status).toBe(413);
+      expect((await send(agent, http.port, { method: 'GET', path: '/v1/servers/a' })).status).toBe(200);
+      expect((await send(agent, http.port, { method: 'GET', path: '/v1/servers/b' })).status).toBe(200);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('by default the limit is the relay message size (maxPayload): a 2 MiB tool call body is accepted', async () => {
+    const { http } = await startServer();
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const res = await send(agent, http.port, { method: 'POST', path: '/v1/echo', body: jsonBody(2 * MiB) });
+      expect(res.status).toBe(200);
+      expect(JSON.parse(res.body)).toEqual({ bytes: 2 * MiB });
+    } finally {
+      agent.destroy();
+    }
+  });
+});
