@@ -258,6 +258,31 @@ describe('HttpServer: request bodies', () => {
     }
   });
 
+  it('a client still writing a chunked body when the 413 is sent receives it (no EPIPE/ECONNRESET), every time', async () => {
+    const { http } = await startServer({ maxBodyBytes: MiB });
+    const answers: (number | string)[] = [];
+    for (let trial = 0; trial < 10; trial++) {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      answers.push(
+        await new Promise<number | string>((resolve) => {
+          const req = request({ agent, host: '127.0.0.1', port: http.port, method: 'POST', path: '/v1/echo', headers: { ...auth, 'Transfer-Encoding': 'chunked' } }, (res) => {
+            res.resume().on('end', () => resolve(res.statusCode ?? 0));
+          });
+          req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+          let chunks = 0;
+          const writeNext = (): void => {
+            if (chunks++ === 20) return void req.end();
+            req.write(Buffer.alloc(MiB, 97));
+            setTimeout(writeNext, 5);
+          };
+          writeNext();
+        }),
+      );
+      agent.destroy();
+    }
+    expect(answers).toEqual(Array(10).fill(413));
+  });
+
   it('a body just over the limit, sent in full, is a 413 too, and the agent goes on', async () => {
     const { http } = await startServer({ maxBodyBytes: MiB });
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
