@@ -48,7 +48,7 @@ export interface StagedWorkspace {
 
 export async function stageWorkspace(input: StageWorkspaceInput): Promise<StagedWorkspace> {
   const opts = input.installOptions ?? {};
-  const walk = input.hostPath === null ? emptyWalk() : walkFolder(input.hostPath, input.limits ?? DEFAULT_STAGE_LIMITS);
+  const walk = input.hostPath === null ? emptyWalk() : await walkFolder(input.hostPath, input.limits ?? DEFAULT_STAGE_LIMITS);
   const tools = await probeTools(input.session);
   const view = hostFolderView(walk);
   const plan = input.hostPath === null ? null : detectInstallPlan(view, tools);

@@ -71,7 +71,12 @@ describe('IgnoreRules.forFolder: .mcpboxignore', () => {
     { name: 'plain name at any depth', file: 'secrets.json', rel: 'a/b/secrets.json', isDir: false, expected: true },
     { name: 'plain name matches folders too', file: 'build', rel: 'pkg/build', isDir: true, expected: true },
     { name: 'plain name does not match a longer name', file: 'secrets.json', rel: 'my-secrets.json', isDir: false, expected: false },
-    { name: 'plain name does not match a prefix folder path', file: 'data', rel: 'data/file.txt', isDir: false, expected: false },
+    // gitignore: a path under an ignored folder is ignored (the walk never descends there anyway).
+    { name: 'plain name covers what is under a folder of that name', file: 'data', rel: 'data/file.txt', isDir: false, expected: true },
+    { name: 'plain name does not match a longer folder name', file: 'data', rel: 'database/file.txt', isDir: false, expected: false },
+    { name: '** glued to a name stays within one segment (gitignore)', file: 'a**b', rel: 'a/x/b', isDir: false, expected: false },
+    { name: '** glued to a name matches within a segment', file: 'a**b', rel: 'axyb', isDir: false, expected: true },
+    { name: 'matching is case-sensitive', file: 'Secrets.json', rel: 'secrets.json', isDir: false, expected: false },
     { name: 'anchored /x at the root', file: '/data', rel: 'data', isDir: true, expected: true },
     { name: 'anchored /x not deeper', file: '/data', rel: 'sub/data', isDir: true, expected: false },
     { name: 'a middle slash anchors', file: 'docs/build', rel: 'docs/build', isDir: true, expected: true },

@@ -63,7 +63,7 @@ async function untar(bytes: Buffer): Promise<TarEntry[]> {
 }
 
 async function packOk(root: string, opts: PackOptions): Promise<{ bytes: Buffer; entries: TarEntry[]; report: PackReport }> {
-  const { stream, done } = packFolder(walkFolder(root), opts);
+  const { stream, done } = packFolder(await walkFolder(root), opts);
   const [collected, report] = await Promise.all([collect(stream), done]);
   expect(collected.error).toBeNull();
   return { bytes: collected.bytes, entries: await untar(collected.bytes), report };
@@ -159,7 +159,7 @@ describe('packFolder: headers and content', () => {
   it('keeps the walked mtime (to the second)', async () => {
     const root = tempRoot();
     write(root, 'a.txt', 'a');
-    const walk = walkFolder(root);
+    const walk = await walkFolder(root);
     const { stream, done } = packFolder(walk, { uid: 1, gid: 1 });
     const [collected] = await Promise.all([collect(stream), done]);
     const [entry] = await untar(collected.bytes);
@@ -191,7 +191,7 @@ describe('packFolder: headers and content', () => {
     const ac = new AbortController();
     const reason = new BoxError('ABORTED', 'workspace_stage', 'stop');
     ac.abort(reason);
-    const { stream, done } = packFolder(walkFolder(root), { uid: 0, gid: 0, signal: ac.signal });
+    const { stream, done } = packFolder(await walkFolder(root), { uid: 0, gid: 0, signal: ac.signal });
     const collected = collect(stream);
     await expect(done).rejects.toBe(reason);
     expect((await collected).error).toBe(reason);
@@ -203,7 +203,7 @@ describe('packFolder: a folder that changes during staging', () => {
   async function expectChangeFails(setup: (root: string) => void, change: (root: string) => void, how: RegExp): Promise<Buffer> {
     const root = tempRoot();
     setup(root);
-    const walk = walkFolder(root);
+    const walk = await walkFolder(root);
     change(root);
     const { stream, done } = packFolder(walk, { uid: 1000, gid: 1000 });
     const collected = collect(stream);
@@ -272,7 +272,7 @@ describe('packFolder: a folder that changes during staging', () => {
   it('a file that grew is packed at its walked size only', async () => {
     const root = tempRoot();
     setup(root);
-    const walk = walkFolder(root);
+    const walk = await walkFolder(root);
     appendFileSync(join(root, 'b/target.txt'), ' + APPENDED LATER');
     const { stream, done } = packFolder(walk, { uid: 1, gid: 1 });
     const [collected, report] = await Promise.all([collect(stream), done]);
@@ -290,7 +290,7 @@ describe('packFolder: a folder that changes during staging', () => {
   it('a file rewritten in place with the same size is packed as read (same inode)', async () => {
     const root = tempRoot();
     setup(root);
-    const walk = walkFolder(root);
+    const walk = await walkFolder(root);
     writeFileSync(join(root, 'b/target.txt'), 'ORIGINAL CONTENT OF THE TARGET');
     const { entries, report } = await (async () => {
       const { stream, done } = packFolder(walk, { uid: 1, gid: 1 });

@@ -4,10 +4,16 @@
  * Every file is opened with O_NOFOLLOW|O_NONBLOCK and must still be the regular file the walk saw
  * (same device and inode), and exactly the size in its header is read: a file swapped for a link,
  * a FIFO or another file fails the stage, and one that grows brings no extra bytes.
+ *
+ * `O_NOFOLLOW` covers only the last component: a parent folder swapped for a link to somewhere
+ * else would be followed (and the walk's own lstat may have gone through it too, so the inode check
+ * alone cannot tell). So after the open, the kernel's name for the descriptor
+ * (`/proc/self/fd/<fd>`, Linux) must be the folder's real path plus the entry's path, or the file
+ * is refused like any other file that changed during staging.
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, readlink, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { pack, type Pack } from 'tar-stream';
@@ -52,6 +58,7 @@ export function packFolder(walk: WalkResult, opts: PackOptions): { stream: Pack;
 async function writeEntries(stream: Pack, walk: WalkResult, opts: PackOptions): Promise<PackReport> {
   const report: PackReport = { files: 0, dirs: 0, links: 0, bytes: 0, hashes: new Map() };
   const common = { uid: opts.uid, gid: opts.gid, uname: '', gname: '' };
+  const realRoot = walk.entries.some((e) => e.type === 'file') ? await realpath(walk.root) : walk.root;
   for (const entry of walk.entries) {
     opts.signal?.throwIfAborted();
     const mtime = new Date(Math.floor(entry.mtimeMs));
@@ -63,7 +70,7 @@ async function writeEntries(stream: Pack, walk: WalkResult, opts: PackOptions): 
       report.links++;
     } else {
       const mode = (entry.mode & 0o111) !== 0 ? 0o755 : 0o644;
-      const hash = await addFile(stream, join(walk.root, entry.rel), entry.rel, entry.size, entry.dev, entry.ino, { ...common, mode, mtime });
+      const hash = await addFile(stream, join(walk.root, entry.rel), join(realRoot, entry.rel), entry.rel, entry.size, entry.dev, entry.ino, { ...common, mode, mtime });
       report.hashes.set(entry.rel, hash);
       report.files++;
       report.bytes += entry.size;
@@ -86,6 +93,7 @@ function addEntry(stream: Pack, header: Parameters<Pack['entry']>[0], content?: 
 async function addFile(
   stream: Pack,
   path: string,
+  expectedReal: string,
   rel: string,
   size: number,
   dev: number,
@@ -104,6 +112,7 @@ async function addFile(
     throw changed(code === 'ELOOP' ? 'it became a symbolic link' : `it could not be opened: ${code ?? String(err)}`);
   }
   try {
+    if (!(await opensAt(handle.fd, expectedReal))) throw changed('a folder on its path was replaced: it opened outside the folder');
     const st = await handle.stat();
     if (!st.isFile()) throw changed('it is no longer a regular file');
     if (st.dev !== dev || st.ino !== ino) throw changed('it was replaced by another file');
@@ -130,5 +139,15 @@ async function addFile(
     return hash.digest('hex');
   } finally {
     await handle.close();
+  }
+}
+
+/** Whether descriptor `fd` is the file at `expectedReal` (Linux: its /proc name; elsewhere unchecked). */
+async function opensAt(fd: number, expectedReal: string): Promise<boolean> {
+  if (process.platform !== 'linux') return true;
+  try {
+    return (await readlink(`/proc/self/fd/${fd}`)) === expectedReal;
+  } catch {
+    return false;
   }
 }

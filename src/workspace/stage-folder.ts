@@ -85,7 +85,7 @@ export function emptyWalk(): WalkResult {
 
 export async function stageFolder(session: Session, identity: Identity, opts: StageOptions): Promise<StageResult> {
   const started = Date.now();
-  const walk = opts.walk ?? (opts.hostPath === null ? emptyWalk() : walkFolder(opts.hostPath, opts.limits ?? DEFAULT_STAGE_LIMITS));
+  const walk = opts.walk ?? (opts.hostPath === null ? emptyWalk() : await walkFolder(opts.hostPath, opts.limits ?? DEFAULT_STAGE_LIMITS));
   const extra: { name: string; content: Buffer }[] = [];
   if (opts.caCertsFile != null) {
     let content: Buffer;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_STAGE_LIMITS, judgeLink, walkFolder, type StageLimits, type WalkResult } from './walk-folder.js';
-import { thrown } from '../../test/helpers/thrown.js';
+import { BoxError } from '../errors/box-error.js';
 
 const folders: string[] = [];
 const servers: Server[] = [];
@@ -34,10 +34,20 @@ function tree(root: string, spec: Record<string, string | null>): void {
 }
 
 
+/** Awaits `p`, which must reject with a BoxError, and returns it. */
+async function thrownAsync(p: Promise<unknown>): Promise<BoxError> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(BoxError);
+  return err as BoxError;
+}
+
 const rels = (walk: WalkResult): string[] => walk.entries.map((e) => e.rel);
 
 describe('walkFolder: entries', () => {
-  it('lists entries sorted, parents before children, with types, sizes and lstat identity', () => {
+  it('lists entries sorted, parents before children, with types, sizes and lstat identity', async () => {
     const root = tempRoot();
     tree(root, {
       'b.txt': 'bee',
@@ -49,7 +59,7 @@ describe('walkFolder: entries', () => {
     });
     chmodSync(join(root, 'run.sh'), 0o755);
     symlinkSync('a/z.txt', join(root, 'link-in'));
-    const walk = walkFolder(root);
+    const walk = await walkFolder(root);
     expect(walk.root).toBe(root);
     expect(rels(walk)).toEqual(['C.md', 'a', 'a/empty', 'a/m', 'a/m/k.txt', 'a/z.txt', 'b.txt', 'link-in', 'run.sh']);
     const byRel = new Map(walk.entries.map((e) => [e.rel, e]));
@@ -87,12 +97,12 @@ describe('walkFolder: entries', () => {
     }
   });
 
-  it('an empty folder walks to nothing', () => {
-    const walk = walkFolder(tempRoot());
+  it('an empty folder walks to nothing', async () => {
+    const walk = await walkFolder(tempRoot());
     expect(walk).toMatchObject({ entries: [], dropped: [], ignored: 0, bytes: 0, files: 0 });
   });
 
-  it('keeps inside relative links, drops absolute and escaping ones with reasons, never follows links', () => {
+  it('keeps inside relative links, drops absolute and escaping ones with reasons, never follows links', async () => {
     const root = tempRoot();
     tree(root, { 'a.txt': 'a', 'sub/inner.txt': 'i', 'dir/x.txt': 'x' });
     symlinkSync('../a.txt', join(root, 'sub', 'up-inside'));
@@ -102,7 +112,7 @@ describe('walkFolder: entries', () => {
     symlinkSync(join(root, 'a.txt'), join(root, 'abs-into-self'));
     symlinkSync('../outside', join(root, 'escape'));
     symlinkSync('../../etc', join(root, 'sub', 'escape2'));
-    const walk = walkFolder(root);
+    const walk = await walkFolder(root);
     const links = walk.entries.filter((e) => e.type === 'symlink').map((e) => [e.rel, e.linkTarget]);
     expect(links).toEqual([
       ['dangling', 'missing-target'],
@@ -144,11 +154,11 @@ describe('judgeLink', () => {
 });
 
 describe('walkFolder: refused file types', () => {
-  it('refuses a FIFO without opening it', () => {
+  it('refuses a FIFO without opening it', async () => {
     const root = tempRoot();
     tree(root, { 'ok.txt': 'ok', sub: null });
     execFileSync('mkfifo', [join(root, 'sub', 'pipe')]);
-    const err = thrown(() => walkFolder(root)); // opening a FIFO for reading would block here
+    const err = await thrownAsync(walkFolder(root)); // opening a FIFO for reading would block here
     expect(err.code).toBe('STAGE_FAILED');
     expect(err.phase).toBe('workspace_stage');
     expect(err.message).toContain('"sub/pipe"');
@@ -162,7 +172,7 @@ describe('walkFolder: refused file types', () => {
     servers.push(server);
     await new Promise<void>((resolve) => server.listen(join(root, 'app.sock'), resolve));
     expect(lstatSync(join(root, 'app.sock')).isSocket()).toBe(true);
-    const err = thrown(() => walkFolder(root));
+    const err = await thrownAsync(walkFolder(root));
     expect(err.code).toBe('STAGE_FAILED');
     expect(err.phase).toBe('workspace_stage');
     expect(err.message).toContain('"app.sock"');
@@ -170,11 +180,11 @@ describe('walkFolder: refused file types', () => {
     expect(err.details).toMatchObject({ path: 'app.sock', kind: 'a socket' });
   });
 
-  it('an ignored folder holding a FIFO is never descended into', () => {
+  it('an ignored folder holding a FIFO is never descended into', async () => {
     const root = tempRoot();
     tree(root, { '.git/HEAD': 'ref', 'x.txt': 'x' });
     execFileSync('mkfifo', [join(root, '.git', 'pipe')]);
-    const walk = walkFolder(root);
+    const walk = await walkFolder(root);
     expect(rels(walk)).toEqual(['x.txt']);
     expect(walk.ignored).toBe(1);
   });
@@ -183,13 +193,13 @@ describe('walkFolder: refused file types', () => {
 describe('walkFolder: budgets', () => {
   const limits = (over: Partial<StageLimits>): StageLimits => ({ ...DEFAULT_STAGE_LIMITS, ...over });
 
-  it('fails on a 5 GiB sparse file from its lstat size, before reading it', () => {
+  it('fails on a 5 GiB sparse file from its lstat size, before reading it', async () => {
     const root = tempRoot();
     tree(root, { 'small.txt': 'x' });
     writeFileSync(join(root, 'huge.bin'), '');
     truncateSync(join(root, 'huge.bin'), 5 * 1024 ** 3);
     const started = Date.now();
-    const err = thrown(() => walkFolder(root));
+    const err = await thrownAsync(walkFolder(root));
     expect(Date.now() - started).toBeLessThan(2000);
     expect(err.code).toBe('STAGE_LIMIT_EXCEEDED');
     expect(err.phase).toBe('workspace_stage');
@@ -201,9 +211,10 @@ describe('walkFolder: budgets', () => {
   it.each<{ name: string; spec: Record<string, string | null>; limit: StageLimits; error: RegExp | null }>([
     { name: 'bytes exactly at the limit pass', spec: { 'a.txt': '12345', 'b/c.txt': '67890' }, limit: limits({ maxBytes: 10 }), error: null },
     { name: 'one byte over fails', spec: { 'a.txt': '12345', 'b/c.txt': '678901' }, limit: limits({ maxBytes: 10 }), error: /more than 10 bytes \(limit 10\) at "b\/c.txt"/ },
-    { name: 'files exactly at the limit pass', spec: { 'a.txt': '', 'b.txt': '', 'c/d.txt': '' }, limit: limits({ maxFiles: 3 }), error: null },
-    { name: 'one file over fails', spec: { 'a.txt': '', 'b.txt': '', 'c/d.txt': '', 'c/e.txt': '' }, limit: limits({ maxFiles: 3 }), error: /more than 3 files \(limit 3\) at "c\/e.txt"/ },
-    { name: 'folders and links do not count as files', spec: { 'a.txt': '', d1: null, d2: null, 'd3/d4': null }, limit: limits({ maxFiles: 1 }), error: null },
+    { name: 'entries exactly at the limit pass (3 files + 1 folder)', spec: { 'a.txt': '', 'b.txt': '', 'c/d.txt': '' }, limit: limits({ maxFiles: 4 }), error: null },
+    { name: 'one entry over fails', spec: { 'a.txt': '', 'b.txt': '', 'c/d.txt': '', 'c/e.txt': '' }, limit: limits({ maxFiles: 4 }), error: /more than 4 files, folders and links \(limit 4\) at "c\/e.txt"/ },
+    { name: 'folders count as entries (at the limit)', spec: { 'a.txt': '', d1: null, d2: null, 'd3/d4': null }, limit: limits({ maxFiles: 5 }), error: null },
+    { name: 'folders count as entries (one over)', spec: { 'a.txt': '', d1: null, d2: null, 'd3/d4': null }, limit: limits({ maxFiles: 4 }), error: /more than 4 files, folders and links \(limit 4\) at "d3\/d4"/ },
     { name: 'ignored files do not count', spec: { 'a.txt': '', 'x.pyc': '', 'y.pyc': '', '__pycache__/z.pyc': '' }, limit: limits({ maxFiles: 1 }), error: null },
     { name: 'ignored bytes do not count', spec: { 'a.txt': 'ab', '.venv/lib/big.so': 'x'.repeat(1000) }, limit: limits({ maxBytes: 2 }), error: null },
     { name: 'depth: root + one folder level within a limit of 2', spec: { 'a/x.txt': '' }, limit: limits({ maxDepth: 2 }), error: null },
@@ -211,29 +222,29 @@ describe('walkFolder: budgets', () => {
     { name: 'depth: files at the root only with a limit of 1', spec: { 'x.txt': '' }, limit: limits({ maxDepth: 1 }), error: null },
     { name: 'depth: any folder exceeds a limit of 1', spec: { d: null }, limit: limits({ maxDepth: 1 }), error: /more than 1 folder levels \(limit 1\) at "d"/ },
     { name: 'depth: ignored deep folders do not count', spec: { 'node_modules/a/b/c/d': null, 'package-lock.json': '{}' }, limit: limits({ maxDepth: 1 }), error: null },
-  ])('$name', ({ spec, limit, error }) => {
+  ])('$name', async ({ spec, limit, error }) => {
     const root = tempRoot();
     tree(root, spec);
     if (error === null) {
-      expect(() => walkFolder(root, limit)).not.toThrow();
+      await expect(walkFolder(root, limit)).resolves.toBeDefined();
     } else {
-      const err = thrown(() => walkFolder(root, limit));
+      const err = await thrownAsync(walkFolder(root, limit));
       expect(err.code).toBe('STAGE_LIMIT_EXCEEDED');
       expect(err.phase).toBe('workspace_stage');
       expect(err.message).toMatch(error);
     }
   });
 
-  it('counts files and bytes that stayed within budget', () => {
+  it('counts files and bytes that stayed within budget', async () => {
     const root = tempRoot();
     tree(root, { 'a.txt': '12345', 'b/c.txt': '67890' });
-    const walk = walkFolder(root, limits({ maxBytes: 10, maxFiles: 2 }));
+    const walk = await walkFolder(root, limits({ maxBytes: 10, maxFiles: 3 })); // 2 files + folder b
     expect({ files: walk.files, bytes: walk.bytes }).toEqual({ files: 2, bytes: 10 });
   });
 });
 
 describe('walkFolder: ignore rules', () => {
-  it('counts ignored entries once and never descends into ignored folders', () => {
+  it('counts ignored entries once and never descends into ignored folders', async () => {
     const root = tempRoot();
     tree(root, {
       '.git/objects/aa/bb': 'obj',
@@ -245,22 +256,22 @@ describe('walkFolder: ignore rules', () => {
       '.DS_Store': '',
       'main.py': 'x',
     });
-    const walk = walkFolder(root);
+    const walk = await walkFolder(root);
     expect(rels(walk)).toEqual(['main.py', 'pkg', 'pkg/m.py']);
     expect(walk.ignored).toBe(5); // .DS_Store, .git, .venv, pkg/__pycache__, pkg/stale.pyc
     expect(walk.files).toBe(2);
   });
 
-  it('ignores the root node_modules only when a root lockfile is present', () => {
+  it('ignores the root node_modules only when a root lockfile is present', async () => {
     const withLock = tempRoot();
     tree(withLock, { 'package.json': '{}', 'package-lock.json': '{}', 'node_modules/x/index.js': '', 'lib/node_modules/y.js': '' });
-    expect(rels(walkFolder(withLock))).toEqual(['lib', 'lib/node_modules', 'lib/node_modules/y.js', 'package-lock.json', 'package.json']);
+    expect(rels(await walkFolder(withLock))).toEqual(['lib', 'lib/node_modules', 'lib/node_modules/y.js', 'package-lock.json', 'package.json']);
     const withoutLock = tempRoot();
     tree(withoutLock, { 'package.json': '{}', 'node_modules/x/index.js': '' });
-    expect(rels(walkFolder(withoutLock))).toEqual(['node_modules', 'node_modules/x', 'node_modules/x/index.js', 'package.json']);
+    expect(rels(await walkFolder(withoutLock))).toEqual(['node_modules', 'node_modules/x', 'node_modules/x/index.js', 'package.json']);
   });
 
-  it('honours a .mcpboxignore in the folder', () => {
+  it('honours a .mcpboxignore in the folder', async () => {
     const root = tempRoot();
     tree(root, {
       '.mcpboxignore': '# local only\nsecrets.json\n/data/\nlogs/\n*.log\n!keep.log\n\n**/tmp-*\n',
@@ -274,21 +285,21 @@ describe('walkFolder: ignore rules', () => {
       'sub/deep/tmp-1': '',
       'server.py': 'print()',
     });
-    const walk = walkFolder(root);
+    const walk = await walkFolder(root);
     expect(rels(walk)).toEqual(['.mcpboxignore', 'keep.log', 'server.py', 'sub', 'sub/data', 'sub/data/small.csv', 'sub/deep']);
     expect(walk.ignored).toBe(6); // app.log, data, logs, secrets.json, sub/deep/tmp-1, sub/secrets.json
   });
 
-  it('can re-include a default ignore through .mcpboxignore', () => {
+  it('can re-include a default ignore through .mcpboxignore', async () => {
     const root = tempRoot();
     tree(root, { '.mcpboxignore': '!.cache/\n', '.cache/model.bin': 'm', '.git/HEAD': 'h' });
-    expect(rels(walkFolder(root))).toEqual(['.cache', '.cache/model.bin', '.mcpboxignore']);
+    expect(rels(await walkFolder(root))).toEqual(['.cache', '.cache/model.bin', '.mcpboxignore']);
   });
 
-  it('does not read a .mcpboxignore that is a symlink', () => {
+  it('does not read a .mcpboxignore that is a symlink', async () => {
     const root = tempRoot();
     tree(root, { 'rules.txt': 'secret.txt\n', 'secret.txt': 's' });
     symlinkSync('rules.txt', join(root, '.mcpboxignore'));
-    expect(rels(walkFolder(root))).toEqual(['.mcpboxignore', 'rules.txt', 'secret.txt']);
+    expect(rels(await walkFolder(root))).toEqual(['.mcpboxignore', 'rules.txt', 'secret.txt']);
   });
 });

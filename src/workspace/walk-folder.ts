@@ -2,11 +2,12 @@
  * Walks a host folder without following symlinks and decides, entry by entry, what is staged:
  * regular files and folders; relative links that stay inside (absolute and escaping links are
  * dropped with a warning); devices, FIFOs and sockets are refused without ever being opened.
- * Budgets on bytes, file count and depth are checked on the sizes `lstat` reports, before any
- * content is read (a 20 GB sparse file fails here), and enforced again on the bytes actually read
- * when packing.
+ * Budgets on bytes, entry count (files, folders and links) and depth are checked on what `lstat`
+ * reports, before any content is read (a 20 GB sparse file fails here), and enforced again on the
+ * bytes actually read when packing. The walk is synchronous calls in slices of ~10 ms with a yield
+ * to the event loop between them: a 20,000-entry folder never holds the loop for its whole walk.
  */
-import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, realpathSync, type Stats } from 'node:fs';
 import { join, posix, sep } from 'node:path';
 import { BoxError } from '../errors/box-error.js';
 import { IgnoreRules } from './ignore-rules.js';
@@ -45,9 +46,12 @@ export interface WalkResult {
   files: number;
 }
 
-export function walkFolder(root: string, limits: StageLimits = DEFAULT_STAGE_LIMITS): WalkResult {
+/** The longest the walk holds the event loop before it yields (the sync calls are batched). */
+const WALK_SLICE_MS = 10;
+
+export async function walkFolder(root: string, limits: StageLimits = DEFAULT_STAGE_LIMITS): Promise<WalkResult> {
   const rootNames = new Set(readdirSync(root));
-  const ignoreFile = rootNames.has('.mcpboxignore') ? readSmallFile(join(root, '.mcpboxignore')) : null;
+  const ignoreFile = rootNames.has('.mcpboxignore') ? readIgnoreFile(join(root, '.mcpboxignore')) : null;
   const rules = IgnoreRules.forFolder(rootNames, ignoreFile);
   const result: WalkResult = { root, entries: [], dropped: [], ignored: 0, bytes: 0, files: 0 };
   const refuse = (rel: string, what: string): never => {
@@ -60,11 +64,23 @@ export function walkFolder(root: string, limits: StageLimits = DEFAULT_STAGE_LIM
       details: { limit: what, value: limit, path: rel },
     });
   };
+  let sliceStarted = performance.now();
+  const maybeYield = async (): Promise<void> => {
+    if (performance.now() - sliceStarted < WALK_SLICE_MS) return;
+    await yieldToLoop();
+    sliceStarted = performance.now();
+  };
+  let counted = 0;
+  // Every entry the walk keeps or drops counts: files, folders and links alike.
+  const count = (rel: string): void => {
+    if (++counted > limits.maxFiles) overBudget(`more than ${limits.maxFiles} files, folders and links`, limits.maxFiles, rel);
+  };
 
-  const visit = (relDir: string, depth: number): void => {
+  const visit = async (relDir: string, depth: number): Promise<void> => {
     if (depth > limits.maxDepth) overBudget(`more than ${limits.maxDepth} folder levels`, limits.maxDepth, relDir);
     const names = readdirSync(relDir === '' ? root : join(root, relDir)).sort();
     for (const name of names) {
+      await maybeYield();
       const rel = relDir === '' ? name : `${relDir}/${name}`;
       let st: Stats;
       try {
@@ -78,15 +94,17 @@ export function walkFolder(root: string, limits: StageLimits = DEFAULT_STAGE_LIM
       }
       const base = { rel, size: 0, mode: st.mode & 0o7777, dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs };
       if (st.isDirectory()) {
+        count(rel);
         result.entries.push({ ...base, type: 'dir' });
-        visit(rel, depth + 1);
+        await visit(rel, depth + 1);
       } else if (st.isFile()) {
+        count(rel);
         result.files++;
         result.bytes += st.size;
-        if (result.files > limits.maxFiles) overBudget(`more than ${limits.maxFiles} files`, limits.maxFiles, rel);
         if (result.bytes > limits.maxBytes) overBudget(`more than ${limits.maxBytes} bytes`, limits.maxBytes, rel);
         result.entries.push({ ...base, type: 'file', size: st.size });
       } else if (st.isSymbolicLink()) {
+        count(rel);
         const target = readlinkSync(join(root, rel));
         const verdict = judgeLink(rel, target) ?? judgeResolvedLink(root, rel);
         if (verdict === null) result.entries.push({ ...base, type: 'symlink', linkTarget: target });
@@ -97,7 +115,7 @@ export function walkFolder(root: string, limits: StageLimits = DEFAULT_STAGE_LIM
       else refuse(rel, 'an unsupported file type');
     }
   };
-  visit('', 1);
+  await visit('', 1);
   return result;
 }
 
@@ -125,11 +143,36 @@ function judgeResolvedLink(root: string, rel: string): string | null {
   return real === realRoot || real.startsWith(realRoot + sep) ? null : 'link resolves outside the folder (through other links)';
 }
 
-function readSmallFile(path: string): string | null {
+const MAX_IGNORE_FILE_BYTES = 64 * 1024;
+
+/**
+ * The folder's `.mcpboxignore`, or null when it is not a small regular file. Opened no-follow and
+ * non-blocking, then checked on the descriptor: a link or a FIFO swapped in after the listing is
+ * never followed or waited on. A FIFO is then refused by the walk like any other.
+ */
+export function readIgnoreFile(path: string): string | null {
+  let fd: number;
   try {
-    const st = lstatSync(path);
-    return st.isFile() && st.size <= 64 * 1024 ? readFileSync(path, 'utf8') : null;
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch {
-    return null;
+    return null; // a link (ELOOP), vanished, unreadable
   }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > MAX_IGNORE_FILE_BYTES) return null;
+    const buffer = Buffer.alloc(st.size);
+    let offset = 0;
+    while (offset < st.size) {
+      const n = readSync(fd, buffer, offset, st.size - offset, offset);
+      if (n === 0) break;
+      offset += n;
+    }
+    return buffer.subarray(0, offset).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
