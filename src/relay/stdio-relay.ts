@@ -41,6 +41,7 @@ const SEND_LOW_WATER = 1024 * 1024;
 const DEFAULT_STDOUT_PROBE_AFTER_MS = 2000;
 const MAX_STDOUT_PROBE_INTERVAL_MS = 30_000;
 const EXIT_RECORD_WAIT_MS = 3000;
+export const NON_JSON_PREVIEW_BYTES = 4096;
 export const STDOUT_CLOSED_REASON = 'the process closed its stdout but is still running';
 /** JSON-RPC error code of the answers the relay gives in the process's place (internal error). */
 export const RELAY_ERROR_CODE = -32603;
@@ -49,7 +50,8 @@ export interface RelayOptions {
   maxLineBytes?: number;
   detachedBufferBytes?: number;
   heartbeatMs?: number;
-  onNonJsonLine?: (line: string) => void;
+  /** A stdout line that is not JSON: its first NON_JSON_PREVIEW_BYTES as text, and its whole length. */
+  onNonJsonLine?: (preview: string, bytes: number) => void;
   /** Lifecycle notes for the process log (attach, detach, refusal, over-limit). */
   onEvent?: (message: string) => void;
   /** Quiet stdout with a request waiting, after which the process is asked whether stdout is still open. */
@@ -266,7 +268,8 @@ export class StdioRelay {
     const message = parseJsonMessage(line);
     if (message === undefined) {
       this.stats.nonJsonLines++;
-      this.opts.onNonJsonLine?.(line.toString('utf8'));
+      // Only a preview becomes text: a tenant's 16 MiB garbage line must not become a 16 MiB string.
+      this.opts.onNonJsonLine?.(line.toString('utf8', 0, Math.min(line.length, NON_JSON_PREVIEW_BYTES)), line.length);
       return;
     }
     for (const m of Array.isArray(message) ? message : [message]) {

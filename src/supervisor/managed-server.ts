@@ -361,7 +361,7 @@ export class ManagedServer {
     this.attempt.proc = proc;
     void proc.exited.then((exit) => this.onExit(proc, exit));
     this.attempt.relay = this.host.relays.register(session.info.name, this.name, proc, {
-      onNonJsonLine: (line) => this.log.line('stdout', line),
+      onNonJsonLine: (preview, bytes) => this.log.line('stdout', bytes > preview.length ? `${preview} … [${bytes} bytes in all]` : preview),
       onStdoutClosed: () => this.onStdoutClosed(proc),
       onEvent: (message) => this.log.line('lifecycle', `relay: ${message}`),
     });

@@ -89,5 +89,8 @@ export class ServerLog {
 }
 
 function cut(text: string): string {
-  return text.length <= MAX_LINE_CHARS ? text : `${text.slice(0, MAX_LINE_CHARS)} … [${text.length - MAX_LINE_CHARS} more characters cut]`;
+  if (text.length <= MAX_LINE_CHARS) return text;
+  // A flat copy: a slice of a huge string would keep the whole string alive in the log.
+  const head = Buffer.from(text.slice(0, MAX_LINE_CHARS), 'utf8').toString('utf8');
+  return `${head} … [${text.length - MAX_LINE_CHARS} more characters cut]`;
 }
