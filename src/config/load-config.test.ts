@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { thrown } from '../../test/helpers/thrown.js';
+import type { BoxError } from '../errors/box-error.js';
 import { interpolate, loadConfig } from './load-config.js';
 
 const dirs: string[] = [];
@@ -46,6 +47,23 @@ describe('loadConfig', () => {
     const bad = thrown(() => loadConfig(write(JSON.stringify({ mcpServers: { w: { command: 'x', box: { memoryMb: 1 } } }, bogus: 1 }))));
     expect(bad.message).toContain('mcpServers.w.box.memoryMb');
     expect(bad.message).toContain('"bogus"');
+  });
+
+  it('refuses a server that would stage the config folder, the state folder or another server folder, naming the server and the rule', () => {
+    const configPath = write('{}');
+    const dir = dirname(configPath);
+    mkdirSync(join(dir, 'servers', 'a', 'sub'), { recursive: true });
+    const box = { allowedRoots: [dirname(dir)] };
+    const refused = (mcpServers: Record<string, unknown>, extra: Record<string, unknown> = {}): BoxError => {
+      writeFileSync(configPath, JSON.stringify({ mcpServers, box, ...extra }));
+      return thrown(() => loadConfig(configPath));
+    };
+    expect(refused({ greedy: { command: 'cat', box: { hostPath: '.' } } })).toMatchObject({ code: 'HOST_PATH_DENIED', phase: 'workspace_stage', message: expect.stringMatching(/^mcpServers\.greedy: Host folder .* it holds the config folder/) as unknown });
+    expect(refused({ greedy: { command: 'cat', args: [configPath] } }).message).toMatch(/^mcpServers\.greedy: .* it holds the config folder/);
+    expect(refused({ greedy: { command: 'cat', box: { hostPath: 'servers' } } }, { state: { dir: 'servers/state' } }).message).toMatch(/it holds the state folder/);
+    expect(refused({ a: { command: 'cat', box: { hostPath: 'servers/a' } }, b: { command: 'cat', box: { hostPath: 'servers/a/sub' } } }).message).toMatch(/^mcpServers\.b: .* overlaps the folder of server "a"/);
+    writeFileSync(configPath, JSON.stringify({ mcpServers: { a: { command: 'cat', box: { hostPath: 'servers/a' } } }, box }));
+    expect(loadConfig(configPath).config.mcpServers.a).toBeDefined();
   });
 
   it('says which file is not JSON, or missing', () => {

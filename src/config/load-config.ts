@@ -6,7 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { BoxError } from '../errors/box-error.js';
+import { checkFolderRules } from '../workspace/host-policy.js';
 import { parseConfig } from './parse-config.js';
+import { resolveServer } from './resolve-server.js';
 import type { McpBoxConfig } from './schema.js';
 
 export interface LoadedConfig {
@@ -33,7 +35,36 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
   }
   const config = parseConfig(interpolate(raw, env, ''));
   const configDir = dirname(absolute);
-  return { config, path: absolute, configDir, stateDir: resolve(configDir, config.state.dir ?? '.mcp-box') };
+  const stateDir = resolve(configDir, config.state.dir ?? '.mcp-box');
+  checkServerFolders(config, configDir, stateDir);
+  return { config, path: absolute, configDir, stateDir };
+}
+
+/**
+ * Refuses, at load time, a server whose folder (given or inferred) is an allowed root, holds the
+ * config or state folder, or overlaps another server's — before `serve` listens. The supervisor
+ * checks servers added later the same way.
+ */
+function checkServerFolders(config: McpBoxConfig, configDir: string, stateDir: string): void {
+  const others: { name: string; folder: string }[] = [];
+  for (const [name, def] of Object.entries(config.mcpServers)) {
+    const spec = resolveServer(name, def, config.box, configDir);
+    if (spec.hostPath === undefined || spec.hostPath === '') continue;
+    try {
+      checkFolderRules(spec.hostPath, {
+        allowedRoots: spec.allowedRoots,
+        protectedFolders: [
+          { path: configDir, what: 'the config folder' },
+          { path: stateDir, what: 'the state folder' },
+        ],
+        otherServers: others,
+      });
+    } catch (err) {
+      if (!(err instanceof BoxError)) throw err;
+      throw new BoxError(err.code, err.phase, `mcpServers.${name}: ${err.message}`, { cause: err, details: { ...err.details, server: name } });
+    }
+    others.push({ name, folder: spec.hostPath });
+  }
 }
 
 /** Replaces `${NAME}` (and `${NAME:-default}`) in every string; `$${` stays a literal `${`. */

@@ -2,9 +2,14 @@
 import type { z } from 'zod';
 import { BoxError } from '../errors/box-error.js';
 import { configSchema, serverSchema, type McpBoxConfig, type ServerDefinition } from './schema.js';
+import { configError, operatorBoxProblems, serverBoxProblems } from './server-policy.js';
 
+/** Validates the config, then the policy: each server's own `box` may only narrow the operator's. */
 export function parseConfig(value: unknown): McpBoxConfig {
-  return parseWith(configSchema, value, '');
+  const config = parseWith(configSchema, value, '');
+  const problems = [...operatorBoxProblems(config.box), ...Object.entries(config.mcpServers).flatMap(([name, def]) => serverBoxProblems(name, def.box, config.box))];
+  if (problems.length > 0) throw configError(problems);
+  return config;
 }
 
 export function parseServerDefinition(value: unknown, name = 'server'): ServerDefinition {

@@ -1,11 +1,18 @@
-/** Merges the global `box` settings with a server's own and resolves paths against the config folder. */
-import { isAbsolute, resolve } from 'node:path';
+/**
+ * Merges the global `box` settings with a server's own (which may only narrow them: see
+ * server-policy.ts) and resolves paths against the config folder: the server's folder is fixed
+ * here, when it is added, and its `cwd` must lie inside it.
+ */
+import { readFileSync } from 'node:fs';
+import { isAbsolute, normalize, resolve, sep } from 'node:path';
 import type { InstallOptions } from '../install/detect-install.js';
 import { DEFAULT_INSTALL_TIMEOUT_MS } from '../install/prepare-workspace.js';
 import { resolveProfile } from '../runtime/profile.js';
 import type { SessionProfile } from '../runtime/types.js';
 import { DEFAULT_STAGE_LIMITS, type StageLimits } from '../workspace/walk-folder.js';
+import { resolveHostFolder } from '../workspace/host-folder.js';
 import type { GlobalBoxOptions, ServerDefinition } from './schema.js';
+import { configError, serverBoxProblems } from './server-policy.js';
 
 export interface RestartSettings {
   maxRestarts: number;
@@ -20,8 +27,12 @@ export interface ResolvedServer {
   command: string;
   args: string[];
   env: Record<string, string>;
+  /** Absolute host path inside `hostPath`, or undefined (the workspace). */
   cwd: string | undefined;
-  /** Absolute host folder from box.hostPath, or undefined (then inferred from the command line). */
+  /**
+   * Absolute host folder (box.hostPath, or inferred from the command line when the server was
+   * added), or '' when the server has no folder (then nothing is inferred later either).
+   */
   hostPath: string | undefined;
   profile: SessionProfile;
   client: 'supervisor' | 'external';
@@ -41,11 +52,20 @@ export interface ResolvedServer {
 
 export const DEFAULT_RESTART: RestartSettings = { maxRestarts: 5, windowMs: 10 * 60_000, backoffInitialMs: 1000, backoffMaxMs: 60_000, healthyAfterMs: 5 * 60_000 };
 
-export function resolveServer(name: string, def: ServerDefinition, global: GlobalBoxOptions, configDir: string): ResolvedServer {
+export interface ResolveOptions {
+  /** Infer the folder from absolute paths in command/args when box.hostPath is absent (default true; false for servers added through the API). */
+  inferFolder?: boolean;
+}
+
+export function resolveServer(name: string, def: ServerDefinition, global: GlobalBoxOptions, configDir: string, opts: ResolveOptions = {}): ResolvedServer {
+  const problems = serverBoxProblems(name, def.box, global);
+  if (problems.length > 0) throw configError(problems);
   const own = def.box ?? {};
   const pick = <K extends keyof GlobalBoxOptions & keyof typeof own>(key: K): (typeof own)[K] | GlobalBoxOptions[K] => (own[key] !== undefined ? own[key] : global[key]);
   const abs = (p: string): string => (isAbsolute(p) ? p : resolve(configDir, p));
   const ca = pick('caCertsFile');
+  if (ca != null) checkCaBundle(abs(ca));
+  const hostPath = own.hostPath !== undefined ? abs(own.hostPath) : opts.inferFolder === false ? '' : (resolveHostFolder({ command: def.command, args: def.args ?? [] }, configDir).hostPath ?? '');
   const restart = { ...global.restart, ...own.restart };
   const limits = { ...global.stageLimits, ...own.stageLimits };
   return {
@@ -53,8 +73,8 @@ export function resolveServer(name: string, def: ServerDefinition, global: Globa
     command: def.command,
     args: def.args ?? [],
     env: def.env ?? {},
-    cwd: def.cwd,
-    hostPath: own.hostPath === undefined ? undefined : abs(own.hostPath),
+    cwd: resolveCwd(name, def.cwd, hostPath),
+    hostPath,
     profile: resolveProfile({
       image: pick('image'),
       network: pick('network'),
@@ -84,4 +104,32 @@ export function resolveServer(name: string, def: ServerDefinition, global: Globa
     processLimit: pick('processLimit'),
     disabled: def.disabled === true,
   };
+}
+
+/** A `cwd` is relative to the server's folder or absolute inside it; never under /proc, never outside. */
+function resolveCwd(name: string, cwd: string | undefined, hostPath: string): string | undefined {
+  if (cwd === undefined) return undefined;
+  const refuse = (why: string): never => {
+    throw configError([{ path: `mcpServers.${name}.cwd`, message: `${JSON.stringify(cwd)} ${why}` }]);
+  };
+  const literal = normalize(cwd);
+  if (literal === '/proc' || literal.startsWith('/proc/')) refuse("is under /proc; the working directory must be inside the server's folder");
+  if (hostPath === '') {
+    if (isAbsolute(cwd) || literal.replace(/\/$/, '') !== '.') refuse('is refused: this server has no folder, so it runs in its workspace (omit cwd, or ".")');
+    return undefined;
+  }
+  const target = isAbsolute(cwd) ? resolve(literal) : resolve(hostPath, literal);
+  if (target !== hostPath && !target.startsWith(hostPath + sep)) refuse(`is outside the server's folder ${hostPath}`);
+  return target;
+}
+
+/** The operator's CA bundle must be PEM: at least one certificate block (never, say, /proc/self/environ). */
+function checkCaBundle(path: string): void {
+  let text: string;
+  try {
+    text = readFileSync(path, 'latin1');
+  } catch (err) {
+    throw configError([{ path: 'box.caCertsFile', message: `cannot read ${path}: ${(err as Error).message}` }]);
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw configError([{ path: 'box.caCertsFile', message: `${path} is not a PEM certificate bundle (no -----BEGIN CERTIFICATE----- block)` }]);
 }

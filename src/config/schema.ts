@@ -33,7 +33,12 @@ export const stageLimitsSchema = z.strictObject({
   maxDepth: positiveInt.max(256).optional(),
 });
 
-/** Settings that may be given globally (`box`) and overridden per server (`mcpServers.x.box`). */
+/**
+ * Settings that may be given globally (`box`, the operator's) and per server (`mcpServers.x.box`,
+ * tenant input). A per-server value may only narrow the operator's (see server-policy.ts): limits
+ * at or below the operator's caps, network on→off, rootfs read-only, an allowed image; the CA
+ * bundle and the index URLs are the operator's only.
+ */
 const boxCommon = {
   image: z.string().min(1).optional(),
   network: z.enum(['on', 'off']).optional(),
@@ -88,8 +93,29 @@ export const relaySchema = z.strictObject({
   detachedBufferBytes: z.number().int().min(0).optional(),
 });
 
+/** The operator's ceilings for per-server values (default: the operator's own value of the field). */
+export const boxLimitsSchema = z.strictObject({
+  memoryMb: z.number().int().min(64).optional(),
+  cpus: z.number().positive().max(64).optional(),
+  pidsLimit: z.number().int().min(16).optional(),
+  tmpfsMb: z.number().int().min(1).optional(),
+  processLimit: z.number().int().min(8).max(4096).optional(),
+  stageBytes: positiveInt.optional(),
+  stageFiles: positiveInt.optional(),
+  stageDepth: positiveInt.max(256).optional(),
+  installTimeoutSec: seconds.optional(),
+  startupTimeoutSec: seconds.optional(),
+  toolTimeoutSec: seconds.optional(),
+});
+
 export const globalBoxSchema = z.strictObject({
   ...boxCommon,
+  /** Maxima a server's own `box` may ask for, when above the operator's own values. */
+  limits: boxLimitsSchema.optional(),
+  /** Images a server may name in its `box.image` (default: only the operator's image). */
+  allowedImages: z.array(z.string().min(1)).optional(),
+  /** With `network: "off"`: a server may still ask for `"on"`. */
+  allowNetworkOverride: z.boolean().optional(),
   /** false: no server is started, each reports box_unavailable ("disabled by config"). */
   enabled: z.boolean().optional(),
   /** Keep session containers when serve stops, and adopt them on the next start. */
@@ -121,3 +147,4 @@ export type McpBoxConfig = z.infer<typeof configSchema>;
 export type ServerDefinition = z.infer<typeof serverSchema>;
 export type ServerBoxOptions = z.infer<typeof serverBoxSchema>;
 export type GlobalBoxOptions = z.infer<typeof globalBoxSchema>;
+export type BoxLimits = z.infer<typeof boxLimitsSchema>;

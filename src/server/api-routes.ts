@@ -114,7 +114,8 @@ function mountRoutes(http: Pick<HttpServer, 'route'>, { supervisor, events, metr
 
   http.route('POST', '/v1/servers', ({ body, res }) => {
     const { name, ...def } = parseBody(addServerBody, body);
-    const status = supervisor.add(name, def);
+    // Tenant input: no folder inferred from its command line, only an explicit box.hostPath.
+    const status = supervisor.add(name, def, { inferFolder: false });
     res.statusCode = 201;
     return status;
   });

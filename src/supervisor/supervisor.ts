@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { resolve } from 'node:path';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { parseConfig, parseServerDefinition } from '../config/parse-config.js';
 import { resolveServer } from '../config/resolve-server.js';
@@ -11,6 +12,7 @@ import type { McpBoxConfig, ServerDefinition } from '../config/schema.js';
 import { BoxError } from '../errors/box-error.js';
 import { RelayHub } from '../relay/relay-hub.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../relay/stdio-relay.js';
+import { checkFolderRules } from '../workspace/host-policy.js';
 import { createDockerRuntime, type DockerRuntimeOptions } from '../runtime/docker/docker-runtime.js';
 import type { Runtime } from '../runtime/types.js';
 import { HttpServer } from '../server/http-server.js';
@@ -57,6 +59,8 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
   private readonly config: McpBoxConfig;
   private readonly opts: SupervisorOptions;
   private readonly servers = new Map<string, ManagedServer>();
+  /** The folder of each server that has one (no two servers' folders overlap). */
+  private readonly folders = new Map<string, string>();
   private readonly histories = new Map<string, StatusEvent[]>();
   private readonly redactor: Redactor;
   private readonly ownsHttp: boolean;
@@ -104,17 +108,33 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
     if (this.ownsHttp) await this.http.listen();
   }
 
-  /** Adds a server and starts it in the background; returns its first status. */
-  add(name: string, def: ServerDefinition | unknown): ServerStatus {
-    return this.addParsed(name, parseServerDefinition(def, name));
+  /**
+   * Adds a server and starts it in the background; returns its first status. `inferFolder: false`
+   * (servers added through the HTTP API): no folder from the command line, only an explicit
+   * box.hostPath.
+   */
+  add(name: string, def: ServerDefinition | unknown, opts: { inferFolder?: boolean } = {}): ServerStatus {
+    return this.addParsed(name, parseServerDefinition(def, name), opts);
   }
 
   /** @internal */
-  addParsed(name: string, def: ServerDefinition): ServerStatus {
+  addParsed(name: string, def: ServerDefinition, opts: { inferFolder?: boolean } = {}): ServerStatus {
     if (this.closing) throw new BoxError('CONFLICT', 'config', 'The supervisor is closing');
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) throw new BoxError('INVALID_ARGUMENT', 'config', `Invalid server name ${JSON.stringify(name)}: 1-64 of letters, digits, _ . -`);
     if (this.servers.has(name)) throw new BoxError('CONFLICT', 'config', `A server named ${JSON.stringify(name)} already exists`);
-    const spec = resolveServer(name, def, this.config.box, this.opts.configDir ?? process.cwd());
+    const configDir = this.opts.configDir ?? process.cwd();
+    const spec = resolveServer(name, def, this.config.box, configDir, opts);
+    if (spec.hostPath !== undefined && spec.hostPath !== '') {
+      checkFolderRules(spec.hostPath, {
+        allowedRoots: spec.allowedRoots,
+        protectedFolders: [
+          { path: configDir, what: 'the config folder' },
+          { path: this.opts.state?.dir ?? resolve(configDir, this.config.state.dir ?? '.mcp-box'), what: 'the state folder' },
+        ],
+        otherServers: [...this.folders].map(([other, folder]) => ({ name: other, folder })),
+      });
+      this.folders.set(name, spec.hostPath);
+    }
     this.redactor.add([...secretValues(spec.env), ...urlCredentials([spec.install.indexUrl, spec.install.npmRegistry, ...(spec.install.extraIndexUrls ?? [])])]);
     const state = this.opts.state;
     const earlier = state?.loadServer(name);
@@ -142,6 +162,7 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
   async remove(name: string): Promise<void> {
     const server = this.server(name);
     this.servers.delete(name);
+    this.folders.delete(name);
     await server.remove();
     this.histories.delete(name);
     this.opts.state?.forgetServer(name);

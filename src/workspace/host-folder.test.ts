@@ -48,9 +48,9 @@ describe('resolveHostFolder: explicit box.hostPath', () => {
     expect(res).toEqual({ hostPath: expected, inferred: false });
   });
 
-  it('treats an empty hostPath as absent and infers from the command line', () => {
+  it('takes an empty hostPath as "no folder" and infers nothing (a server added through the API)', () => {
     const res = resolveHostFolder({ command: 'node', args: [join(proj, 'index.js')], hostPath: '' }, '/cfg');
-    expect(res).toEqual({ hostPath: proj, inferred: true });
+    expect(res).toEqual({ hostPath: null, inferred: false });
   });
 });
 
@@ -190,12 +190,19 @@ describe('rewriteForContainer', () => {
     { name: 'default cwd is the container folder', cwd: (): string | undefined => undefined, expected: C },
     { name: 'cwd under the folder', cwd: (): string | undefined => join(proj, 'src'), expected: `${C}/src` },
     { name: 'cwd = the folder', cwd: (): string | undefined => proj, expected: C },
-    { name: 'cwd outside the folder stays', cwd: (): string | undefined => join(base, 'other'), expected: null },
-    { name: 'relative cwd stays', cwd: (): string | undefined => 'sub', expected: 'sub' },
+    { name: 'a relative cwd is in the folder', cwd: (): string | undefined => 'sub', expected: `${C}/sub` },
   ])('$name', ({ cwd, expected }) => {
     const value = cwd();
     const def = value === undefined ? { command: 'node', args: [] } : { command: 'node', args: [], cwd: value };
-    expect(rewriteForContainer(def, proj, C).cwd).toBe(expected ?? value);
+    expect(rewriteForContainer(def, proj, C).cwd).toBe(expected);
+  });
+
+  it.each([
+    { name: 'an absolute cwd outside the folder', cwd: (): string => join(base, 'other') },
+    { name: 'a /proc cwd (CVE-2024-21626 shape)', cwd: (): string => '/proc/self/fd/8' },
+    { name: 'a relative cwd that climbs out', cwd: (): string => '../..' },
+  ])('refuses $name (never passed through to the exec)', ({ cwd }) => {
+    expect(() => rewriteForContainer({ command: 'node', args: [], cwd: cwd() }, proj, C)).toThrow(expect.objectContaining({ code: 'HOST_PATH_DENIED', phase: 'workspace_stage' }) as Error);
   });
 
   it.each([

@@ -1,7 +1,7 @@
 /**
  * Which host folder belongs to a server, and how its command line looks inside the sandbox.
  *
- * The folder is `box.hostPath` (relative to the config file's folder) or, when absent, inferred
+ * The folder is `box.hostPath` (relative to the config file's folder; '' = no folder) or, when absent, inferred
  * from absolute paths in `command`/`args` that exist on the host (system paths such as
  * `/usr/bin/python3` or an `/etc/...` argument are not taken as hints). A `…/.venv/bin/python` style
  * command stands for its project root, and is matched on the literal path: a venv's python is a
@@ -9,6 +9,7 @@
  */
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
+import { BoxError } from '../errors/box-error.js';
 
 const VENV_DIRS = new Set(['.venv', 'venv', 'env', '.env']);
 const VENV_BIN_DIRS = new Set(['bin', 'Scripts']);
@@ -30,7 +31,9 @@ export interface FolderResolution {
 }
 
 export function resolveHostFolder(def: ServerCommand & { hostPath?: string | undefined }, configDir: string): FolderResolution {
-  if (def.hostPath !== undefined && def.hostPath !== '') return { hostPath: stripTrailingSep(resolve(configDir, def.hostPath)), inferred: false };
+  // '' is a server with no folder whose folder must not be inferred (added through the API, or nothing found when it was added).
+  if (def.hostPath === '') return { hostPath: null, inferred: false };
+  if (def.hostPath !== undefined) return { hostPath: stripTrailingSep(resolve(configDir, def.hostPath)), inferred: false };
   const candidates: string[] = [];
   for (const part of [def.command, ...def.args]) {
     if (!isAbsolute(part) || !existsSync(part)) continue;
@@ -85,8 +88,19 @@ export function rewriteForContainer(def: ServerCommand, hostPath: string, contai
   return {
     command,
     args: def.args.map((a) => mapPath(a) ?? a),
-    cwd: def.cwd === undefined ? containerDir : (mapPath(def.cwd) ?? def.cwd),
+    cwd: def.cwd === undefined ? containerDir : containerCwd(def.cwd, mapPath, containerDir),
   };
+}
+
+/** The working directory inside the sandbox: always in the server's own folder (never an absolute path it does not map). */
+function containerCwd(cwd: string, mapPath: (value: string) => string | null, containerDir: string): string {
+  if (!isAbsolute(cwd)) {
+    const rel = normalize(cwd);
+    if (rel !== '..' && !rel.startsWith('..' + sep)) return join(containerDir, rel).split(sep).join('/');
+  }
+  const mapped = mapPath(cwd);
+  if (mapped !== null) return mapped;
+  throw new BoxError('HOST_PATH_DENIED', 'workspace_stage', `cwd ${JSON.stringify(cwd)} is outside the server's folder`, { details: { cwd, rule: 'cwd must lie inside the server folder' } });
 }
 
 /** `<hostPath>/.venv/bin/python3` (literal path, never resolved). */

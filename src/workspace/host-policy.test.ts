@@ -3,7 +3,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BoxError } from '../errors/box-error.js';
-import { checkHostPolicy } from './host-policy.js';
+import { checkFolderRules, checkHostPolicy, type FolderRules } from './host-policy.js';
 
 let base: string;
 let allowed: string;
@@ -52,7 +52,6 @@ describe('checkHostPolicy: allowed folders', () => {
   it.each([
     { name: 'a subfolder of an allowed root', path: () => join(allowed, 'proj'), real: () => join(allowed, 'proj') },
     { name: 'a nested subfolder', path: () => join(allowed, 'proj', 'sub'), real: () => join(allowed, 'proj', 'sub') },
-    { name: 'the allowed root itself', path: () => allowed, real: () => allowed },
     { name: 'an un-normalised path', path: () => `${allowed}/proj/sub/../sub/.`, real: () => join(allowed, 'proj', 'sub') },
     { name: 'a symlink to a folder inside the root → its realpath', path: () => join(allowed, 'proj-link'), real: () => join(allowed, 'proj') },
     { name: 'a path through an alias of the root → its realpath', path: () => join(base, 'allowed-alias', 'proj'), real: () => join(allowed, 'proj') },
@@ -65,7 +64,7 @@ describe('checkHostPolicy: allowed folders', () => {
   });
 
   it('accepts a folder under any one of several roots', () => {
-    expect(checkHostPolicy(outside, { allowedRoots: [join(allowed, 'proj'), outside] })).toBe(outside);
+    expect(checkHostPolicy(outside, { allowedRoots: [join(allowed, 'proj'), base] })).toBe(outside);
   });
 
   it('a Docker socket elsewhere does not deny the folder', () => {
@@ -85,6 +84,8 @@ describe('checkHostPolicy: denials', () => {
     { name: 'a relative symlink that points outside the allowed root', path: () => join(allowed, 'escape-relative'), rule: /not under an allowed root/ },
     { name: 'a folder outside all allowed roots', path: () => outside, rule: /not under an allowed root/ },
     { name: 'the parent of the allowed root', path: () => base, rule: /not under an allowed root/ },
+    { name: 'the allowed root itself (the config folder by default)', path: () => allowed, rule: /is the allowed root .* itself/ },
+    { name: 'the allowed root through an alias', path: () => join(base, 'allowed-alias'), rule: /is the allowed root .* itself/ },
     { name: 'a path that does not exist', path: () => join(allowed, 'missing'), rule: /does not exist/ },
     { name: 'a dangling symlink', path: () => join(allowed, 'dangling'), rule: /does not exist/ },
     { name: 'a file instead of a folder', path: () => join(allowed, 'file.txt'), rule: /not a folder/ },
@@ -167,5 +168,41 @@ describe('checkHostPolicy: denials', () => {
     } finally {
       rmSync(socket, { force: true });
     }
+  });
+});
+
+describe('checkFolderRules: what a server folder may never hold or overlap', () => {
+  const rules = (over: Partial<FolderRules> = {}): FolderRules => ({
+    allowedRoots: [allowed],
+    protectedFolders: [
+      { path: join(allowed, 'proj', 'sub'), what: 'the config folder' },
+      { path: join(allowed, 'other', 'state'), what: 'the state folder' },
+    ],
+    otherServers: [],
+    ...over,
+  });
+
+  it.each([
+    { name: 'the allowed root itself', path: () => allowed, rule: /is the allowed root .* itself/ },
+    { name: 'the config folder', path: () => join(allowed, 'proj', 'sub'), rule: /holds the config folder/ },
+    { name: 'a folder holding the config folder', path: () => join(allowed, 'proj'), rule: /holds the config folder/ },
+    { name: 'a folder holding the state folder, which need not exist yet', path: () => join(allowed, 'other'), rule: /holds the state folder/ },
+    { name: 'the config folder through a symlink', path: () => join(allowed, 'proj-link'), rule: /holds the config folder/ },
+  ])('refuses $name', ({ path, rule }) => {
+    const p = path();
+    expectDenied(() => checkFolderRules(p, rules()), p, rule);
+  });
+
+  it('refuses a folder equal to, inside or around another server folder, naming that server', () => {
+    const others = { otherServers: [{ name: 'a', folder: join(allowed, 'proj') }], protectedFolders: [] };
+    for (const p of [join(allowed, 'proj'), join(allowed, 'proj', 'sub'), join(allowed, 'proj-link')]) {
+      expect(expectDenied(() => checkFolderRules(p, rules(others)), p, /overlaps the folder of server "a"/).details).toMatchObject({ server: 'a' });
+    }
+    expect(() => checkFolderRules(join(allowed, 'other'), rules(others))).not.toThrow();
+  });
+
+  it('lets a folder beside them pass, and one that does not exist (checkHostPolicy refuses it at staging)', () => {
+    expect(() => checkFolderRules(join(allowed, 'other'), rules({ protectedFolders: [{ path: join(allowed, 'proj', 'sub'), what: 'the config folder' }] }))).not.toThrow();
+    expect(() => checkFolderRules(join(allowed, 'missing'), rules())).not.toThrow();
   });
 });

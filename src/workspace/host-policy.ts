@@ -1,11 +1,13 @@
 /**
- * Which host folders may be staged: after `realpath`, the folder must lie under an allowed root
- * and must not be `/`, a system folder, a home folder itself, or hold the Docker socket.
+ * Which host folders may be staged: after `realpath`, the folder must lie inside an allowed root
+ * (never be the root itself) and must not be `/`, a system folder, a home folder itself, or hold
+ * the Docker socket. When a server is added, `checkFolderRules` also refuses a folder that holds
+ * the config or state folder, or overlaps another server's folder.
  * Violations are BoxErrors in phase workspace_stage that name the path and the rule.
  */
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { sep } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { BoxError } from '../errors/box-error.js';
 
 /** Never staged, nor anything below them. */
@@ -40,10 +42,54 @@ export function checkHostPolicy(path: string, policy: HostPolicy): string {
     if (socket.startsWith(real + sep)) deny(`it holds the Docker socket ${socket}`);
   }
   const roots = policy.allowedRoots.map((r) => realpathOr(r));
+  const rootItself = roots.findIndex((root) => root === real);
+  if (rootItself >= 0) deny(`it is the allowed root ${JSON.stringify(policy.allowedRoots[rootItself])} itself; stage a folder inside it`);
   if (!roots.some((root) => real === root || real.startsWith(root === sep ? sep : root + sep))) {
     deny(`it is not under an allowed root (box.allowedRoots: ${policy.allowedRoots.map((r) => JSON.stringify(r)).join(', ') || 'none'})`, { allowedRoots: policy.allowedRoots });
   }
   return real;
+}
+
+export interface FolderRules {
+  allowedRoots: string[];
+  /** Folders a server folder may never be or hold (the config folder, the state folder). */
+  protectedFolders: { path: string; what: string }[];
+  /** The folders of the servers already added. */
+  otherServers: { name: string; folder: string }[];
+}
+
+/**
+ * The rules checked when a server is added (they need the supervisor's view): the folder is not an
+ * allowed root itself, does not hold the config or state folder, and neither holds, equals nor lies
+ * inside another server's folder. Paths are compared after realpath where they exist.
+ */
+export function checkFolderRules(path: string, rules: FolderRules): void {
+  const deny = (rule: string, extra: Record<string, unknown> = {}): never => {
+    throw new BoxError('HOST_PATH_DENIED', 'workspace_stage', `Host folder ${JSON.stringify(path)} is not allowed: ${rule}`, { details: { path, rule, ...extra } });
+  };
+  const real = realpathNear(path);
+  const within = (inner: string, outer: string): boolean => inner === outer || inner.startsWith(outer === sep ? sep : outer + sep);
+  rules.allowedRoots.forEach((root) => {
+    if (real === realpathNear(root)) deny(`it is the allowed root ${JSON.stringify(root)} itself; stage a folder inside it`);
+  });
+  for (const { path: folder, what } of rules.protectedFolders) {
+    if (within(realpathNear(folder), real)) deny(`it holds ${what} ${folder}, which is never staged`);
+  }
+  for (const other of rules.otherServers) {
+    const theirs = realpathNear(other.folder);
+    if (within(real, theirs) || within(theirs, real)) deny(`it overlaps the folder of server ${JSON.stringify(other.name)} (${other.folder}); each server stages only its own folder`, { server: other.name });
+  }
+}
+
+/** The realpath of `path`, or of its nearest existing ancestor joined with the rest (a state folder not made yet). */
+function realpathNear(path: string): string {
+  const absolute = resolve(path);
+  try {
+    return realpathSync(absolute);
+  } catch {
+    const parent = dirname(absolute);
+    return parent === absolute ? absolute : join(realpathNear(parent), basename(absolute));
+  }
 }
 
 function realpathOr(path: string): string {

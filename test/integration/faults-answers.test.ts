@@ -4,7 +4,7 @@
  * relay — when the session container is killed. Each gets one answer, a result or an error that
  * carries phase and code, within 5 s; none hangs; none is answered twice.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -25,11 +25,12 @@ describe('exactly one answer per request when the session dies', () => {
   beforeAll(async () => {
     folder = copyFixture('node-mcp');
     const configPath = `${folder.path}/../mcp-box.json`;
+    cpSync(folder.path, `${folder.path}/../project-ext`, { recursive: true }); // each server stages its own folder: two never share one
     const server = { command: 'node', args: ['server.mjs'] };
     writeFileSync(
       configPath,
       JSON.stringify({
-        mcpServers: { rest: { ...server, box: { hostPath: 'project' } }, ext: { ...server, box: { hostPath: 'project', client: 'external' } } },
+        mcpServers: { rest: { ...server, box: { hostPath: 'project' } }, ext: { ...server, box: { hostPath: 'project-ext', client: 'external' } } },
         box: { image: inject('sandboxImage'), memoryMb: 1024, allowedRoots: [tmpdir()], caCertsFile: HOST_CA_BUNDLE, install: { npmRegistry: npmRegistry() }, restart: { backoffInitialMs: 200, maxRestarts: 3 } },
         server: { port: 0 },
       }),

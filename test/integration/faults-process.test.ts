@@ -232,7 +232,8 @@ describe('fault injection: a misbehaving server process', () => {
     it('a server filling /tmp gets a clear ENOSPC from its own write; it and its session neighbour keep answering; removing it frees the space', async () => {
       const f = folder();
       sup.add('filler', { command: 'node', args: [`${f.path}/server.cjs`], box: small });
-      sup.add('neighbour', { command: 'node', args: [`${f.path}/server.cjs`], box: small });
+      const g = folder(); // each server stages its own folder: two servers never share one
+      sup.add('neighbour', { command: 'node', args: [`${g.path}/server.cjs`], box: small });
       const [filler, neighbour] = await Promise.all([waitForState(sup, 'filler', ['ready', 'failed']), waitForState(sup, 'neighbour', ['ready', 'failed'])]);
       expect([filler.state, neighbour.state]).toEqual(['ready', 'ready']);
       expect(filler.session).toBe(neighbour.session);

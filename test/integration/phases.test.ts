@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Supervisor } from '../../src/supervisor/supervisor.js';
 import { copyFixture, tempFolder, type TempFolder } from '../helpers/folders.js';
 import { buildWheel } from '../helpers/python-projects.js';
@@ -12,7 +12,8 @@ describe('failures are reported in their phase', () => {
   const fastFail = { restart: { maxRestarts: 0, backoffInitialMs: 100 } };
 
   beforeAll(async () => {
-    sup = await testSupervisor(testConfig({ pingIntervalSec: 1 }));
+    // The operator allows the missing image: a server may only name images of box.allowedImages.
+    sup = await testSupervisor(testConfig({ pingIntervalSec: 1, allowedImages: [inject('sandboxImage'), 'mcp-box-no-such-image:never'] }));
   });
   afterAll(async () => {
     await sup.close();
