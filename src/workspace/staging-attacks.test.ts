@@ -2,7 +2,7 @@
  * Issue 9, item 3: staging a hostile folder never hands the tenant the supervisor's event loop,
  * its budgets, or a file from outside the folder.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -151,6 +151,35 @@ describe('a parent folder swapped for a symlink is never followed out of the fol
     expect(err.message).toContain('"sub/secret.txt"');
     expect(err.details).toMatchObject({ path: 'sub/secret.txt' });
     expect(Buffer.concat(chunks).includes(Buffer.from('OUTSIDE SECRET'))).toBe(false);
+  });
+
+  it('a walk racing a parent swapped back and forth never lists the outside folder', { timeout: 60_000 }, async () => {
+    const root = tempRoot();
+    const outside = tempRoot();
+    mkdirSync(join(root, 'sub'));
+    writeFileSync(join(root, 'sub', 'inside.txt'), 'i');
+    writeFileSync(join(outside, 'OUTSIDE-ONLY.txt'), 'o');
+    symlinkSync(outside, join(root, 'sublink'));
+    // `sub` is a folder, then a link to the outside folder, then a folder again, as fast as sh goes.
+    const swapper = spawn('sh', ['-c', 'cd "$1"; while :; do mv -T sub sub.real; mv -T sublink sub; mv -T sub sublink; mv -T sub.real sub; done', 'sh', root], { stdio: 'ignore' });
+    const seen = { leaked: 0, refused: 0, clean: 0 };
+    try {
+      for (let i = 0; i < 3000; i++) {
+        try {
+          const walk = await walkFolder(root);
+          if (walk.entries.some((e) => e.rel.includes('OUTSIDE-ONLY'))) seen.leaked++;
+          else seen.clean++;
+        } catch (err) {
+          expect(err).toMatchObject({ code: 'STAGE_FAILED', phase: 'workspace_stage' });
+          seen.refused++;
+        }
+      }
+    } finally {
+      swapper.kill('SIGKILL');
+    }
+    process.stdout.write(`[measure] 3000 walks against a parent swap loop: ${JSON.stringify(seen)}\n`);
+    expect(seen.leaked).toBe(0);
+    expect(seen.clean).toBeGreaterThan(0);
   });
 
   it('a FIFO named .mcpboxignore does not hang the walk', async () => {

@@ -76,15 +76,26 @@ export async function walkFolder(root: string, limits: StageLimits = DEFAULT_STA
     if (++counted > limits.maxFiles) overBudget(`more than ${limits.maxFiles} files, folders and links`, limits.maxFiles, rel);
   };
 
+  const realRoot = realpathSync.native(root);
   const visit = async (relDir: string, depth: number): Promise<void> => {
     if (depth > limits.maxDepth) overBudget(`more than ${limits.maxDepth} folder levels`, limits.maxDepth, relDir);
-    const names = readdirSync(relDir === '' ? root : join(root, relDir)).sort();
+    const dir = openFolder(root, realRoot, relDir);
+    try {
+      await visitOpen(relDir, depth, dir.path);
+    } finally {
+      dir.close();
+    }
+  };
+  /** `dirPath` names the opened, verified folder (through its descriptor on Linux). */
+  const visitOpen = async (relDir: string, depth: number, dirPath: string): Promise<void> => {
+    const names = readdirSync(dirPath).sort();
     for (const name of names) {
       await maybeYield();
       const rel = relDir === '' ? name : `${relDir}/${name}`;
+      const path = join(dirPath, name);
       let st: Stats;
       try {
-        st = lstatSync(join(root, rel));
+        st = lstatSync(path);
       } catch {
         continue; // vanished during the walk
       }
@@ -105,8 +116,13 @@ export async function walkFolder(root: string, limits: StageLimits = DEFAULT_STA
         result.entries.push({ ...base, type: 'file', size: st.size });
       } else if (st.isSymbolicLink()) {
         count(rel);
-        const target = readlinkSync(join(root, rel));
-        const verdict = judgeLink(rel, target) ?? judgeResolvedLink(root, rel);
+        let target: string;
+        try {
+          target = readlinkSync(path);
+        } catch {
+          continue; // vanished (or replaced) since its lstat
+        }
+        const verdict = judgeLink(rel, target) ?? judgeResolvedLink(realRoot, path);
         if (verdict === null) result.entries.push({ ...base, type: 'symlink', linkTarget: target });
         else result.dropped.push({ rel, reason: verdict });
       } else if (st.isFIFO()) refuse(rel, 'a FIFO');
@@ -132,15 +148,48 @@ export function judgeLink(rel: string, target: string): string | null {
  * The text check cannot see chains (`a -> .`, `e -> a/..` climbs out through `a`): ask the kernel
  * where the link really leads. A dangling link is kept (it leads nowhere on the host).
  */
-function judgeResolvedLink(root: string, rel: string): string | null {
+function judgeResolvedLink(realRoot: string, path: string): string | null {
   let real: string;
   try {
-    real = realpathSync.native(join(root, rel));
+    real = realpathSync.native(path);
   } catch {
     return null;
   }
-  const realRoot = realpathSync.native(root);
   return real === realRoot || real.startsWith(realRoot + sep) ? null : 'link resolves outside the folder (through other links)';
+}
+
+/**
+ * Opens a folder of the walk so that what is listed is the folder itself, even if it or a parent
+ * is swapped for a link meanwhile: on Linux it is opened no-follow, its descriptor's name must be
+ * the expected real path, and it is then read through `/proc/self/fd/<fd>` (the descriptor, never
+ * the name again). Elsewhere the path is used as it is.
+ */
+function openFolder(root: string, realRoot: string, relDir: string): { path: string; close: () => void } {
+  const path = relDir === '' ? root : join(root, relDir);
+  if (process.platform !== 'linux') return { path, close: () => undefined };
+  const changed = (how: string): BoxError =>
+    new BoxError('STAGE_FAILED', 'workspace_stage', `Cannot stage ${JSON.stringify(relDir || '.')}: it changed during staging (${how}); try again`, {
+      details: { path: relDir || '.', change: how },
+    });
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw changed(code === 'ELOOP' || code === 'ENOTDIR' ? 'it is no longer a folder' : `it could not be opened: ${code ?? String(err)}`);
+  }
+  const fdPath = `/proc/self/fd/${fd}`;
+  let real: string | null = null;
+  try {
+    real = readlinkSync(fdPath);
+  } catch {
+    // checked below
+  }
+  if (real !== (relDir === '' ? realRoot : join(realRoot, relDir))) {
+    closeSync(fd);
+    throw changed('a folder on its path was replaced: it opened outside the folder');
+  }
+  return { path: fdPath, close: () => closeSync(fd) };
 }
 
 const MAX_IGNORE_FILE_BYTES = 64 * 1024;
