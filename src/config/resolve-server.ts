@@ -27,6 +27,8 @@ export interface ResolvedServer {
   command: string;
   args: string[];
   env: Record<string, string>;
+  /** Env keys the definition marks as secret (besides those whose names say so). */
+  secretEnv: string[];
   /** Absolute host path inside `hostPath`, or undefined (the workspace). */
   cwd: string | undefined;
   /**
@@ -73,6 +75,7 @@ export function resolveServer(name: string, def: ServerDefinition, global: Globa
     command: def.command,
     args: def.args ?? [],
     env: def.env ?? {},
+    secretEnv: def.secretEnv ?? [],
     cwd: resolveCwd(name, def.cwd, hostPath),
     hostPath,
     profile: resolveProfile({

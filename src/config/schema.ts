@@ -75,6 +75,8 @@ export const serverSchema = z
     command: z.string().min(1),
     args: z.array(z.string()).optional(),
     env: z.record(envName, z.string().refine((v) => !v.includes('\0'), 'must not contain NUL')).optional(),
+    /** Env keys whose values are secrets although their names do not say so (redacted everywhere). */
+    secretEnv: z.array(envName).max(256).optional(),
     cwd: z.string().min(1).optional(),
     box: serverBoxSchema.optional(),
     // Keys other clients write into the same format: accepted; only `disabled` has an effect.

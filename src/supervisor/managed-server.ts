@@ -111,7 +111,7 @@ export class ManagedServer {
     this.name = spec.name;
     this.host = host;
     this.policy = new RestartPolicy(spec.restart);
-    this.redactor = new Redactor([...secretValues(spec.env), ...urlCredentials([spec.install.indexUrl, spec.install.npmRegistry, ...(spec.install.extraIndexUrls ?? [])]), ...host.secrets]);
+    this.redactor = new Redactor([...secretValues(spec.env, spec.secretEnv), ...urlCredentials([spec.install.indexUrl, spec.install.npmRegistry, ...(spec.install.extraIndexUrls ?? [])]), ...host.secrets]);
     this.log = new ServerLog(host.logCapacity, (t) => this.redactor.redact(t), host.onLogLine, () => this.redactor.maxLength);
     if (host.seed !== undefined) {
       this.log.seed(host.seed.logs);

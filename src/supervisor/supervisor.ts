@@ -135,7 +135,7 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
       });
       this.folders.set(name, spec.hostPath);
     }
-    this.redactor.add([...secretValues(spec.env), ...urlCredentials([spec.install.indexUrl, spec.install.npmRegistry, ...(spec.install.extraIndexUrls ?? [])])]);
+    this.redactor.add([...secretValues(spec.env, spec.secretEnv), ...urlCredentials([spec.install.indexUrl, spec.install.npmRegistry, ...(spec.install.extraIndexUrls ?? [])])]);
     const state = this.opts.state;
     const earlier = state?.loadServer(name);
     if (earlier !== undefined && earlier.history.length > 0) this.histories.set(name, earlier.history.slice(-HISTORY_LIMIT));

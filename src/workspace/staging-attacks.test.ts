@@ -161,7 +161,8 @@ describe('a parent folder swapped for a symlink is never followed out of the fol
     writeFileSync(join(outside, 'OUTSIDE-ONLY.txt'), 'o');
     symlinkSync(outside, join(root, 'sublink'));
     // `sub` is a folder, then a link to the outside folder, then a folder again, as fast as sh goes.
-    const swapper = spawn('sh', ['-c', 'cd "$1"; while :; do mv -T sub sub.real; mv -T sublink sub; mv -T sub sublink; mv -T sub.real sub; done', 'sh', root], { stdio: 'ignore' });
+    const swapper = spawn('sh', ['-c', 'cd "$1"; while :; do mv -T sub sub.real; mv -T sublink sub; mv -T sub sublink; mv -T sub.real sub; done', 'sh', root], { stdio: 'ignore', detached: true });
+    const swapperExited = new Promise((resolve) => swapper.once('exit', resolve));
     const seen = { leaked: 0, refused: 0, clean: 0 };
     try {
       for (let i = 0; i < 3000; i++) {
@@ -175,7 +176,9 @@ describe('a parent folder swapped for a symlink is never followed out of the fol
         }
       }
     } finally {
-      swapper.kill('SIGKILL');
+      // The whole group (sh and the mv it runs), and only then may the folders be removed.
+      process.kill(-(swapper.pid as number), 'SIGKILL');
+      await swapperExited;
     }
     process.stdout.write(`[measure] 3000 walks against a parent swap loop: ${JSON.stringify(seen)}\n`);
     expect(seen.leaked).toBe(0);

@@ -14,11 +14,14 @@ import { runCli, serveApi, type ServeProcess, startServeProcess, stopAllServes }
 import { HOST_CA_BUNDLE } from '../helpers/supervisor.js';
 
 const SECRET = 'tok/sekrit+98765=';
+/** A secret under a name that does not say so: the definition marks it (`secretEnv`). */
+const MARKED = 'postgres://app:hunter2-db@db/app';
 const SCRIPT = [
   'import os, sys, time, base64, urllib.parse',
   "t = os.environ['API_TOKEN']",
   "print('probe: %s mode' % os.environ['PROBE_MODE'], file=sys.stderr)",
   "print('raw', t, file=sys.stderr)",
+  "print('marked', os.environ['DSN'], file=sys.stderr)",
   "print('b64', base64.b64encode(('user:' + t).encode()).decode(), file=sys.stderr)",
   "print('url', urllib.parse.quote(t, safe=''), file=sys.stderr)",
   "print('\\x1b]52;c;ZWNobyBwd25lZA==\\x07osc \\x1b[31mred\\x1b[0m', file=sys.stderr)",
@@ -36,7 +39,7 @@ describe('redaction at every output boundary', () => {
   let serve: ServeProcess;
   let token: string;
   const api = serveApi(() => serve.url, () => token);
-  const forms = [SECRET, encodeURIComponent(SECRET), Buffer.from(`user:${SECRET}`).toString('base64').slice(8, -4)];
+  const forms = [MARKED, SECRET, encodeURIComponent(SECRET), Buffer.from(`user:${SECRET}`).toString('base64').slice(8, -4)];
 
   beforeAll(async () => {
     folder = tempFolder();
@@ -44,7 +47,7 @@ describe('redaction at every output boundary', () => {
     writeFileSync(
       configPath,
       JSON.stringify({
-        mcpServers: { crash: { command: 'python3', args: ['-c', SCRIPT], env: { PROBE_MODE: 'crash', API_TOKEN: SECRET }, box: { client: 'external' } } },
+        mcpServers: { crash: { command: 'python3', args: ['-c', SCRIPT], env: { PROBE_MODE: 'crash', API_TOKEN: SECRET, DSN: MARKED }, secretEnv: ['DSN'], box: { client: 'external' } } },
         box: { image: inject('sandboxImage'), memoryMb: 512, allowedRoots: [tmpdir()], caCertsFile: HOST_CA_BUNDLE, restart: { maxRestarts: 0 } },
         server: { port: 0 },
       }),
@@ -64,6 +67,7 @@ describe('redaction at every output boundary', () => {
     expect(server.error.exitCode).toBe(3);
     expect(server.error.stderrTail).toContain('probe: crash mode');
     expect(server.error.stderrTail).toContain('raw ***');
+    expect(server.error.stderrTail).toContain('marked ***');
     const outputs = [
       JSON.stringify(server),
       JSON.stringify((await api('GET', '/v1/servers/crash/logs?limit=500')).json),
