@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { BoxError } from '../errors/box-error.js';
 import { HttpServer, type HttpServerOptions } from './http-server.js';
+import { rawHttp } from '../../test/helpers/raw-http.js';
 
 const TOKEN = 'unit-test-token-0123456789';
 const RELAY = '/v1/sessions/%E0%A4%A/processes/x/ws';
@@ -58,25 +59,7 @@ async function startServer(opts: Partial<HttpServerOptions> = {}): Promise<{ htt
   return { http, unexpected };
 }
 
-/** Sends `text` on a fresh socket and reads until the server closes it. */
-function raw(port: number, text: string, timeoutMs = 5000): Promise<{ status: number; head: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    let out = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no complete answer within ${timeoutMs} ms (got ${JSON.stringify(out.slice(0, 200))})`));
-    }, timeoutMs);
-    socket.on('data', (c: Buffer) => (out += c.toString('utf8')));
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      const [head = '', body = ''] = out.split('\r\n\r\n', 2);
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), head, body });
-    });
-    socket.write(text);
-  });
-}
+const raw = rawHttp;
 
 const get = (path: string, headers: Record<string, string> = {}, port = server?.port ?? 0): string =>
   `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n${Object.entries(headers)

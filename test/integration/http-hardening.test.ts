@@ -5,29 +5,12 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempFolder, type TempFolder } from '../helpers/folders.js';
 import { type ServeProcess, startServeProcess, stopAllServes } from '../helpers/serve-process.js';
+import { rawHttp } from '../helpers/raw-http.js';
 
 const HEADERS_TIMEOUT_MS = 1000;
 const MiB = 1024 * 1024;
 
-/** Sends `text` on a fresh socket and reads until the server closes it. */
-function raw(port: number, text: string, timeoutMs = 5000): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    let out = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no complete answer within ${timeoutMs} ms (got ${JSON.stringify(out.slice(0, 200))})`));
-    }, timeoutMs);
-    socket.on('data', (c: Buffer) => (out += c.toString('utf8')));
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      const [head = '', body = ''] = out.split('\r\n\r\n', 2);
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), body });
-    });
-    socket.write(text);
-  });
-}
+const raw = rawHttp;
 
 function send(agent: Agent, port: number, opts: { method: string; path: string; token: string; body?: Buffer }): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
