@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { BoxError } from '../errors/box-error.js';
 import { HttpServer, type HttpServerOptions } from './http-server.js';
-import { rawHttp } from '../../test/helpers/raw-http.js';
+import { rawHttp, sendThrough } from '../../test/helpers/raw-http.js';
 
 const TOKEN = 'unit-test-token-0123456789';
 const RELAY = '/v1/sessions/%E0%A4%A/processes/x/ws';
@@ -205,22 +205,8 @@ interface Answer {
   body: string;
 }
 
-/** One request through `agent`; resolves once the answer is read (a write error after it is ignored). */
 function send(agent: Agent, port: number, opts: { method: string; path: string; body?: Buffer; headers?: Record<string, string> }): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    let answered = false;
-    const req = request({ agent, host: '127.0.0.1', port, method: opts.method, path: opts.path, headers: { ...auth, 'Content-Type': 'application/json', ...opts.headers } }, (res) => {
-      answered = true;
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      res.on('error', reject);
-    });
-    req.on('error', (err) => {
-      if (!answered) reject(err);
-    });
-    req.end(opts.body);
-  });
+  return sendThrough(agent, port, { ...opts, headers: { ...auth, ...opts.headers } });
 }
 
 const jsonBody = (bytes: number): Buffer => Buffer.from(JSON.stringify({ pad: 'x'.repeat(bytes - 10) }));

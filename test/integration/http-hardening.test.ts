@@ -1,11 +1,11 @@
 /** HTTP that cannot be knocked over: malformed paths, oversized bodies and slow clients against a real `serve`. */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { Agent, request, type IncomingHttpHeaders } from 'node:http';
+import { Agent, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempFolder, type TempFolder } from '../helpers/folders.js';
 import { type ServeProcess, startServeProcess, stopAllServes } from '../helpers/serve-process.js';
-import { rawHttp } from '../helpers/raw-http.js';
+import { rawHttp, sendThrough } from '../helpers/raw-http.js';
 
 const HEADERS_TIMEOUT_MS = 1000;
 const MiB = 1024 * 1024;
@@ -13,20 +13,7 @@ const MiB = 1024 * 1024;
 const raw = rawHttp;
 
 function send(agent: Agent, port: number, opts: { method: string; path: string; token: string; body?: Buffer }): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    let answered = false;
-    const req = request({ agent, host: '127.0.0.1', port, method: opts.method, path: opts.path, headers: { Authorization: `Bearer ${opts.token}`, 'Content-Type': 'application/json' } }, (res) => {
-      answered = true;
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      res.on('error', reject);
-    });
-    req.on('error', (err) => {
-      if (!answered) reject(err);
-    });
-    req.end(opts.body);
-  });
+  return sendThrough(agent, port, { method: opts.method, path: opts.path, headers: { Authorization: `Bearer ${opts.token}` }, ...(opts.body === undefined ? {} : { body: opts.body }) });
 }
 
 describe('serve: HTTP hardening', () => {
