@@ -104,6 +104,63 @@ describe('HttpServer: malformed paths', () => {
   });
 });
 
+describe("HttpServer: requests Node's parser refuses", () => {
+  /** The status, headers (lower-cased names) and parsed JSON body of one raw answer. */
+  function answer(text: { status: number; head: string; body: string }): { status: number; headers: Record<string, string>; json: unknown } {
+    const headers = Object.fromEntries(
+      text.head
+        .split('\r\n')
+        .slice(1)
+        .map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]),
+    );
+    return { status: text.status, headers, json: JSON.parse(text.body) as unknown };
+  }
+
+  it.each([
+    { name: 'a malformed request line', request: 'GARBAGE\r\n\r\n' },
+    { name: 'a request line with a bad version', request: 'GET /healthz HTTX/1.1\r\nHost: x\r\n\r\n' },
+    { name: 'a header line without a colon', request: 'GET /healthz HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n' },
+  ])('$name is a 400 error envelope with Connection: close, and the server keeps serving', async ({ request }) => {
+    const { http, unexpected } = await startServer();
+    const got = answer(await raw(http.port, request));
+    expect(got.status).toBe(400);
+    expect(got.headers['content-type']).toMatch(/^application\/json/);
+    expect(got.headers.connection).toBe('close');
+    expect(got.json).toEqual({ error: { code: 'BAD_REQUEST', message: expect.stringMatching(/^The request is not valid HTTP \(HPE_\w+\)$/) } });
+    expect(unexpected).toEqual([]);
+    expect(await healthz(http.port)).toBe(200);
+  });
+
+  it('headers over the size limit are a 431 error envelope', async () => {
+    const { http } = await startServer();
+    const got = answer(await raw(http.port, get('/healthz', { 'X-Big': 'a'.repeat(32 * 1024) })));
+    expect(got.status).toBe(431);
+    expect(got.headers.connection).toBe('close');
+    expect(got.json).toMatchObject({ error: { code: 'HEADERS_TOO_LARGE', message: expect.any(String) } });
+    expect(await healthz(http.port)).toBe(200);
+  });
+
+  it('a later request on a kept-alive connection that stalls in its headers gets a 408 error envelope after the answer to the first', async () => {
+    const { http } = await startServer({ headersTimeoutMs: 400 });
+    const socket = connect(http.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    let whole = '';
+    socket.on('data', (c: Buffer) => (whole += c.toString('utf8')));
+    socket.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${http.port}\r\n\r\nGET /healthz HTTP/1.1\r\nX-Stalled: `);
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the server did not close the stalled connection within 3 s (got ${JSON.stringify(whole)})`)), 3000);
+      socket.once('close', () => resolve(clearTimeout(timer)));
+    });
+    expect(whole).toMatch(/^HTTP\/1\.1 200 /);
+    const second = whole.slice(whole.indexOf('HTTP/1.1', 1));
+    const [head = '', body = ''] = second.split('\r\n\r\n');
+    const got = answer({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), head, body });
+    expect(got.status).toBe(408);
+    expect(got.headers.connection).toBe('close');
+    expect(got.json).toMatchObject({ error: { code: 'REQUEST_TIMEOUT' } });
+  });
+});
+
 describe('HttpServer: unexpected errors in handlers', () => {
   it('a programming error in a route handler is answered 500 and reported, not swallowed', async () => {
     const { http, unexpected } = await startServer();
@@ -212,6 +269,19 @@ function send(agent: Agent, port: number, opts: { method: string; path: string; 
 const jsonBody = (bytes: number): Buffer => Buffer.from(JSON.stringify({ pad: 'x'.repeat(bytes - 10) }));
 
 describe('HttpServer: request bodies', () => {
+  it('a client that goes away in the middle of its body is not reported as an unexpected error', async () => {
+    const { http, unexpected } = await startServer();
+    const socket = connect(http.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await new Promise((r) => socket.once('connect', r));
+    socket.write(`POST /v1/echo HTTP/1.1\r\nHost: 127.0.0.1:${http.port}\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":`);
+    await new Promise((r) => setTimeout(r, 50));
+    socket.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(unexpected).toEqual([]);
+    expect(await healthz(http.port)).toBe(200);
+  });
+
   it('a 20 MiB body gets a 413 envelope with Connection: close, and the next request through the same keep-alive agent succeeds', async () => {
     const { http } = await startServer({ maxBodyBytes: MiB });
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });

@@ -9,6 +9,8 @@
  * slow or idle clients are cut by the headers timeout, and an oversized body is a 413 that reaches
  * the client before the connection closes. Node's `requestTimeout` covers receiving the request
  * (headers and body) only, so slow answers, SSE streams and upgraded WebSockets are never cut by it.
+ * What Node's own parser refuses (a malformed request line, headers over the size limit, a request
+ * that timed out) is answered in the same envelope too: 400, 431 or 408, then the connection closes.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -76,6 +78,8 @@ export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 /** After a 413, the rest of the body is read and dropped (up to this much) so the answer is not lost to a reset. */
 const DISCARD_AFTER_REFUSAL_BYTES = 64 * 1024 * 1024;
 const DISCARD_AFTER_REFUSAL_MS = 10_000;
+/** After answering a request Node could not parse, the socket is destroyed once the client closed, or after this. */
+const CLIENT_ERROR_LINGER_MS = 1_000;
 
 type Target = { pathname: string; query: URLSearchParams } | null;
 
@@ -136,6 +140,11 @@ export class HttpServer {
     const started = (req: IncomingMessage): void => clearTimeout(firstRequestDeadlines.get(req.socket));
     this.server.on('request', started);
     this.server.on('upgrade', started);
+    // Without a listener Node answers its parser's errors itself, in plain text. The response of the
+    // latest request on a socket tells whether an answer is already going out there.
+    const responses = new WeakMap<Duplex, ServerResponse>();
+    this.server.on('request', (req: IncomingMessage, res: ServerResponse) => responses.set(req.socket, res));
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => onClientError(err, socket, responses.get(socket)));
   }
 
   route(method: string, path: string, handler: RouteHandler, opts: { public?: boolean } = {}): this {
@@ -223,10 +232,7 @@ export class HttpServer {
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    const refuse = (status: number, code: string, message: string): void => {
-      const body = JSON.stringify({ error: { code, message } });
-      socket.end(`HTTP/1.1 ${status} ${statusText(status)}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-    };
+    const refuse = (status: number, code: string, message: string): void => void socket.end(rawErrorResponse(status, code, message));
     const target = parseTarget(req.url);
     const refusal = checkOriginAndHost(req, this.guard) ?? checkToken(req, this.guard);
     if (refusal !== null) return refuse(refusal.status, refusal.code, refusal.message);
@@ -320,7 +326,8 @@ async function readJsonBody(req: IncomingMessage, limit: number): Promise<{ tooL
     };
     const onError = (err: Error): void => {
       cleanup();
-      reject(err);
+      // The client went away mid-body (or the request timed out): not a bug to report.
+      reject(new BoxError('ABORTED', 'runtime', 'The request body was cut off before it was complete', { cause: err }));
     };
     const cleanup = (): void => {
       req.off('data', onData).off('end', onEnd).off('error', onError);
@@ -371,6 +378,47 @@ function refuseBody(req: IncomingMessage, res: ServerResponse, limit: number): v
   req.resume();
 }
 
+/** A whole HTTP/1.1 answer with an error envelope and `Connection: close`, for a socket no ServerResponse owns. */
+function rawErrorResponse(status: number, code: string, message: string): string {
+  const body = JSON.stringify({ error: { code, message } });
+  return `HTTP/1.1 ${status} ${statusText(status)}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`;
+}
+
+/** What Node's parser refused, as our answer: the statuses Node itself would send, in the error envelope. */
+function clientErrorAnswer(err: NodeJS.ErrnoException): { status: number; code: string; message: string } {
+  const reason = err.code ?? 'unknown';
+  if (reason === 'HPE_HEADER_OVERFLOW') return { status: 431, code: 'HEADERS_TOO_LARGE', message: 'The request line and headers are larger than the server accepts' };
+  if (reason === 'ERR_HTTP_REQUEST_TIMEOUT' || /^HPE_.*TIMEOUT$/.test(reason)) return { status: 408, code: 'REQUEST_TIMEOUT', message: 'The request was not received in time' };
+  if (reason === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') return { status: httpStatusOf('PAYLOAD_TOO_LARGE'), code: 'PAYLOAD_TOO_LARGE', message: 'The chunk extensions of the request body are larger than the server accepts' };
+  return { status: 400, code: 'BAD_REQUEST', message: `The request is not valid HTTP (${reason})` };
+}
+
+/** Sockets answered by onClientError, until they close. */
+const lingering = new WeakSet<Duplex>();
+
+/**
+ * Answers a request Node could not parse, unless the socket is gone or an answer already started
+ * there (a second one would corrupt it), then closes. The answer ends the socket (FIN after it)
+ * before it is destroyed: destroying at once with unread input sends a reset that can discard the
+ * answer before the client reads it (see refuseBody).
+ */
+function onClientError(err: NodeJS.ErrnoException, socket: Duplex, res: ServerResponse | undefined): void {
+  // More input after the answer fails to parse again: the answer stands, the linger timer closes.
+  if (lingering.has(socket)) return;
+  const answering = res !== undefined && res.headersSent && !res.writableEnded;
+  if (err.code === 'ECONNRESET' || !socket.writable || answering) {
+    socket.destroy();
+    return;
+  }
+  const { status, code, message } = clientErrorAnswer(err);
+  socket.on('error', () => undefined);
+  socket.end(rawErrorResponse(status, code, message));
+  lingering.add(socket);
+  const timer = setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+}
+
 function statusText(status: number): string {
-  return { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable' }[status] ?? 'Error';
+  return { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 409: 'Conflict', 413: 'Payload Too Large', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable' }[status] ?? 'Error';
 }

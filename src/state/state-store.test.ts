@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -92,5 +92,22 @@ describe('StateStore', () => {
     store.flush();
     const raw = readFileSync(join(dir, 'servers', 'b', 'log.jsonl'), 'utf8');
     expect(raw.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as unknown)).toHaveLength(1);
+  });
+
+  it('a state directory that cannot be written never throws into its callers; each failure is reported with its path', () => {
+    const blocker = join(tempDir(), 'not-a-dir');
+    writeFileSync(blocker, 'a regular file');
+    const reported: { code: string | undefined; path: string }[] = [];
+    const store = new StateStore(join(blocker, 'state'), undefined, { onWriteError: (err, path) => reported.push({ code: (err as NodeJS.ErrnoException).code, path }) });
+    const task: TaskRecord = { id: 'task_1', kind: 'install', subject: 'a', state: 'working', progress: 'starting', startedAt: 't0', endedAt: null, elapsedMs: 0, outputLines: 0, error: null };
+    expect(() => {
+      store.appendLog('a', { seq: 1, at: 't', source: 'lifecycle', text: 'one' });
+      store.appendTask(task); // flushed at once
+      store.flush();
+    }).not.toThrow();
+    expect(store.writeErrors).toBe(reported.length);
+    expect(reported.length).toBeGreaterThanOrEqual(3);
+    expect(reported.every((r) => r.code === 'ENOTDIR')).toBe(true);
+    expect(reported.map((r) => r.path)).toEqual(expect.arrayContaining([join(blocker, 'state', 'tasks.jsonl'), join(blocker, 'state', 'servers', 'a', 'log.jsonl')]));
   });
 });

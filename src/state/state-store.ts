@@ -1,7 +1,9 @@
 /**
  * Durable state under the state directory (default `.mcp-box/` beside the config), so logs,
  * history, the last failure of each server and task records survive a restart of
- * `serve`. Bounded: every file rotates at `maxFileBytes` (one predecessor kept).
+ * `serve`. Bounded: every file rotates at `maxFileBytes` (one predecessor kept). A write that
+ * fails (disk full, a removed directory) never throws: it is counted and reported through
+ * `onWriteError`, and later writes try again.
  *
  *   <dir>/servers/<name>/log.jsonl       LogLine per line
  *   <dir>/servers/<name>/history.jsonl   StatusEvent per state transition
@@ -18,6 +20,11 @@ import { JsonlFile } from './jsonl-file.js';
 
 const DEFAULT_MAX_FILE_BYTES = 2 * 1024 * 1024;
 
+export interface StateStoreOptions {
+  /** A write or rotation of `path` failed (disk full, EIO, …): the records are dropped, serve goes on. */
+  onWriteError?: (err: Error, path: string) => void;
+}
+
 export interface ServerState {
   logs: LogLine[];
   history: StatusEvent[];
@@ -30,7 +37,15 @@ export class StateStore {
   constructor(
     readonly dir: string,
     private readonly maxFileBytes = DEFAULT_MAX_FILE_BYTES,
+    private readonly opts: StateStoreOptions = {},
   ) {}
+
+  /** Failed writes and rotations over all files so far (each file's are kept until it is forgotten). */
+  get writeErrors(): number {
+    let n = 0;
+    for (const f of this.files.values()) n += f.writeErrors;
+    return n;
+  }
 
   appendLog(server: string, line: LogLine): void {
     this.file(join('servers', server, 'log.jsonl')).append(line);
@@ -88,7 +103,9 @@ export class StateStore {
   private file(rel: string): JsonlFile {
     let f = this.files.get(rel);
     if (f === undefined) {
-      f = new JsonlFile(join(this.dir, rel), this.maxFileBytes);
+      const path = join(this.dir, rel);
+      const onWriteError = this.opts.onWriteError;
+      f = new JsonlFile(path, this.maxFileBytes, onWriteError === undefined ? {} : { onWriteError: (err) => onWriteError(err, path) });
       this.files.set(rel, f);
     }
     return f;

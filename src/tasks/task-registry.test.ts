@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BoxError } from '../errors/box-error.js';
 import { TaskRegistry, type TaskContext, type TaskRecord, type TaskRegistryOptions } from './task-registry.js';
 import { thrown } from '../../test/helpers/thrown.js';
@@ -412,6 +412,101 @@ describe('TaskRegistry: events and close', () => {
     await expect(working.done).rejects.toMatchObject({ code: 'ABORTED', phase: 'shutdown' });
     expect(r.get(working.id)).toMatchObject({ state: 'failed', error: { code: 'ABORTED', phase: 'shutdown' } });
     expect(r.get(finished.id).state).toBe('completed');
+  });
+});
+
+describe('TaskRegistry: output updates are throttled', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** Fake clock; every 'update' with the fake time it went out at. */
+  function throttled(updateIntervalMs = 250): { r: TaskRegistry; updates: { at: number; rec: TaskRecord }[] } {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const r = registry({ updateIntervalMs, heartbeatMs: 60_000 });
+    const updates: { at: number; rec: TaskRecord }[] = [];
+    r.on('update', (rec) => updates.push({ at: Date.now(), rec }));
+    return { r, updates };
+  }
+
+  it('10,000 output chunks in 1 s are a handful of updates, at most one per interval, and the latest state goes out on the trailing edge', async () => {
+    const { r, updates } = throttled(250);
+    const gate = deferred();
+    const { task, ctx } = startGated(r, gate);
+    for (let i = 0; i < 10_000; i++) {
+      ctx.output(`line ${i}\n`);
+      if (i % 10 === 9) vi.advanceTimersByTime(1);
+    }
+    vi.advanceTimersByTime(300);
+    const working = updates.filter((u) => u.rec.state === 'working');
+    expect(working.length).toBeLessThanOrEqual(1 + Math.ceil(1300 / 250) + 1);
+    const outputDriven = working.slice(1).map((u) => u.at);
+    for (let i = 1; i < outputDriven.length; i++) expect((outputDriven[i] as number) - (outputDriven[i - 1] as number)).toBeGreaterThanOrEqual(250);
+    expect(updates.at(-1)?.rec).toMatchObject({ state: 'working', progress: 'line 9999', outputLines: 2000 });
+    expect(r.get(task.id).progress).toBe('line 9999'); // reads are never throttled
+    gate.resolve();
+    await task.done;
+    expect(updates.at(-1)?.rec.state).toBe('completed');
+  });
+
+  it('the end goes out at once and is the last update: a pending throttled one is dropped, its timer cleared', async () => {
+    const { r, updates } = throttled(250);
+    const gate = deferred();
+    const { task, ctx } = startGated(r, gate);
+    ctx.output('first\n'); // at once
+    ctx.output('second\n'); // pending
+    const timersWithPending = vi.getTimerCount();
+    gate.resolve();
+    await task.done;
+    expect(vi.getTimerCount()).toBe(timersWithPending - 2); // the pending update and the heartbeat
+    vi.advanceTimersByTime(1000);
+    expect(updates.map((u) => [u.rec.state, u.rec.progress])).toEqual([
+      ['working', 'starting'],
+      ['working', 'first'],
+      ['completed', 'completed'],
+    ]);
+    expect(updates.at(-1)?.rec.outputLines).toBe(2);
+  });
+
+  it.each([
+    { name: 'fails', settle: (d: Deferred<void>) => d.reject(new BoxError('INSTALL_FAILED', 'dep_install', 'pip exited 1')), state: 'failed' },
+    { name: 'is cancelled', settle: (d: Deferred<void>) => d.resolve(), state: 'cancelled', cancel: true },
+  ])('a task that $name with an update pending ends with its final record, and nothing after it', async ({ settle, state, cancel }) => {
+    const { r, updates } = throttled(250);
+    const gate = deferred();
+    const { task, ctx } = startGated(r, gate);
+    ctx.output('a\n');
+    ctx.output('b\n');
+    if (cancel === true) r.cancel(task.id);
+    settle(gate);
+    await task.done.catch(() => undefined);
+    vi.advanceTimersByTime(1000);
+    expect(updates.at(-1)?.rec.state).toBe(state);
+    expect(updates.filter((u) => u.rec.state !== 'working')).toHaveLength(1);
+  });
+
+  it('an explicit progress message goes out at once, carrying the pending output update, which is not sent again', () => {
+    const { r, updates } = throttled(250);
+    const gate = deferred();
+    const { ctx } = startGated(r, gate);
+    ctx.output('first\n');
+    ctx.output('second\n'); // pending
+    ctx.progress('resolving');
+    expect(updates.at(-1)?.rec).toMatchObject({ progress: 'resolving', outputLines: 2 });
+    vi.advanceTimersByTime(1000);
+    expect(updates.map((u) => u.rec.progress)).toEqual(['starting', 'first', 'resolving']);
+    ctx.output('third\n'); // an interval after the last one: at once again
+    expect(updates.at(-1)?.rec.progress).toBe('third');
+    gate.resolve();
+  });
+
+  it('updateIntervalMs: 0 emits an update for every chunk', () => {
+    const { r, updates } = throttled(0);
+    const gate = deferred();
+    const { ctx } = startGated(r, gate);
+    for (let i = 0; i < 5; i++) ctx.output(`l${i}\n`);
+    expect(updates.map((u) => u.rec.progress)).toEqual(['starting', 'l0', 'l1', 'l2', 'l3', 'l4']);
+    gate.resolve();
   });
 });
 

@@ -8,6 +8,12 @@
  * Durable state hears of a task twice ('started', then the 'update' that finishes it), so a task
  * that was working when its process died is still known after a restart: `restore()` turns it into
  * `failed` with `INTERRUPTED`, since nothing is running it any more.
+ *
+ * Updates driven by output are throttled per task (`updateIntervalMs`): an install printing
+ * thousands of chunks would otherwise flood every listener (serve's event ring among them). The
+ * first is emitted at once, later ones at most once per interval, on the trailing edge so the latest
+ * state always goes out. Everything else (start, an explicit progress message, the heartbeat, the
+ * end) is emitted at once, taking along a pending throttled update; nothing follows the final one.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -45,6 +51,8 @@ export interface TaskRegistryOptions {
   maxOutputLines?: number;
   /** Applied to every output line and progress message before it is stored. */
   redact?: (text: string) => string;
+  /** Output-driven 'update' events of a task are at most one per this interval (default 250 ms; 0: every chunk). */
+  updateIntervalMs?: number;
 }
 
 export interface Task<T> {
@@ -63,10 +71,15 @@ interface Entry {
   heartbeat: NodeJS.Timeout | null;
   cancelRequested: boolean;
   endedWithCr: boolean;
+  /** When output last caused an 'update' (or an update that carried its changes went out). */
+  lastOutputUpdateAt: number;
+  /** The trailing throttled update, when one is due. */
+  pendingUpdate: NodeJS.Timeout | null;
 }
 
 const MAX_PROGRESS = 200;
 const MAX_PARTIAL = 64 * 1024;
+const DEFAULT_UPDATE_INTERVAL_MS = 250;
 
 export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: [TaskRecord] }> {
   private readonly tasks = new Map<string, Entry>();
@@ -74,6 +87,7 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: 
   private readonly heartbeatMs: number;
   private readonly maxLines: number;
   private readonly redact: (text: string) => string;
+  private readonly updateIntervalMs: number;
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(opts: TaskRegistryOptions = {}) {
@@ -82,6 +96,7 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: 
     this.heartbeatMs = opts.heartbeatMs ?? 10_000;
     this.maxLines = opts.maxOutputLines ?? 2000;
     this.redact = opts.redact ?? ((t) => t);
+    this.updateIntervalMs = opts.updateIntervalMs ?? DEFAULT_UPDATE_INTERVAL_MS;
     this.sweeper = setInterval(() => this.sweep(), Math.min(this.ttlMs, 60_000));
     this.sweeper.unref();
   }
@@ -99,6 +114,8 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: 
       heartbeat: null,
       cancelRequested: false,
       endedWithCr: false,
+      lastOutputUpdateAt: Number.NEGATIVE_INFINITY,
+      pendingUpdate: null,
     };
     this.tasks.set(id, entry);
     entry.heartbeat = setInterval(() => {
@@ -188,6 +205,8 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: 
         heartbeat: null,
         cancelRequested: false,
         endedWithCr: false,
+        lastOutputUpdateAt: Number.NEGATIVE_INFINITY,
+        pendingUpdate: null,
       });
     }
     this.sweep();
@@ -205,6 +224,7 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: 
     for (const entry of this.tasks.values()) {
       if (entry.record.state === 'working') entry.controller.abort(new BoxError('ABORTED', 'shutdown', 'mcp-box is shutting down'));
       if (entry.heartbeat !== null) clearInterval(entry.heartbeat);
+      this.cancelPendingUpdate(entry);
     }
   }
 
@@ -235,14 +255,45 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: 
     }
     if (entry.lines.length > this.maxLines) entry.lines.splice(0, entry.lines.length - this.maxLines);
     entry.record.outputLines = entry.lines.length;
+    this.outputUpdate(entry);
+  }
+
+  /** Throttled: at once when none went out for an interval, else one trailing update when it ends. */
+  private outputUpdate(entry: Entry): void {
+    if (entry.pendingUpdate !== null) return; // it takes the latest state when it fires
+    const wait = entry.lastOutputUpdateAt + this.updateIntervalMs - Date.now();
+    if (wait <= 0) {
+      entry.lastOutputUpdateAt = Date.now();
+      this.emit('update', this.snapshot(entry));
+      return;
+    }
+    entry.pendingUpdate = setTimeout(() => {
+      entry.pendingUpdate = null;
+      if (entry.record.state !== 'working') return;
+      entry.lastOutputUpdateAt = Date.now();
+      this.emit('update', this.snapshot(entry));
+    }, wait);
+    entry.pendingUpdate.unref();
+  }
+
+  /** An update that goes out at once; it carries the changes of a pending throttled one, which is dropped. */
+  private updateNow(entry: Entry): void {
+    if (this.cancelPendingUpdate(entry)) entry.lastOutputUpdateAt = Date.now();
     this.emit('update', this.snapshot(entry));
+  }
+
+  private cancelPendingUpdate(entry: Entry): boolean {
+    if (entry.pendingUpdate === null) return false;
+    clearTimeout(entry.pendingUpdate);
+    entry.pendingUpdate = null;
+    return true;
   }
 
   private setProgress(entry: Entry, message: string, emit = true): void {
     if (entry.record.state !== 'working') return;
     const clean = this.redact(message);
     entry.record.progress = clean.length > MAX_PROGRESS ? `${clean.slice(0, MAX_PROGRESS - 1)}…` : clean;
-    if (emit) this.emit('update', this.snapshot(entry));
+    if (emit) this.updateNow(entry);
   }
 
   private finish(entry: Entry, state: TaskState, error: BoxError | null): void {
@@ -258,7 +309,7 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: 
     entry.record.elapsedMs = Date.now() - entry.startedMs;
     entry.record.outputLines = entry.lines.length;
     entry.record.error = error === null ? null : { code: error.code, phase: error.phase, message: this.redact(error.message), details: mapStrings({ ...error.details }, this.redact) };
-    this.emit('update', this.snapshot(entry));
+    this.updateNow(entry); // the final update: a pending throttled one is dropped, never sent after it
   }
 
   private snapshot(entry: Entry): TaskRecord {
