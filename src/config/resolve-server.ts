@@ -12,7 +12,7 @@ import type { SessionProfile } from '../runtime/types.js';
 import { DEFAULT_STAGE_LIMITS, type StageLimits } from '../workspace/walk-folder.js';
 import { resolveHostFolder } from '../workspace/host-folder.js';
 import type { GlobalBoxOptions, ServerDefinition } from './schema.js';
-import { configError, serverBoxProblems } from './server-policy.js';
+import { configError, DEFAULT_DISK_FILES, DEFAULT_DISK_MB, serverBoxProblems } from './server-policy.js';
 
 export interface RestartSettings {
   maxRestarts: number;
@@ -49,6 +49,8 @@ export interface ResolvedServer {
   recycleAfterTimeouts: number;
   restart: RestartSettings;
   processLimit: number | undefined;
+  /** Quota of the server's folders: bytes on disk (also the largest file, RLIMIT_FSIZE) and entries. */
+  disk: { maxBytes: number; maxEntries: number };
   disabled: boolean;
 }
 
@@ -105,6 +107,7 @@ export function resolveServer(name: string, def: ServerDefinition, global: Globa
       healthyAfterMs: restart.healthyAfterSec === undefined ? DEFAULT_RESTART.healthyAfterMs : restart.healthyAfterSec * 1000,
     },
     processLimit: pick('processLimit'),
+    disk: { maxBytes: (pick('diskMb') ?? DEFAULT_DISK_MB) * 1024 * 1024, maxEntries: pick('diskFiles') ?? DEFAULT_DISK_FILES },
     disabled: def.disabled === true,
   };
 }

@@ -61,6 +61,10 @@ const boxCommon = {
   stageLimits: stageLimitsSchema.optional(),
   /** Per-server process-count limit (RLIMIT_NPROC of its uid). */
   processLimit: z.number().int().min(8).max(4096).optional(),
+  /** Disk a server's folders may hold (staged code, installs, HOME, TMPDIR), and the largest file it may write. */
+  diskMb: z.number().int().min(16).optional(),
+  /** Files, folders and links a server's folders may hold. */
+  diskFiles: z.number().int().min(1000).optional(),
 };
 
 export const serverBoxSchema = z.strictObject({
@@ -102,6 +106,8 @@ export const boxLimitsSchema = z.strictObject({
   pidsLimit: z.number().int().min(16).optional(),
   tmpfsMb: z.number().int().min(1).optional(),
   processLimit: z.number().int().min(8).max(4096).optional(),
+  diskMb: z.number().int().min(16).optional(),
+  diskFiles: z.number().int().min(1000).optional(),
   stageBytes: positiveInt.optional(),
   stageFiles: positiveInt.optional(),
   stageDepth: positiveInt.max(256).optional(),
@@ -118,6 +124,8 @@ export const globalBoxSchema = z.strictObject({
   allowedImages: z.array(z.string().min(1)).optional(),
   /** With `network: "off"`: a server may still ask for `"on"`. */
   allowNetworkOverride: z.boolean().optional(),
+  /** How often each running server's disk use is measured against its quota; 0 = never. */
+  diskCheckSec: z.number().min(0).max(3600).optional(),
   /** false: no server is started, each reports box_unavailable ("disabled by config"). */
   enabled: z.boolean().optional(),
   /** Keep session containers when serve stops, and adopt them on the next start. */

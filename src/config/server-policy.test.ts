@@ -34,6 +34,9 @@ describe('a server definition may narrow the operator box settings, never widen 
     { box: { processLimit: 300 }, global: {}, says: 'mcpServers.x.box.processLimit: 300 is above the operator\'s cap of 128 (box.processLimit)' },
     { box: { processLimit: 300 }, global: { pidsLimit: 200, limits: { processLimit: 1000 } }, says: 'mcpServers.x.box.processLimit: 300 is above the operator\'s cap of 200 (box.pidsLimit)' },
     { box: { pidsLimit: 64, processLimit: 100 }, global: {}, says: 'mcpServers.x.box.processLimit: 100 is above the operator\'s cap of 64 (mcpServers.x.box.pidsLimit)' },
+    { box: { diskMb: 100_000 }, global: {}, says: 'mcpServers.x.box.diskMb: 100000 is above the operator\'s cap of 2048 (box.diskMb)' },
+    { box: { diskMb: 512 }, global: { diskMb: 256 }, says: 'mcpServers.x.box.diskMb: 512 is above the operator\'s cap of 256 (box.diskMb)' },
+    { box: { diskFiles: 10_000_000 }, global: { limits: { diskFiles: 500_000 } }, says: 'mcpServers.x.box.diskFiles: 10000000 is above the operator\'s cap of 500000 (box.limits.diskFiles)' },
     { box: { installTimeoutSec: 86_400 }, global: {}, says: 'mcpServers.x.box.installTimeoutSec: 86400 is above the operator\'s cap of 300 (box.installTimeoutSec)' },
     { box: { startupTimeoutSec: 3600 }, global: { startupTimeoutSec: 90 }, says: 'mcpServers.x.box.startupTimeoutSec: 3600 is above the operator\'s cap of 90 (box.startupTimeoutSec)' },
     { box: { toolTimeoutSec: 3600 }, global: {}, says: 'mcpServers.x.box.toolTimeoutSec: 3600 is above the operator\'s cap of 60 (box.toolTimeoutSec)' },
@@ -89,6 +92,12 @@ describe('a server definition may narrow the operator box settings, never widen 
     expect(spec.profile).toEqual({ image: 'mine:1', network: 'off', cpus: 0.5, memoryMb: 512, pidsLimit: 128, readOnlyRootfs: true, tmpfsMb: 16 });
     expect(spec.install).toEqual({ npmRegistry: 'https://registry.example/', noIndex: true, findLinks: ['wheels', './more/wheels'] });
     expect(spec.processLimit).toBe(64);
+    expect(spec.disk).toEqual({ maxBytes: 2048 * 1024 * 1024, maxEntries: 200_000 });
+  });
+
+  it('a server may narrow its disk quota; the quota is in bytes and entries', () => {
+    const config = parseConfig({ box: { diskMb: 1024 }, mcpServers: { x: { command: 'cat', box: { diskMb: 64, diskFiles: 5000 } } } });
+    expect(resolveServer('x', config.mcpServers.x ?? { command: 'cat' }, config.box, base).disk).toEqual({ maxBytes: 64 * 1024 * 1024, maxEntries: 5000 });
   });
 
   it('lets the operator widen: box.limits maxima above the global values, box.allowNetworkOverride, box.allowedImages', () => {

@@ -21,7 +21,11 @@ export interface PolicyProblem {
   message: string;
 }
 
-type CappedField = 'memoryMb' | 'cpus' | 'pidsLimit' | 'tmpfsMb' | 'processLimit' | 'installTimeoutSec' | 'startupTimeoutSec' | 'toolTimeoutSec';
+/** A server's disk quota when the operator sets none: room for a venv or node_modules of a large server. */
+export const DEFAULT_DISK_MB = 2048;
+export const DEFAULT_DISK_FILES = 200_000;
+
+type CappedField = 'memoryMb' | 'cpus' | 'pidsLimit' | 'tmpfsMb' | 'processLimit' | 'diskMb' | 'diskFiles' | 'installTimeoutSec' | 'startupTimeoutSec' | 'toolTimeoutSec';
 
 const DEFAULTS: Record<CappedField, number> = {
   memoryMb: DEFAULT_PROFILE.memoryMb,
@@ -29,6 +33,8 @@ const DEFAULTS: Record<CappedField, number> = {
   pidsLimit: DEFAULT_PROFILE.pidsLimit,
   tmpfsMb: DEFAULT_PROFILE.tmpfsMb,
   processLimit: DEFAULT_NPROC_PER_IDENTITY,
+  diskMb: DEFAULT_DISK_MB,
+  diskFiles: DEFAULT_DISK_FILES,
   installTimeoutSec: DEFAULT_INSTALL_TIMEOUT_MS / 1000,
   startupTimeoutSec: 120,
   toolTimeoutSec: 60,
@@ -81,7 +87,7 @@ export function serverBoxProblems(name: string, own: ServerBoxOptions | undefine
       if (asked !== undefined && asked > cap.value) problems.push(above(at(field), asked, cap));
     }
   }
-  for (const field of ['installTimeoutSec', 'startupTimeoutSec', 'toolTimeoutSec'] as const) {
+  for (const field of ['diskMb', 'diskFiles', 'installTimeoutSec', 'startupTimeoutSec', 'toolTimeoutSec'] as const) {
     const cap = capOf(field, global);
     const asked = own[field];
     if (asked !== undefined && asked > cap.value) problems.push(above(at(field), asked, cap));

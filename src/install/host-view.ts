@@ -5,9 +5,10 @@
  * changed in between and the stage is refused.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { BoxError } from '../errors/box-error.js';
+import { opensAtSync } from '../workspace/fd-path.js';
 import type { WalkResult } from '../workspace/walk-folder.js';
 import type { FolderView } from './detect-install.js';
 
@@ -23,6 +24,7 @@ export function hostFolderView(walk: WalkResult): HostFolderView {
   const rootNames = new Set(walk.entries.filter((e) => !e.rel.includes('/') && e.type !== 'dir').map((e) => e.rel));
   const readHashes = new Map<string, string>();
   const contents = new Map<string, string>();
+  let realRoot: string | undefined;
   return {
     rootNames,
     readHashes,
@@ -34,8 +36,13 @@ export function hostFolderView(walk: WalkResult): HostFolderView {
       if (entry.size > MAX_MANIFEST_BYTES) {
         throw new BoxError('INSTALL_FAILED', 'dep_install', `${rel} is larger than ${MAX_MANIFEST_BYTES} bytes; not a manifest mcp-box will read`);
       }
+      realRoot ??= realpathSync.native(walk.root);
       const fd = openSync(join(walk.root, rel), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
       try {
+        // A folder on the way swapped for a symlink after the walk: O_NOFOLLOW guards only the last component.
+        if (!opensAtSync(fd, join(realRoot, rel))) {
+          throw new BoxError('STAGE_FAILED', 'workspace_stage', `${rel} changed during staging (a folder on its path was replaced: it opened outside the folder); try again`);
+        }
         const st = fstatSync(fd);
         if (!st.isFile() || st.ino !== entry.ino || st.dev !== entry.dev) {
           throw new BoxError('STAGE_FAILED', 'workspace_stage', `${rel} changed during staging; try again`);

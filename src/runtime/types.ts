@@ -59,6 +59,13 @@ export interface Identity {
   workspace: string;
 }
 
+export interface DiskUsage {
+  /** Allocated bytes (blocks × 1 KiB), the figure a disk fills by. */
+  bytes: number;
+  /** Files, folders and links. */
+  entries: number;
+}
+
 export interface ExecSpec {
   cmd: string[];
   /** Run as this identity (its uid/gid, HOME, TMPDIR, process limit); omitted = the session user. */
@@ -104,6 +111,9 @@ export interface ManagedProcessSpec {
   onStderr?: (chunk: Buffer) => void;
   /** This process's uid may run at most this many processes (default: the runtime's limit). */
   processLimit?: number;
+  /** No file this process (or its children) writes may grow past this many bytes (RLIMIT_FSIZE):
+   * the write fails with EFBIG, or SIGXFSZ ends a writer that does not ignore it. */
+  fileSizeLimitBytes?: number;
   signal?: AbortSignal;
 }
 
@@ -195,6 +205,8 @@ export interface Session {
   releaseIdentity(identity: Identity, opts?: { signal?: AbortSignal }): Promise<void>;
   /** Whether this session holds the identity (also one moved over from a dead session whose volume it re-attached). */
   holds(identity: Identity): boolean;
+  /** What an identity's folders hold on disk (staged code, installs, HOME, TMPDIR), measured as that uid. */
+  diskUsage(identity: Identity, opts?: { signal?: AbortSignal; timeoutMs?: number }): Promise<DiskUsage>;
   exec(spec: ExecSpec): Promise<ExecResult>;
   startProcess(spec: ManagedProcessSpec): Promise<ManagedProcess>;
   processes(): ManagedProcess[];

@@ -48,6 +48,7 @@ export class Metrics {
     ['request', 0],
     ['upgrade', 0],
   ]);
+  private stateWriteErrors = 0;
 
   /** Starts sampling the event-loop delay (see the lag gauges in render); returns the stop. */
   monitorEventLoop(): () => void {
@@ -80,6 +81,10 @@ export class Metrics {
   }
 
   /** A request or upgrade handler threw something that is not a BoxError (a bug; logged by serve). */
+  onStateWriteError(): void {
+    this.stateWriteErrors++;
+  }
+
   onUnexpectedHttpError(where: 'request' | 'upgrade'): void {
     this.httpUnexpected.set(where, (this.httpUnexpected.get(where) ?? 0) + 1);
   }
@@ -115,6 +120,8 @@ export class Metrics {
     lines.push(...this.installs.render('mcp_box_install_duration_seconds'));
     help('mcp_box_http_unexpected_errors_total', 'counter', 'Unexpected exceptions in HTTP request and upgrade handlers (logged; serve kept serving).');
     for (const [where, n] of this.httpUnexpected) lines.push(`mcp_box_http_unexpected_errors_total{where="${where}"} ${n}`);
+    help('mcp_box_state_write_errors_total', 'counter', 'Writes to the state folder that failed (a full disk, a removed folder); their records were dropped and serve kept serving.');
+    lines.push(`mcp_box_state_write_errors_total ${this.stateWriteErrors}`);
     if (this.eventLoop !== null) lines.push(...this.renderEventLoop(this.eventLoop, help));
     return `${lines.join('\n')}\n`;
   }

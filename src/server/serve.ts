@@ -57,7 +57,19 @@ export async function startServe(loaded: LoadedConfig, opts: { runtimeOptions?: 
   // With persistent sessions the owner id is the state dir's, so the next serve adopts its sessions.
   const ownerId = config.box.persistentSessions === true ? createHash('sha256').update(loaded.stateDir).digest('hex').slice(0, 12) : undefined;
   const runtimeOptions: DockerRuntimeOptions = { ...(tag === undefined || tag === '' ? {} : { tag }), ...(ownerId === undefined ? {} : { ownerId }), ...opts.runtimeOptions };
-  const state = new StateStore(loaded.stateDir);
+  // A full disk (or a removed state folder) must not stop serve: each failed write is dropped and
+  // counted; the operator hears of it once a minute at most.
+  let lastStateWarning = 0;
+  const state = new StateStore(loaded.stateDir, undefined, {
+    onWriteError: (err, path) => {
+      metrics.onStateWriteError();
+      if (Date.now() - lastStateWarning < 60_000) return;
+      lastStateWarning = Date.now();
+      const text = `cannot write the state file ${path} (records dropped, still serving; ${state.writeErrors} failed writes so far): ${err instanceof Error ? err.message : String(err)}`;
+      if (opts.log === undefined) process.emitWarning(text);
+      else opts.log.error(text, { path });
+    },
+  });
   const supervisor = await createSupervisor({ ...config, mcpServers: {}, server: { ...config.server, token } }, { configDir: loaded.configDir, http, runtimeOptions, state });
   const events = new EventLog();
   supervisor.on('status', (e) => {

@@ -15,12 +15,14 @@ import type { RelayHub } from '../relay/relay-hub.js';
 import { relayPath } from '../relay/relay-hub.js';
 import { CLOSE_PROCESS_EXITED, CLOSE_STDOUT_CLOSED } from '../relay/close-codes.js';
 import type { StdioRelay } from '../relay/stdio-relay.js';
-import type { Identity, ManagedProcess, ProcessExit, Runtime, Session } from '../runtime/types.js';
+import type { DiskUsage, Identity, ManagedProcess, ProcessExit, Runtime, Session } from '../runtime/types.js';
 import type { TaskRegistry } from '../tasks/task-registry.js';
 import { delay, linkedSignal } from '../util/abort.js';
 import { MCP_BOX_VERSION } from '../version.js';
 import { resolveHostFolder, rewriteForContainer } from '../workspace/host-folder.js';
-import { checkHostPolicy } from '../workspace/host-policy.js';
+import { checkFolderRules, checkHostPolicy, type FolderRules } from '../workspace/host-policy.js';
+import type { DiskTarget, DiskWatched } from './disk-watch.js';
+import { quotaBreach } from './disk-watch.js';
 import { Redactor, secretValues, urlCredentials } from './redactor.js';
 import { RepeatedFailures } from './repeated-failure.js';
 import { RestartPolicy } from './restart-policy.js';
@@ -31,6 +33,8 @@ const INIT_ATTEMPT_MS = 15_000;
 const RELAY_RECONNECT_ATTEMPTS = 3;
 const EARLY_EXIT_MS = 2000;
 const EXIT_SETTLE_MS = 5000;
+/** Longer than a signalled exit takes to classify (the container-death settle of the runtime). */
+const QUOTA_EXIT_SETTLE_MS = 3000;
 const STDERR_TAIL_LINES = 40;
 const STDERR_TAIL_BYTES = 16 * 1024;
 /** How long a failed start phase waits for its session to show a death it may have caused. */
@@ -53,6 +57,8 @@ export interface ServerHost {
   secrets: string[];
   logCapacity: number;
   emit(event: StatusEvent): void;
+  /** The folder rules of this server now (config/state folder, the other servers' folders). */
+  folderRules?: (allowedRoots: string[]) => FolderRules;
   /** Every log line as it is written (durable state). */
   onLogLine?: (line: LogLine) => void;
   /** What this server left in an earlier run: its log and last failure. */
@@ -78,7 +84,7 @@ interface Attempt {
 
 const NON_RETRYABLE = new Set<BoxErrorCode>(['BOX_DISABLED', 'HOST_PATH_DENIED', 'INVALID_ARGUMENT', 'INVALID_REQUIREMENT', 'STAGE_LIMIT_EXCEEDED', 'IMAGE_MISSING', 'HARDENING_CHECK_FAILED']);
 
-export class ManagedServer {
+export class ManagedServer implements DiskWatched {
   readonly name: string;
   readonly log: ServerLog;
   private spec: ResolvedServer;
@@ -182,6 +188,11 @@ export class ManagedServer {
   /** Stops and deletes the server's workspace and identity (the shared session stays). */
   async remove(): Promise<void> {
     await this.stop('removed');
+    await this.clearFolders();
+  }
+
+  /** Deletes the identity and its folders: the next start stages and installs into new ones. */
+  private async clearFolders(): Promise<void> {
     const held = this.identity;
     this.identity = null;
     if (held !== null) await held.session.releaseIdentity(held.identity).catch((err: unknown) => this.log.line('lifecycle', `failed to release the workspace: ${String(err)}`));
@@ -202,6 +213,32 @@ export class ManagedServer {
     return result as CallToolResult;
   }
 
+  diskTarget(): DiskTarget | null {
+    const proc = this.attempt?.proc;
+    if (this.state !== 'ready' || proc == null || !proc.running || this.identity === null) return null;
+    return { session: this.identity.session, identity: this.identity.identity, quota: this.spec.disk };
+  }
+
+  /** Its folders hold more than `box.diskMb` / `box.diskFiles`: stopped, and cleared before the next start. */
+  onDiskOverQuota(usage: DiskUsage, target: DiskTarget): void {
+    const attempt = this.attempt;
+    const current = (): boolean => this.state === 'ready' && this.attempt === attempt && this.identity?.identity === target.identity;
+    if (!current()) return;
+    const mib = (bytes: number): number => Math.round(bytes / 1024 / 1024);
+    const what =
+      quotaBreach(usage, target.quota) === 'entries'
+        ? `holds ${usage.entries} files, above its quota of ${target.quota.maxEntries} (box.diskFiles)`
+        : `uses ${mib(usage.bytes)} MiB of disk, above its quota of ${mib(target.quota.maxBytes)} MiB (box.diskMb)`;
+    const error = new BoxError('DISK_QUOTA_EXCEEDED', 'runtime', `"${this.name}" ${what}; stopped, and its folders are cleared before the next start`, {
+      details: { usage: { ...usage }, quota: { ...target.quota } },
+    });
+    void (async () => {
+      // A writer the file cap just killed (SIGXFSZ) is ending: its exit is the better record.
+      if ((await this.exitSoon(attempt?.proc, QUOTA_EXIT_SETTLE_MS)) !== null || !current()) return;
+      this.watchResolve?.({ error });
+    })();
+  }
+
   // ── lifecycle ──────────────────────────────────────────────────────────────────────────────
 
   private async runLoop(signal: AbortSignal): Promise<void> {
@@ -218,6 +255,7 @@ export class ManagedServer {
       }
       if (failure === null || signal.aborted) return;
       await this.teardown(failure.error.message);
+      if (failure.error.code === 'DISK_QUOTA_EXCEEDED') await this.clearFolders();
       const counts = failure.counts !== false && this.chargeSessionDeath(failure.error);
       // A session death followed by an unreachable engine was the engine stopping, not a fault of the server's.
       if (failure.error.code === 'ENGINE_UNREACHABLE' && this.deathCharged) this.policy.refundLast();
@@ -304,6 +342,8 @@ export class ManagedServer {
     this.setPhase('workspace_stage');
     const folder = resolveHostFolder({ command: this.spec.command, args: this.spec.args, ...(this.spec.cwd === undefined ? {} : { cwd: this.spec.cwd }), hostPath: this.spec.hostPath }, this.host.configDir);
     const hostPath = folder.hostPath === null ? null : checkHostPolicy(folder.hostPath, { allowedRoots: this.spec.allowedRoots });
+    // Again at every stage: a folder (or a link on its path) swapped since it was added.
+    if (hostPath !== null && this.host.folderRules !== undefined) checkFolderRules(hostPath, this.host.folderRules(this.spec.allowedRoots));
     if (this.identity !== null && this.identity.session !== session) {
       if (session.holds(this.identity.identity)) {
         // A replacement session re-attached the dead one's volume: same uid, same folders.
@@ -356,6 +396,7 @@ export class ManagedServer {
       env,
       onStderr: (chunk) => this.log.write('stderr', chunk.toString('utf8')),
       ...(this.spec.processLimit === undefined ? {} : { processLimit: this.spec.processLimit }),
+      fileSizeLimitBytes: this.spec.disk.maxBytes,
       signal,
     });
     this.attempt.proc = proc;
@@ -596,18 +637,20 @@ export class ManagedServer {
   }
 
   /** The process's exit record if it ends within a moment, else null. */
-  private async exitSoon(proc: ManagedProcess | null | undefined): Promise<ProcessExit | null> {
+  private async exitSoon(proc: ManagedProcess | null | undefined, settleMs = EXIT_SETTLE_MS): Promise<ProcessExit | null> {
     if (proc == null) return null;
-    return Promise.race([proc.exited, delay(EXIT_SETTLE_MS).then(() => null)]);
+    return Promise.race([proc.exited, delay(settleMs).then(() => null)]);
   }
 
   private exitError(exit: ProcessExit, phase: ServerPhase, context = ''): BoxError {
     const early = Date.parse(exit.endedAt) - Date.parse(exit.startedAt) < EARLY_EXIT_MS;
     const notRunnable = exit.exitCode === 126 || exit.exitCode === 127;
     const at: ServerPhase = notRunnable && (early || this.state !== 'ready') ? 'process_start' : exit.reason === 'engine_lost' ? 'box_unavailable' : phase;
-    const code: BoxErrorCode = exit.reason === 'oom' ? 'OOM_KILLED' : exit.reason === 'container_died' ? 'CONTAINER_DIED' : exit.reason === 'engine_lost' ? 'ENGINE_UNREACHABLE' : notRunnable ? 'PROCESS_START_FAILED' : 'PROCESS_EXITED';
-    const what =
-      exit.reason === 'oom'
+    const tooBig = exit.reason === 'exited' && exit.signal === 'SIGXFSZ';
+    const code: BoxErrorCode = tooBig ? 'DISK_QUOTA_EXCEEDED' : exit.reason === 'oom' ? 'OOM_KILLED' : exit.reason === 'container_died' ? 'CONTAINER_DIED' : exit.reason === 'engine_lost' ? 'ENGINE_UNREACHABLE' : notRunnable ? 'PROCESS_START_FAILED' : 'PROCESS_EXITED';
+    const what = tooBig
+      ? `wrote a file past its disk quota of ${Math.round(this.spec.disk.maxBytes / 1024 / 1024)} MiB (box.diskMb) and was killed by SIGXFSZ`
+      : exit.reason === 'oom'
         ? 'was killed by the OOM killer (memory limit reached)'
         : exit.reason === 'container_died'
           ? 'died with its session container'

@@ -12,12 +12,13 @@ import type { McpBoxConfig, ServerDefinition } from '../config/schema.js';
 import { BoxError } from '../errors/box-error.js';
 import { RelayHub } from '../relay/relay-hub.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../relay/stdio-relay.js';
-import { checkFolderRules } from '../workspace/host-policy.js';
+import { checkFolderRules, type FolderRules } from '../workspace/host-policy.js';
 import { createDockerRuntime, type DockerRuntimeOptions } from '../runtime/docker/docker-runtime.js';
 import type { Runtime } from '../runtime/types.js';
 import { HttpServer } from '../server/http-server.js';
 import { TaskRegistry } from '../tasks/task-registry.js';
 import { once } from '../util/once.js';
+import { DiskWatch } from './disk-watch.js';
 import { ManagedServer } from './managed-server.js';
 import { Redactor, secretValues, urlCredentials } from './redactor.js';
 import type { LogLine } from './server-log.js';
@@ -25,6 +26,7 @@ import type { StateStore } from '../state/state-store.js';
 import type { ServerStatus, ServerView, StatusEvent } from './types.js';
 
 const HISTORY_LIMIT = 500;
+const DEFAULT_DISK_CHECK_SEC = 10;
 
 export interface SupervisorOptions {
   /** Folder relative paths in the config resolve against (the config file's folder). Default: cwd. */
@@ -64,6 +66,7 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
   private readonly histories = new Map<string, StatusEvent[]>();
   private readonly redactor: Redactor;
   private readonly ownsHttp: boolean;
+  private readonly diskWatch: DiskWatch;
   private closing = false;
 
   constructor(config: McpBoxConfig, opts: SupervisorOptions) {
@@ -101,6 +104,12 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
         maxPayload: maxLineBytes + 64 * 1024,
       });
     this.relays.mount(this.http);
+    this.diskWatch = new DiskWatch({
+      intervalMs: (config.box.diskCheckSec ?? DEFAULT_DISK_CHECK_SEC) * 1000,
+      servers: () => this.servers.values(),
+      onError: (name, err) => this.servers.get(name)?.log.line('lifecycle', `could not measure the disk use: ${err instanceof Error ? err.message : String(err)}`),
+    });
+    this.diskWatch.start();
   }
 
   /** @internal */
@@ -125,14 +134,7 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
     const configDir = this.opts.configDir ?? process.cwd();
     const spec = resolveServer(name, def, this.config.box, configDir, opts);
     if (spec.hostPath !== undefined && spec.hostPath !== '') {
-      checkFolderRules(spec.hostPath, {
-        allowedRoots: spec.allowedRoots,
-        protectedFolders: [
-          { path: configDir, what: 'the config folder' },
-          { path: this.opts.state?.dir ?? resolve(configDir, this.config.state.dir ?? '.mcp-box'), what: 'the state folder' },
-        ],
-        otherServers: [...this.folders].map(([other, folder]) => ({ name: other, folder })),
-      });
+      checkFolderRules(spec.hostPath, this.folderRules(name, spec.allowedRoots));
       this.folders.set(name, spec.hostPath);
     }
     this.redactor.add([...secretValues(spec.env, spec.secretEnv), ...urlCredentials([spec.install.indexUrl, spec.install.npmRegistry, ...(spec.install.extraIndexUrls ?? [])])]);
@@ -151,6 +153,7 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
       secrets: [this.token],
       logCapacity: this.opts.logCapacity ?? 2000,
       emit: (event) => this.record(event),
+      folderRules: (allowedRoots) => this.folderRules(name, allowedRoots),
       ...(state === undefined ? {} : { onLogLine: (line: LogLine) => state.appendLog(name, line) }),
       ...(earlier === undefined ? {} : { seed: { logs: earlier.logs, lastFailure: earlier.lastFailure } }),
     });
@@ -215,6 +218,7 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
   /** Stops every server (escalation), deletes their workspaces, closes the relay and the runtime. */
   readonly close = once(async (): Promise<void> => {
     this.closing = true;
+    await this.diskWatch.close();
     await Promise.allSettled([...this.servers.values()].map((s) => s.remove()));
     this.servers.clear();
     this.relays.closeAll('mcp-box is shutting down');
@@ -240,6 +244,19 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
       if (event.error !== undefined && (event.state === 'backoff' || event.state === 'failed')) this.opts.state?.appendFailure(event.name, event.error);
     }
     this.emit('status', event);
+  }
+
+  /** What server `name`'s folder may not be, hold or overlap (checked when added and at every stage). */
+  private folderRules(name: string, allowedRoots: string[]): FolderRules {
+    const configDir = this.opts.configDir ?? process.cwd();
+    return {
+      allowedRoots,
+      protectedFolders: [
+        { path: configDir, what: 'the config folder' },
+        { path: this.opts.state?.dir ?? resolve(configDir, this.config.state.dir ?? '.mcp-box'), what: 'the state folder' },
+      ],
+      otherServers: [...this.folders].filter(([other]) => other !== name).map(([other, folder]) => ({ name: other, folder })),
+    };
   }
 
   private server(name: string): ManagedServer {

@@ -13,12 +13,13 @@
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open, readlink, realpath } from 'node:fs/promises';
+import { open, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { pack, type Pack } from 'tar-stream';
 import { BoxError } from '../errors/box-error.js';
 import type { WalkResult } from './walk-folder.js';
+import { opensAt } from './fd-path.js';
 
 const READ_CHUNK = 64 * 1024;
 
@@ -139,15 +140,5 @@ async function addFile(
     return hash.digest('hex');
   } finally {
     await handle.close();
-  }
-}
-
-/** Whether descriptor `fd` is the file at `expectedReal` (Linux: its /proc name; elsewhere unchecked). */
-async function opensAt(fd: number, expectedReal: string): Promise<boolean> {
-  if (process.platform !== 'linux') return true;
-  try {
-    return (await readlink(`/proc/self/fd/${fd}`)) === expectedReal;
-  } catch {
-    return false;
   }
 }

@@ -1,9 +1,12 @@
 /**
- * Hostile tenants sharing a session with a well-behaved one: a fork bomb and a server printing
- * 16 MiB garbage lines on stdout without end (a tenant filling /tmp is in faults-process). The
- * neighbour keeps answering, the supervisor's memory stays bounded, the bomb stays within its uid's limit.
+ * Hostile tenants sharing a session with a well-behaved one: a fork bomb, a server printing
+ * 16 MiB garbage lines on stdout without end, and servers filling their disk (a tenant filling
+ * /tmp is in faults-process). The neighbour keeps answering, the supervisor's memory stays
+ * bounded, the bomb stays within its uid's limit, a disk filler is stopped at its quota.
  */
+import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IDENTITY_PARENT } from '../../src/runtime/identity.js';
 import type { Session } from '../../src/runtime/types.js';
 import type { Supervisor } from '../../src/supervisor/supervisor.js';
 import type { TempFolder } from '../helpers/folders.js';
@@ -35,7 +38,7 @@ describe('hostile tenants in one session', () => {
   beforeAll(async () => {
     const f = faultServerFolder();
     folders.push(f);
-    sup = await testSupervisor(testConfig({ pingIntervalSec: 0, processLimit: 64 }));
+    sup = await testSupervisor(testConfig({ pingIntervalSec: 0, processLimit: 64, diskCheckSec: 1 }));
     sup.add('neighbour', { command: 'node', args: [`${f.path}/server.cjs`] });
     await waitForState(sup, 'neighbour', ['ready']);
   });
@@ -78,5 +81,53 @@ describe('hostile tenants in one session', () => {
       clearInterval(sampler);
     }
     await sup.remove('garbage');
+  });
+
+  it('a tenant filling its disk: one big file is refused by the kernel, many files stop it at its quota, its folders are cleared', async () => {
+    // 32 MiB quota. First one 40 MiB file (RLIMIT_FSIZE: EFBIG, Python ignores SIGXFSZ), then 4 MiB
+    // files, each under the file cap, until 160 MiB: only the disk watch sees the total.
+    const script = [
+      'import os, sys, time',
+      "home = os.environ['HOME']",
+      'try:',
+      "    with open(os.path.join(home, 'big'), 'wb') as f:",
+      '        for _ in range(40): f.write(bytes(1048576))',
+      "    print('big file written', file=sys.stderr, flush=True)",
+      'except OSError as e:',
+      "    print(f'big file refused: errno {e.errno}', file=sys.stderr, flush=True)",
+      "os.remove(os.path.join(home, 'big'))",
+      'for i in range(40):',
+      "    with open(os.path.join(home, f'fill{i}'), 'wb') as f: f.write(b'y' * 4194304)",
+      '    time.sleep(0.05)',
+      "print('filled', file=sys.stderr, flush=True)",
+      'time.sleep(600)',
+    ].join('\n');
+    sup.add('filler', { command: 'python3', args: ['-c', script], box: { client: 'external', diskMb: 32, restart: { maxRestarts: 0 } } });
+    const { workspace } = await waitForState(sup, 'filler', ['ready', 'failed'], 60_000);
+    const folder = dirname(workspace ?? '');
+    expect(folder.startsWith(`${IDENTITY_PARENT}/`)).toBe(true);
+    const failed = await waitForState(sup, 'filler', ['failed'], 60_000);
+    expect(failed.error).toMatchObject({ code: 'DISK_QUOTA_EXCEEDED', phase: 'runtime' });
+    expect(failed.error?.message).toMatch(/uses \d+ MiB of disk, above its quota of 32 MiB \(box\.diskMb\)/);
+    const stderr = sup.logs('filler', 0, 500).lines.filter((l) => l.source === 'stderr').map((l) => l.text);
+    expect(stderr).toContain('big file refused: errno 27');
+    expect(stderr).not.toContain('big file written');
+    // Its folders went with the failure (any uid may stat a path under the 1733 parent).
+    expect(failed.uid).toBeUndefined();
+    const exists = async (path: string): Promise<number | null> => (await sessionOf('neighbour').exec({ cmd: ['test', '-e', path] })).exitCode;
+    expect(await exists(dirname(sup.get('neighbour').workspace ?? ''))).toBe(0);
+    expect(await exists(folder)).toBe(1);
+    const times = await neighbourRoundTrips(5);
+    console.log(`[hostile] disk filler: ${failed.error?.message}; neighbour max ${Math.max(...times)} ms`);
+    await sup.remove('filler');
+  });
+
+  it('a writer that does not ignore SIGXFSZ is killed at the file cap and the record says why', async () => {
+    const script = 'sleep 3; exec head -c 41943040 /dev/zero > "$HOME/big"';
+    sup.add('bigfile', { command: 'sh', args: ['-c', script], box: { client: 'external', diskMb: 32, restart: { maxRestarts: 0 } } });
+    const failed = await waitForState(sup, 'bigfile', ['failed'], 60_000);
+    expect(failed.error).toMatchObject({ code: 'DISK_QUOTA_EXCEEDED', signal: 'SIGXFSZ' });
+    expect(failed.error?.message).toContain('wrote a file past its disk quota of 32 MiB (box.diskMb) and was killed by SIGXFSZ');
+    await sup.remove('bigfile');
   });
 });

@@ -32,7 +32,7 @@ const STDOUT_PROBE_SCRIPT =
   'for p in $(ps -o pid= -s "$1"); do [ -e "/proc/$p/fd/1" ] && { echo open; exit 0; }; done; ' +
   'case "$(ps -o stat= -p "$1")" in Z*|"") echo unknown;; *) echo closed;; esac';
 
-const SIGNAL_NAMES: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 6: 'SIGABRT', 9: 'SIGKILL', 11: 'SIGSEGV', 13: 'SIGPIPE', 15: 'SIGTERM' };
+const SIGNAL_NAMES: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 6: 'SIGABRT', 9: 'SIGKILL', 11: 'SIGSEGV', 13: 'SIGPIPE', 15: 'SIGTERM', 24: 'SIGXCPU', 25: 'SIGXFSZ' };
 
 /** Session hooks a process needs to classify its exit. */
 export interface ProcessHost {

@@ -7,6 +7,7 @@ import { IDENTITY_PARENT, SESSION_UID, SLOT_UID_BASE, identityEnv, identityForSl
 import type { SlotAllocator } from '../slot-allocator.js';
 import type {
   ContainerState,
+  DiskUsage,
   ExecResult,
   ExecSpec,
   Identity,
@@ -172,6 +173,7 @@ export class DockerSession implements Session {
     if (this.oomKills === null) await this.readOomKills().catch(() => null);
     const ctx = this.contextFor(spec.identity, 'process_start');
     if (spec.processLimit !== undefined) ctx.limits = { ...ctx.limits, nproc: spec.processLimit };
+    if (spec.fileSizeLimitBytes !== undefined) ctx.limits = { ...ctx.limits, fsize: spec.fileSizeLimitBytes };
     const proc = await DockerManagedProcess.start(ctx, this.processHost(), {
       ...spec,
       cwd: spec.cwd ?? spec.identity.workspace,
@@ -243,6 +245,26 @@ export class DockerSession implements Session {
   });
 
   /**
+   * One pass of `find` as the identity's uid (root without capabilities cannot enter its 0700
+   * folders), summing allocated KiB and counting entries. Bounded by `timeoutMs`: a tenant with so
+   * many files that the count cannot finish is refused as over quota by the caller.
+   */
+  async diskUsage(identity: Identity, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<DiskUsage> {
+    this.assertAlive('runtime');
+    const result = await this.housekeeping(
+      identity,
+      ['/bin/sh', '-c', 'find "$1" -xdev -printf \'%k\\n\' 2>/dev/null | awk \'{ k += $1; n++ } END { printf "%d %d\\n", k, n }\'', 'mcp-box', identity.root],
+      opts.signal,
+      opts.timeoutMs,
+    );
+    const m = /^(\d+) (\d+)$/.exec(result.stdout.trim());
+    if (result.exitCode !== 0 || m === null) {
+      throw new BoxError('ENGINE_ERROR', 'runtime', `Cannot measure the disk use of uid ${identity.uid}: ${result.timedOut ? 'timed out' : `exit ${result.exitCode}`} ${result.stderr.trim().slice(0, 200)}`);
+    }
+    return { bytes: Number(m[1]) * 1024, entries: Number(m[2]) };
+  }
+
+  /**
    * For an adopted session: kills every process of every identity uid and deletes the identity
    * folders a previous owner left. Root (without capabilities) can list the 1733 parent folder it
    * owns but not enter the 0700 folders, so each uid removes its own. Folders of identities this
@@ -301,9 +323,9 @@ export class DockerSession implements Session {
     if (this.dead) throw new BoxError('SESSION_DEAD', phase, `Session ${this.info.name} is gone: ${this.deathReason ?? 'its container died or was removed'}`);
   }
 
-  private housekeeping(identity: Identity, cmd: string[], signal?: AbortSignal): Promise<ExecResult> {
+  private housekeeping(identity: Identity, cmd: string[], signal?: AbortSignal, timeoutMs = 30_000): Promise<ExecResult> {
     const ctx = this.contextFor(undefined, 'process_start');
-    return runOneShotExec({ ...ctx, user: `${identity.uid}:${identity.gid}` }, { cmd, timeoutMs: 30_000, cwd: '/', ...(signal === undefined ? {} : { signal }) });
+    return runOneShotExec({ ...ctx, user: `${identity.uid}:${identity.gid}` }, { cmd, timeoutMs, cwd: '/', ...(signal === undefined ? {} : { signal }) });
   }
 
   private contextFor(identity: Identity | undefined, phase: ExecContext['phase']): ExecContext {

@@ -58,9 +58,23 @@ describe('wrapCommand', () => {
     { nofile: 0 },
     { nofile: 100.5 },
     { nofile: Number.POSITIVE_INFINITY },
+    { fsize: 0 },
+    { fsize: 1.5 },
   ])('rejects invalid limits %o', (limits) => {
     expect(() => wrapCommand(['node'], { limits })).toThrow(RangeError);
     expect(() => wrapCommand(['node'], { limits })).toThrow(/invalid limits/);
+  });
+
+  it('adds RLIMIT_FSIZE only when fsize is given', () => {
+    expect(wrapCommand(['node'], { limits: { fsize: 1048576 } })[2]).toContain('--core=0:0 --fsize=1048576:1048576 -- "$@"');
+    expect(wrapCommand(['node'], { limits: {} })[2]).not.toContain('--fsize');
+  });
+
+  it.runIf(hasPrlimit)('runs under a real sh with prlimit applying fsize: a write past it fails with EFBIG', () => {
+    const script = "import tempfile\nf = tempfile.TemporaryFile()\ntry:\n  f.write(b'x' * 200000); f.flush(); print('wrote')\nexcept OSError as e:\n  print('errno', e.errno)";
+    const [file, ...rest] = wrapCommand(['python3', '-c', script], { limits: { fsize: 65536 } });
+    const res = spawnSync(file ?? '', rest, { encoding: 'utf8' });
+    expect(res.stdout.trim()).toBe('errno 27');
   });
 
   it('never puts the user command or its arguments into the script', () => {

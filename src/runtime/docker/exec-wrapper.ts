@@ -14,7 +14,14 @@ export const PID_MARKER = 'mcp-box:pid=';
 
 export interface WrapOptions {
   /** Apply per-identity rlimits (omitted for housekeeping commands). */
-  limits?: { nproc?: number; nofile?: number };
+  limits?: ExecLimits;
+}
+
+/** Per-identity rlimits. `fsize` (bytes) caps any one file the command writes (RLIMIT_FSIZE). */
+export interface ExecLimits {
+  nproc?: number;
+  nofile?: number;
+  fsize?: number;
 }
 
 export function wrapCommand(cmd: string[], opts: WrapOptions = {}): string[] {
@@ -26,7 +33,9 @@ export function wrapCommand(cmd: string[], opts: WrapOptions = {}): string[] {
     if (!Number.isInteger(nproc) || nproc < 1 || !Number.isInteger(nofile) || nofile < 16) {
       throw new RangeError(`invalid limits nproc=${nproc} nofile=${nofile}`);
     }
-    script += `prlimit --nproc=${nproc}:${nproc} --nofile=${nofile}:${nofile} --core=0:0 -- `;
+    const fsize = opts.limits.fsize;
+    if (fsize !== undefined && (!Number.isInteger(fsize) || fsize < 1)) throw new RangeError(`invalid limits fsize=${fsize}`);
+    script += `prlimit --nproc=${nproc}:${nproc} --nofile=${nofile}:${nofile} --core=0:0 ${fsize === undefined ? '' : `--fsize=${fsize}:${fsize} `}-- `;
   }
   script += '"$@"';
   return ['/bin/sh', '-c', script, 'mcp-box', ...cmd];
