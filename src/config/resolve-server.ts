@@ -6,21 +6,26 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, normalize, resolve, sep } from 'node:path';
 import type { InstallOptions } from '../install/detect-install.js';
-import { DEFAULT_INSTALL_TIMEOUT_MS } from '../install/prepare-workspace.js';
 import { resolveProfile } from '../runtime/profile.js';
 import type { SessionProfile } from '../runtime/types.js';
-import { DEFAULT_STAGE_LIMITS, type StageLimits } from '../workspace/walk-folder.js';
+import type { StageLimits } from '../workspace/walk-folder.js';
 import { resolveHostFolder } from '../workspace/host-folder.js';
 import type { GlobalBoxOptions, ServerDefinition } from './schema.js';
-import { configError, DEFAULT_DISK_FILES, DEFAULT_DISK_MB, serverBoxProblems } from './server-policy.js';
+import {
+  DEFAULT_DISK_FILES,
+  DEFAULT_DISK_MB,
+  DEFAULT_INSTALL_TIMEOUT_MS,
+  DEFAULT_PING_INTERVAL_MS,
+  DEFAULT_RECYCLE_AFTER_TIMEOUTS,
+  DEFAULT_RESTART,
+  DEFAULT_STAGE_LIMITS,
+  DEFAULT_STARTUP_TIMEOUT_MS,
+  DEFAULT_TOOL_TIMEOUT_MS,
+  type RestartSettings,
+} from './defaults.js';
+import { configError, serverBoxProblems } from './server-policy.js';
 
-export interface RestartSettings {
-  maxRestarts: number;
-  windowMs: number;
-  backoffInitialMs: number;
-  backoffMaxMs: number;
-  healthyAfterMs: number;
-}
+export { DEFAULT_RESTART, type RestartSettings } from './defaults.js';
 
 export interface ResolvedServer {
   name: string;
@@ -53,8 +58,6 @@ export interface ResolvedServer {
   disk: { maxBytes: number; maxEntries: number };
   disabled: boolean;
 }
-
-export const DEFAULT_RESTART: RestartSettings = { maxRestarts: 5, windowMs: 10 * 60_000, backoffInitialMs: 1000, backoffMaxMs: 60_000, healthyAfterMs: 5 * 60_000 };
 
 export interface ResolveOptions {
   /** Infer the folder from absolute paths in command/args when box.hostPath is absent (default true; false for servers added through the API). */
@@ -94,23 +97,26 @@ export function resolveServer(name: string, def: ServerDefinition, global: Globa
     caCertsFile: ca == null ? null : abs(ca),
     allowedRoots: (global.allowedRoots ?? [configDir]).map(abs),
     stageLimits: { ...DEFAULT_STAGE_LIMITS, ...limits },
-    installTimeoutMs: (pick('installTimeoutSec') ?? DEFAULT_INSTALL_TIMEOUT_MS / 1000) * 1000,
-    startupTimeoutMs: (pick('startupTimeoutSec') ?? 120) * 1000,
-    toolTimeoutMs: (pick('toolTimeoutSec') ?? 60) * 1000,
-    pingIntervalMs: (pick('pingIntervalSec') ?? 30) * 1000,
-    recycleAfterTimeouts: pick('recycleAfterTimeouts') ?? 3,
+    installTimeoutMs: secondsOr(pick('installTimeoutSec'), DEFAULT_INSTALL_TIMEOUT_MS),
+    startupTimeoutMs: secondsOr(pick('startupTimeoutSec'), DEFAULT_STARTUP_TIMEOUT_MS),
+    toolTimeoutMs: secondsOr(pick('toolTimeoutSec'), DEFAULT_TOOL_TIMEOUT_MS),
+    pingIntervalMs: secondsOr(pick('pingIntervalSec'), DEFAULT_PING_INTERVAL_MS),
+    recycleAfterTimeouts: pick('recycleAfterTimeouts') ?? DEFAULT_RECYCLE_AFTER_TIMEOUTS,
     restart: {
       maxRestarts: restart.maxRestarts ?? DEFAULT_RESTART.maxRestarts,
-      windowMs: restart.windowSec === undefined ? DEFAULT_RESTART.windowMs : restart.windowSec * 1000,
+      windowMs: secondsOr(restart.windowSec, DEFAULT_RESTART.windowMs),
       backoffInitialMs: restart.backoffInitialMs ?? DEFAULT_RESTART.backoffInitialMs,
       backoffMaxMs: restart.backoffMaxMs ?? DEFAULT_RESTART.backoffMaxMs,
-      healthyAfterMs: restart.healthyAfterSec === undefined ? DEFAULT_RESTART.healthyAfterMs : restart.healthyAfterSec * 1000,
+      healthyAfterMs: secondsOr(restart.healthyAfterSec, DEFAULT_RESTART.healthyAfterMs),
     },
     processLimit: pick('processLimit'),
     disk: { maxBytes: (pick('diskMb') ?? DEFAULT_DISK_MB) * 1024 * 1024, maxEntries: pick('diskFiles') ?? DEFAULT_DISK_FILES },
     disabled: def.disabled === true,
   };
 }
+
+/** A config value in seconds as milliseconds, or the default (already in milliseconds). */
+const secondsOr = (sec: number | undefined, defaultMs: number): number => (sec === undefined ? defaultMs : sec * 1000);
 
 /** A `cwd` is relative to the server's folder or absolute inside it; never under /proc, never outside. */
 function resolveCwd(name: string, cwd: string | undefined, hostPath: string): string | undefined {

@@ -4,9 +4,32 @@
  * values are rejected with the field path in the message.
  */
 import { z } from 'zod';
+import { PROFILE_RANGES, type ProfileRange } from '../runtime/profile.js';
+import { SERVER_NAME_PATTERN, SERVER_NAME_RULE } from './server-name.js';
 
 const positiveInt = z.number().int().positive();
 const seconds = z.number().positive().max(86_400);
+
+/** A zod number for a profile field, from its range in runtime/profile.ts (the one source). */
+function rangeSchema(range: ProfileRange): z.ZodNumber {
+  let schema = range.integer ? z.number().int() : z.number();
+  schema = range.exclusiveMin === true ? schema.gt(range.min) : schema.min(range.min);
+  return range.max === undefined ? schema : schema.max(range.max);
+}
+
+/** Numeric fields that `box`, a server's `box` and `box.limits` share. */
+const numericBox = {
+  cpus: rangeSchema(PROFILE_RANGES.cpus),
+  memoryMb: rangeSchema(PROFILE_RANGES.memoryMb),
+  pidsLimit: rangeSchema(PROFILE_RANGES.pidsLimit),
+  tmpfsMb: rangeSchema(PROFILE_RANGES.tmpfsMb),
+  /** Per-server process-count limit (RLIMIT_NPROC of its uid). */
+  processLimit: z.number().int().min(8).max(4096),
+  /** Disk a server's folders may hold (staged code, installs, HOME, TMPDIR), and the largest file it may write. */
+  diskMb: z.number().int().min(16),
+  /** Files, folders and links a server's folders may hold. */
+  diskFiles: z.number().int().min(1000),
+};
 
 export const installOptionsSchema = z.strictObject({
   indexUrl: z.url().optional(),
@@ -42,11 +65,11 @@ export const stageLimitsSchema = z.strictObject({
 const boxCommon = {
   image: z.string().min(1).optional(),
   network: z.enum(['on', 'off']).optional(),
-  cpus: z.number().positive().max(64).optional(),
-  memoryMb: z.number().int().min(64).optional(),
-  pidsLimit: z.number().int().min(16).optional(),
+  cpus: numericBox.cpus.optional(),
+  memoryMb: numericBox.memoryMb.optional(),
+  pidsLimit: numericBox.pidsLimit.optional(),
   readOnlyRootfs: z.boolean().optional(),
-  tmpfsMb: z.number().int().min(1).optional(),
+  tmpfsMb: numericBox.tmpfsMb.optional(),
   caCertsFile: z.string().min(1).nullable().optional(),
   client: z.enum(['supervisor', 'external']).optional(),
   install: installOptionsSchema.optional(),
@@ -59,12 +82,9 @@ const boxCommon = {
   recycleAfterTimeouts: z.number().int().min(0).optional(),
   restart: restartPolicySchema.optional(),
   stageLimits: stageLimitsSchema.optional(),
-  /** Per-server process-count limit (RLIMIT_NPROC of its uid). */
-  processLimit: z.number().int().min(8).max(4096).optional(),
-  /** Disk a server's folders may hold (staged code, installs, HOME, TMPDIR), and the largest file it may write. */
-  diskMb: z.number().int().min(16).optional(),
-  /** Files, folders and links a server's folders may hold. */
-  diskFiles: z.number().int().min(1000).optional(),
+  processLimit: numericBox.processLimit.optional(),
+  diskMb: numericBox.diskMb.optional(),
+  diskFiles: numericBox.diskFiles.optional(),
 };
 
 export const serverBoxSchema = z.strictObject({
@@ -101,13 +121,13 @@ export const relaySchema = z.strictObject({
 
 /** The operator's ceilings for per-server values (default: the operator's own value of the field). */
 export const boxLimitsSchema = z.strictObject({
-  memoryMb: z.number().int().min(64).optional(),
-  cpus: z.number().positive().max(64).optional(),
-  pidsLimit: z.number().int().min(16).optional(),
-  tmpfsMb: z.number().int().min(1).optional(),
-  processLimit: z.number().int().min(8).max(4096).optional(),
-  diskMb: z.number().int().min(16).optional(),
-  diskFiles: z.number().int().min(1000).optional(),
+  memoryMb: numericBox.memoryMb.optional(),
+  cpus: numericBox.cpus.optional(),
+  pidsLimit: numericBox.pidsLimit.optional(),
+  tmpfsMb: numericBox.tmpfsMb.optional(),
+  processLimit: numericBox.processLimit.optional(),
+  diskMb: numericBox.diskMb.optional(),
+  diskFiles: numericBox.diskFiles.optional(),
   stageBytes: positiveInt.optional(),
   stageFiles: positiveInt.optional(),
   stageDepth: positiveInt.max(256).optional(),
@@ -136,7 +156,7 @@ export const globalBoxSchema = z.strictObject({
 
 export const configSchema = z.strictObject({
   $schema: z.string().optional(),
-  mcpServers: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'server names are 1-64 of letters, digits, _ . - (starting with a letter or digit)'), serverSchema).default({}),
+  mcpServers: z.record(z.string().regex(SERVER_NAME_PATTERN, SERVER_NAME_RULE), serverSchema).default({}),
   box: globalBoxSchema.default({}),
   server: z
     .strictObject({

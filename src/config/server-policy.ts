@@ -10,10 +10,16 @@
  */
 import { isAbsolute, normalize } from 'node:path';
 import { BoxError } from '../errors/box-error.js';
-import { DEFAULT_INSTALL_TIMEOUT_MS } from '../install/prepare-workspace.js';
-import { DEFAULT_NPROC_PER_IDENTITY } from '../runtime/identity.js';
-import { DEFAULT_PROFILE } from '../runtime/profile.js';
-import { DEFAULT_STAGE_LIMITS } from '../workspace/walk-folder.js';
+import {
+  DEFAULT_DISK_FILES,
+  DEFAULT_DISK_MB,
+  DEFAULT_INSTALL_TIMEOUT_MS,
+  DEFAULT_NPROC_PER_IDENTITY,
+  DEFAULT_PROFILE,
+  DEFAULT_STAGE_LIMITS,
+  DEFAULT_STARTUP_TIMEOUT_MS,
+  DEFAULT_TOOL_TIMEOUT_MS,
+} from './defaults.js';
 import type { BoxLimits, GlobalBoxOptions, ServerBoxOptions } from './schema.js';
 
 export interface PolicyProblem {
@@ -21,12 +27,11 @@ export interface PolicyProblem {
   message: string;
 }
 
-/** A server's disk quota when the operator sets none: room for a venv or node_modules of a large server. */
-export const DEFAULT_DISK_MB = 2048;
-export const DEFAULT_DISK_FILES = 200_000;
+export { DEFAULT_DISK_FILES, DEFAULT_DISK_MB } from './defaults.js';
 
 type CappedField = 'memoryMb' | 'cpus' | 'pidsLimit' | 'tmpfsMb' | 'processLimit' | 'diskMb' | 'diskFiles' | 'installTimeoutSec' | 'startupTimeoutSec' | 'toolTimeoutSec';
 
+/** The default of each capped field, in the unit of its config field (from defaults.ts). */
 const DEFAULTS: Record<CappedField, number> = {
   memoryMb: DEFAULT_PROFILE.memoryMb,
   cpus: DEFAULT_PROFILE.cpus,
@@ -36,8 +41,8 @@ const DEFAULTS: Record<CappedField, number> = {
   diskMb: DEFAULT_DISK_MB,
   diskFiles: DEFAULT_DISK_FILES,
   installTimeoutSec: DEFAULT_INSTALL_TIMEOUT_MS / 1000,
-  startupTimeoutSec: 120,
-  toolTimeoutSec: 60,
+  startupTimeoutSec: DEFAULT_STARTUP_TIMEOUT_MS / 1000,
+  toolTimeoutSec: DEFAULT_TOOL_TIMEOUT_MS / 1000,
 };
 
 const STAGE_FIELDS = [

@@ -9,6 +9,7 @@
  */
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, realpathSync, type Stats } from 'node:fs';
 import { join, posix, sep } from 'node:path';
+import { DEFAULT_STAGE_LIMITS } from '../config/defaults.js';
 import { BoxError } from '../errors/box-error.js';
 import { IgnoreRules } from './ignore-rules.js';
 
@@ -18,7 +19,7 @@ export interface StageLimits {
   maxDepth: number;
 }
 
-export const DEFAULT_STAGE_LIMITS: StageLimits = { maxBytes: 256 * 1024 * 1024, maxFiles: 20_000, maxDepth: 32 };
+export { DEFAULT_STAGE_LIMITS };
 
 export interface WalkEntry {
   /** `/`-separated path relative to the root. */
