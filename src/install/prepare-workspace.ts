@@ -5,9 +5,10 @@
  *  - `installDependencies` (dep_install): skip when the fingerprints are already installed
  *    (no exec at all), otherwise run the install as a task with its own timeout and cancel.
  */
+import { DEFAULT_INSTALL_TIMEOUT_MS } from '../config/defaults.js';
 import { BoxError } from '../errors/box-error.js';
 import type { Identity, Session } from '../runtime/types.js';
-import type { TaskRegistry } from '../tasks/task-registry.js';
+import type { TaskErrorSpec, TaskRegistry } from '../tasks/task-registry.js';
 import { emptyWalk, stageFolder, type StageResult } from '../workspace/stage-folder.js';
 import { DEFAULT_STAGE_LIMITS, walkFolder, type StageLimits } from '../workspace/walk-folder.js';
 import {
@@ -24,7 +25,7 @@ import {
 import { assertSameAsStaged, hostFolderView } from './host-view.js';
 import { probeTools } from './probe-tools.js';
 
-export const DEFAULT_INSTALL_TIMEOUT_MS = 300_000;
+export { DEFAULT_INSTALL_TIMEOUT_MS };
 export const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface StageWorkspaceInput {
@@ -94,6 +95,9 @@ export interface InstallOutcome {
   notes: string[];
 }
 
+/** An install task's failures: phase dep_install; a crash of the run is INSTALL_FAILED, a cancel INSTALL_CANCELLED. */
+const INSTALL_TASK_ERRORS: TaskErrorSpec = { phase: 'dep_install', codes: { failed: 'INSTALL_FAILED', cancelled: 'INSTALL_CANCELLED' } };
+
 export async function installDependencies(input: InstallInput): Promise<InstallOutcome> {
   const started = Date.now();
   const { plan, fingerprints: fps, stage, paths } = input.staged;
@@ -128,7 +132,7 @@ export async function installDependencies(input: InstallInput): Promise<InstallO
       throw new BoxError('INSTALL_FAILED', 'dep_install', `Dependency install failed (exit ${result.exitCode}); last output:\n${lastLines(result.stderr || result.stdout, 15)}`, { details });
     }
     return result;
-  });
+  }, INSTALL_TASK_ERRORS);
   input.onTask?.(task.id);
   await task.done;
   return { skipped: false, installed: [...installed], taskId: task.id, durationMs: Date.now() - started, env, notes: plan.notes };

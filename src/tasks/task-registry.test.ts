@@ -1,7 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BoxError } from '../errors/box-error.js';
-import { TaskRegistry, type TaskContext, type TaskRecord, type TaskRegistryOptions } from './task-registry.js';
+import { TaskRegistry, type TaskContext, type TaskErrorSpec, type TaskRecord, type TaskRegistryOptions } from './task-registry.js';
+
+/** The error spec of an install task (what src/install gives the registry). */
+const INSTALL: TaskErrorSpec = { phase: 'dep_install', codes: { failed: 'INSTALL_FAILED', cancelled: 'INSTALL_CANCELLED' } };
+/** Another kind of task, with codes of its own. */
+const IMAGE: TaskErrorSpec = { phase: 'image', codes: { failed: 'IMAGE_BUILD_FAILED', cancelled: 'ABORTED' } };
 import { thrown } from '../../test/helpers/thrown.js';
 
 const registries: TaskRegistry[] = [];
@@ -33,12 +38,12 @@ function deferred<T = void>(): Deferred<T> {
 }
 
 /** Starts a task whose body waits for `gate`, exposing its context. */
-function startGated<T>(r: TaskRegistry, gate: Deferred<T>, kind = 'install', subject = 'srv') {
+function startGated<T>(r: TaskRegistry, gate: Deferred<T>, kind = 'install', subject = 'srv', errors: TaskErrorSpec = INSTALL) {
   let ctx!: TaskContext;
   const task = r.start(kind, subject, (c) => {
     ctx = c;
     return gate.promise;
-  });
+  }, errors);
   return { task, ctx };
 }
 
@@ -74,14 +79,14 @@ describe('TaskRegistry: lifecycle', () => {
 
   it('ids are unique', () => {
     const r = registry();
-    const ids = new Set(Array.from({ length: 20 }, () => r.start('k', 's', () => Promise.resolve()).id));
+    const ids = new Set(Array.from({ length: 20 }, () => r.start('k', 's', () => Promise.resolve(), INSTALL).id));
     expect(ids.size).toBe(20);
   });
 
   it('failing with a BoxError → failed, with its fields in record.error', async () => {
     const r = registry();
     const err = new BoxError('INSTALL_FAILED', 'dep_install', 'pip exited 1', { details: { exitCode: 1, tail: 'x' } });
-    const task = r.start('install', 'srv', () => Promise.reject(err));
+    const task = r.start('install', 'srv', () => Promise.reject(err), INSTALL);
     await expect(task.done).rejects.toBe(err);
     const rec = r.get(task.id);
     expect(rec.state).toBe('failed');
@@ -93,7 +98,7 @@ describe('TaskRegistry: lifecycle', () => {
   it('a non-BoxError failure is wrapped as INSTALL_FAILED keeping the cause', async () => {
     const r = registry();
     const cause = new Error('boom');
-    const task = r.start('install', 'srv', () => Promise.reject(cause));
+    const task = r.start('install', 'srv', () => Promise.reject(cause), INSTALL);
     const err = await task.done.then(
       () => null,
       (e: unknown) => e,
@@ -107,14 +112,14 @@ describe('TaskRegistry: lifecycle', () => {
     const r = registry();
     const task = r.start('install', 'srv', () => {
       throw new BoxError('EXEC_FAILED', 'dep_install', 'no exec');
-    });
+    }, INSTALL);
     await expect(task.done).rejects.toMatchObject({ code: 'EXEC_FAILED' });
     expect(r.get(task.id).state).toBe('failed');
   });
 
   it('list() returns every known task', async () => {
     const r = registry();
-    const a = r.start('install', 'a', () => Promise.resolve(1));
+    const a = r.start('install', 'a', () => Promise.resolve(1), INSTALL);
     const gate = deferred();
     const { task: b } = startGated(r, gate, 'build', 'b');
     await a.done;
@@ -287,7 +292,7 @@ describe('TaskRegistry: heartbeat', () => {
 
   it('stops once the task finished', async () => {
     const r = registry({ heartbeatMs: 30 });
-    const task = r.start('install', 'srv', () => Promise.resolve());
+    const task = r.start('install', 'srv', () => Promise.resolve(), INSTALL);
     await task.done;
     await sleep(120);
     expect(r.get(task.id).progress).toBe('completed');
@@ -301,7 +306,7 @@ describe('TaskRegistry: cancel', () => {
     const task = r.start('install', 'srv', (c) => {
       ctx = c;
       return untilAborted(c);
-    });
+    }, INSTALL);
     expect(ctx.signal.aborted).toBe(false);
     const snapshot = r.cancel(task.id);
     expect(snapshot).toMatchObject({ state: 'working', progress: 'cancelling' });
@@ -346,6 +351,28 @@ describe('TaskRegistry: cancel', () => {
   });
 });
 
+describe("TaskRegistry: the caller's error codes", () => {
+  it('a failure, a cancel and a conflict use the phase and codes the caller gave, never install ones', async () => {
+    const r = registry();
+    const crashed = r.start('image-build', 'img', () => Promise.reject(new Error('boom')), IMAGE);
+    await expect(crashed.done).rejects.toMatchObject({ code: 'IMAGE_BUILD_FAILED', phase: 'image', message: 'Error: boom' });
+    expect(r.get(crashed.id)).toMatchObject({ kind: 'image-build', phase: 'image', state: 'failed', error: { code: 'IMAGE_BUILD_FAILED', phase: 'image' } });
+    const gate = deferred();
+    const { task, ctx } = startGated(r, gate, 'image-build', 'img', IMAGE);
+    const body = untilAborted(ctx).catch((err: unknown) => gate.reject(err));
+    r.cancel(task.id);
+    await body;
+    expect(ctx.signal.reason).toMatchObject({ code: 'ABORTED', phase: 'image', message: `Task ${task.id} was cancelled` });
+    await expect(task.done).rejects.toMatchObject({ code: 'ABORTED', phase: 'image' });
+    expect(r.get(task.id)).toMatchObject({ state: 'cancelled', error: { code: 'ABORTED', phase: 'image' } });
+    expect(thrown(() => r.cancel(task.id))).toMatchObject({ code: 'CONFLICT', phase: 'image' });
+  });
+
+  it('an unknown id is the asker\'s mistake: NOT_FOUND in phase request', () => {
+    expect(thrown(() => registry().get('task_nope'))).toMatchObject({ code: 'NOT_FOUND', phase: 'request' });
+  });
+});
+
 describe('TaskRegistry: unknown ids and TTL', () => {
   it.each([
     { name: 'get', call: (r: TaskRegistry) => r.get('task_nope') },
@@ -359,7 +386,7 @@ describe('TaskRegistry: unknown ids and TTL', () => {
 
   it('finished tasks disappear after the TTL; working ones stay', async () => {
     const r = registry({ ttlMs: 100 });
-    const finished = r.start('install', 'a', () => Promise.resolve());
+    const finished = r.start('install', 'a', () => Promise.resolve(), INSTALL);
     const gate = deferred();
     const { task: working } = startGated(r, gate);
     await finished.done;
@@ -403,8 +430,8 @@ describe('TaskRegistry: events and close', () => {
     const working = r.start('install', 'a', (c) => {
       ctx = c;
       return untilAborted(c);
-    });
-    const finished = r.start('install', 'b', () => Promise.resolve('ok'));
+    }, INSTALL);
+    const finished = r.start('install', 'b', () => Promise.resolve('ok'), INSTALL);
     await finished.done;
     r.close();
     expect(ctx.signal.aborted).toBe(true);
@@ -512,7 +539,7 @@ describe('TaskRegistry: output updates are throttled', () => {
 
 describe('TaskRegistry: restore after a restart', () => {
   const working = (id: string, startedAt = new Date(Date.now() - 5000).toISOString()): TaskRecord => ({
-    id, kind: 'install', subject: 'slow', state: 'working', progress: 'starting', startedAt, endedAt: null, elapsedMs: 0, outputLines: 0, error: null,
+    id, kind: 'install', subject: 'slow', state: 'working', phase: 'dep_install', progress: 'starting', startedAt, endedAt: null, elapsedMs: 0, outputLines: 0, error: null,
   });
 
   it('emits started once, with the working record, before any other update', async () => {
@@ -559,12 +586,14 @@ describe('TaskRegistry: restore after a restart', () => {
     expect(second.get('task_c')).toEqual(failed);
   });
 
-  it('a task of another kind is interrupted in the shutdown phase, and a task already known is left alone', async () => {
+  it("INTERRUPTED carries the task's own phase (shutdown for a record of an older version, without one), and a task already known is left alone", async () => {
     const r = registry();
     const gate = deferred();
-    const { task } = startGated(r, gate, 'image-build', 'x');
-    expect(r.restore([{ ...working(task.id), kind: 'image-build' }, { ...working('task_d'), kind: 'image-build' }]).map((t) => t.id)).toEqual(['task_d']);
-    expect(r.get('task_d').error).toMatchObject({ code: 'INTERRUPTED', phase: 'shutdown' });
+    const { task } = startGated(r, gate, 'image-build', 'x', IMAGE);
+    const { phase: _phase, ...legacy } = { ...working('task_e'), kind: 'image-build' };
+    expect(r.restore([{ ...working(task.id), kind: 'image-build', phase: 'image' }, { ...working('task_d'), kind: 'image-build', phase: 'image' }, legacy]).map((t) => t.id)).toEqual(['task_d', 'task_e']);
+    expect(r.get('task_d')).toMatchObject({ phase: 'image', error: { code: 'INTERRUPTED', phase: 'image' } });
+    expect(r.get('task_e')).toMatchObject({ phase: 'shutdown', error: { code: 'INTERRUPTED', phase: 'shutdown' } });
     expect(r.get(task.id).state).toBe('working');
     gate.resolve();
     await task.done;

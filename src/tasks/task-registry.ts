@@ -5,6 +5,11 @@
  * a tail query; cancel (the operation's signal aborts; it kills only what it runs); finished tasks
  * kept for a TTL, and cancelling a finished task is an error.
  *
+ * The registry knows nothing of what a task does: the caller of `start()` names the phase of the
+ * task's errors and the codes of its failure and its cancel (an install: `dep_install`,
+ * `INSTALL_FAILED`, `INSTALL_CANCELLED`). The registry's own answers are `NOT_FOUND` for an unknown
+ * id (phase `request`), `CONFLICT` for cancelling a finished task, `INTERRUPTED` and `ABORTED`.
+ *
  * Durable state hears of a task twice ('started', then the 'update' that finishes it), so a task
  * that was working when its process died is still known after a restart: `restore()` turns it into
  * `failed` with `INTERRUPTED`, since nothing is running it any more.
@@ -28,6 +33,8 @@ export interface TaskRecord {
   /** What the task is about (a server name). */
   subject: string;
   state: TaskState;
+  /** The phase of the task's errors (the caller's, see TaskErrorSpec); absent in records of older versions. */
+  phase?: Phase;
   progress: string;
   startedAt: string;
   endedAt: string | null;
@@ -43,6 +50,18 @@ export interface TaskContext {
   progress(message: string): void;
   /** Output text (any chunking); split into lines, redacted, kept in the ring. */
   output(text: string): void;
+}
+
+/** What a task's failures are called: the caller's domain, never the registry's. */
+export interface TaskErrorSpec {
+  /** The phase of every error of this task: its failure, its cancel, a conflict, INTERRUPTED. */
+  phase: Phase;
+  codes: {
+    /** A run that throws something other than a BoxError becomes this code (a BoxError is kept as it is). */
+    failed: ErrorCode;
+    /** The abort reason the run's signal carries when the task is cancelled. */
+    cancelled: ErrorCode;
+  };
 }
 
 export interface TaskRegistryOptions {
@@ -63,6 +82,8 @@ export interface Task<T> {
 
 interface Entry {
   record: TaskRecord;
+  /** Null for a task restored from an earlier run (it is finished; nothing fails or is cancelled any more). */
+  errors: TaskErrorSpec | null;
   controller: AbortController;
   lines: string[];
   partial: string;
@@ -101,11 +122,12 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: 
     this.sweeper.unref();
   }
 
-  start<T>(kind: string, subject: string, run: (ctx: TaskContext) => Promise<T>): Task<T> {
+  start<T>(kind: string, subject: string, run: (ctx: TaskContext) => Promise<T>, errors: TaskErrorSpec): Task<T> {
     const id = `task_${randomBytes(8).toString('hex')}`;
     const startedMs = Date.now();
     const entry: Entry = {
-      record: { id, kind, subject, state: 'working', progress: 'starting', startedAt: new Date(startedMs).toISOString(), endedAt: null, elapsedMs: 0, outputLines: 0, error: null },
+      errors,
+      record: { id, kind, subject, state: 'working', phase: errors.phase, progress: 'starting', startedAt: new Date(startedMs).toISOString(), endedAt: null, elapsedMs: 0, outputLines: 0, error: null },
       controller: new AbortController(),
       lines: [],
       partial: '',
@@ -137,7 +159,7 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: 
         this.finish(entry, entry.cancelRequested ? 'cancelled' : 'completed', null);
         return result;
       } catch (err) {
-        const boxError = isBoxError(err) ? err : new BoxError('INSTALL_FAILED', 'dep_install', String(err), { cause: err });
+        const boxError = isBoxError(err) ? err : new BoxError(errors.codes.failed, errors.phase, String(err), { cause: err });
         this.finish(entry, entry.cancelRequested ? 'cancelled' : 'failed', boxError);
         throw boxError;
       }
@@ -160,11 +182,13 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: 
   cancel(id: string): TaskRecord {
     const entry = this.entry(id);
     if (entry.record.state !== 'working') {
-      throw new BoxError('CONFLICT', 'dep_install', `Task ${id} already finished (${entry.record.state}); only a working task can be cancelled`, { details: { state: entry.record.state } });
+      throw new BoxError('CONFLICT', entry.record.phase ?? 'request', `Task ${id} already finished (${entry.record.state}); only a working task can be cancelled`, { details: { state: entry.record.state } });
     }
     entry.cancelRequested = true;
     this.setProgress(entry, 'cancelling');
-    entry.controller.abort(new BoxError('INSTALL_CANCELLED', 'dep_install', `Task ${id} was cancelled`));
+    // Working means started here, so the caller's spec is known (restored tasks are all finished).
+    const errors = entry.errors ?? { phase: 'request', codes: { cancelled: 'ABORTED' } };
+    entry.controller.abort(new BoxError(errors.codes.cancelled, errors.phase, `Task ${id} was cancelled`));
     return this.snapshot(entry);
   }
 
@@ -172,7 +196,8 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: 
    * Task records from an earlier run (durable state), oldest first; the last record of an id wins.
    * A task still `working` there was cut off when that run ended (kill -9, a crash): it comes back
    * `failed` with `INTERRUPTED`, ended now. Returns those, so the caller can persist the change.
-   * Restored tasks are kept for the TTL from their end.
+   * Restored tasks are kept for the TTL from their end. INTERRUPTED carries the task's own phase
+   * (`shutdown` for a record of an older version, which did not keep it).
    */
   restore(records: TaskRecord[]): TaskRecord[] {
     const latest = new Map<string, TaskRecord>();
@@ -181,7 +206,9 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: 
     const now = Date.now();
     for (const found of latest.values()) {
       if (this.tasks.has(found.id)) continue;
-      let record: TaskRecord = { ...found };
+      // Records written before tasks kept their phase have none.
+      const phase: Phase = found.phase ?? 'shutdown';
+      let record: TaskRecord = { ...found, phase };
       if (record.state === 'working' || record.endedAt === null) {
         const message = `serve stopped while this task was working (killed or crashed at some time after ${record.startedAt}); it was not resumed and its outcome is unknown`;
         const startedMs = Date.parse(record.startedAt);
@@ -191,11 +218,12 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: 
           progress: `failed: ${message}`.slice(0, MAX_PROGRESS),
           endedAt: new Date(now).toISOString(),
           elapsedMs: Number.isNaN(startedMs) ? 0 : Math.max(0, now - startedMs),
-          error: { code: 'INTERRUPTED', phase: record.kind === 'install' ? 'dep_install' : 'shutdown', message, details: {} },
+          error: { code: 'INTERRUPTED', phase, message, details: {} },
         };
         interrupted.push({ ...record });
       }
       this.tasks.set(record.id, {
+        errors: null,
         record,
         controller: new AbortController(),
         lines: [],
@@ -231,7 +259,7 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: 
   private entry(id: string): Entry {
     this.sweep();
     const entry = this.tasks.get(id);
-    if (entry === undefined) throw new BoxError('NOT_FOUND', 'dep_install', `No task ${JSON.stringify(id)} (finished tasks are kept for ${Math.round(this.ttlMs / 1000)} s)`);
+    if (entry === undefined) throw new BoxError('NOT_FOUND', 'request', `No task ${JSON.stringify(id)} (finished tasks are kept for ${Math.round(this.ttlMs / 1000)} s)`);
     return entry;
   }
 
