@@ -16,7 +16,18 @@ export const SERVER_PHASES = [
   'tool_call',
 ] as const;
 export type ServerPhase = (typeof SERVER_PHASES)[number];
-export type Phase = ServerPhase | 'config' | 'image' | 'shutdown';
+
+/**
+ * Phases of operations around the servers: `config` (a config file or a server definition),
+ * `image` (the sandbox image), `shutdown`, and `request` (what a client of the HTTP API or the CLI
+ * sent or asked for: a body that is not JSON or not its schema, a bad query parameter, an unknown
+ * task id, a `serve` that does not answer).
+ */
+export const OPERATION_PHASES = ['config', 'image', 'shutdown', 'request'] as const;
+
+/** Every phase an error may carry: the one list (the OpenAPI document and the README derive from it). */
+export const PHASES = [...SERVER_PHASES, ...OPERATION_PHASES] as const;
+export type Phase = (typeof PHASES)[number];
 
 export type ErrorCode =
   | 'ENGINE_UNREACHABLE'
@@ -55,6 +66,7 @@ export type ErrorCode =
   | 'INVALID_ARGUMENT'
   | 'PAYLOAD_TOO_LARGE'
   | 'INTERNAL_ERROR'
+  | 'SERVE_UNREACHABLE'
   | 'NOT_FOUND'
   | 'CONFLICT'
   | 'ABORTED'

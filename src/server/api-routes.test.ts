@@ -2,8 +2,68 @@ import { createServer, get, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net';
 import { setImmediate as yieldOnce } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { streamEvents } from './api-routes.js';
+import { PHASES } from '../errors/box-error.js';
+import { SERVER_STATES } from '../server-states.js';
+import type { Supervisor } from '../supervisor/supervisor.js';
+import { mountApi, streamEvents } from './api-routes.js';
 import { EventLog } from './event-log.js';
+import { HttpServer } from './http-server.js';
+import { Metrics } from './metrics.js';
+
+describe('mountApi: the phase of a request error', () => {
+  const TOKEN = 'unit-test-token-0123456789';
+  let http: HttpServer | undefined;
+  afterEach(async () => {
+    await http?.close();
+    http = undefined;
+  });
+
+  /** The API over a supervisor that must never be reached: every request below is refused before. */
+  async function api(): Promise<(method: string, path: string, body?: string) => Promise<{ status: number; error: { code: string; phase?: string; message: string } }>> {
+    const unreachable = (): never => {
+      throw new Error('the supervisor was reached');
+    };
+    const supervisor = { list: () => [], add: unreachable, callTool: unreachable, logs: unreachable, tasks: { get: unreachable } } as unknown as Supervisor;
+    http = new HttpServer({ host: '127.0.0.1', port: 0, token: TOKEN, maxPayload: 1024 * 1024 });
+    mountApi(http, { supervisor, events: new EventLog(), metrics: new Metrics() });
+    await http.listen();
+    const base = http.url;
+    return async (method, path, body) => {
+      const res = await fetch(`${base}${path}`, { method, headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' }, ...(body === undefined ? {} : { body }) });
+      return { status: res.status, ...((await res.json()) as { error: { code: string; phase?: string; message: string } }) };
+    };
+  }
+
+  it.each([
+    { what: 'a body that is not JSON', method: 'POST', path: '/v1/servers/x/tools/t/call', body: '{"arguments":' },
+    { what: 'a tool-call body against its schema', method: 'POST', path: '/v1/servers/x/tools/t/call', body: '{"timeoutMs":-1}' },
+    { what: 'a bad ?state=', method: 'GET', path: '/v1/servers?state=sleeping' },
+    { what: 'a bad ?after=', method: 'GET', path: '/v1/servers/x/logs?after=-1' },
+    { what: 'a server definition that is not JSON', method: 'POST', path: '/v1/servers', body: 'nope' },
+  ])('$what is INVALID_ARGUMENT in phase request, not config', async ({ method, path, body }) => {
+    const send = await api();
+    expect(await send(method, path, body)).toMatchObject({ status: 400, error: { code: 'INVALID_ARGUMENT', phase: 'request' } });
+  });
+
+  it.each([
+    { what: 'a definition against the schema', body: { name: 'x', command: '' } },
+    { what: 'a server name against the rule', body: { name: 'a/b', command: 'node' } },
+  ])('POST /v1/servers: $what stays a config error', async ({ body }) => {
+    const send = await api();
+    const answer = await send('POST', '/v1/servers', JSON.stringify(body));
+    expect(answer).toMatchObject({ status: 400, error: { code: 'INVALID_ARGUMENT', phase: 'config' } });
+  });
+
+  it('the OpenAPI document lists the phases and the states from their one source', async () => {
+    await api();
+    const doc = (await (await fetch(`${http?.url}/v1/openapi.json`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json()) as {
+      components: { schemas: { ErrorEnvelope: { properties: { error: { properties: { phase: { enum: string[] } } } } } } };
+      paths: Record<string, { get?: { parameters?: { name: string; schema: { enum?: string[] } }[] } }>;
+    };
+    expect(doc.components.schemas.ErrorEnvelope.properties.error.properties.phase.enum).toEqual([...PHASES]);
+    expect(doc.paths['/v1/servers']?.get?.parameters?.find((p) => p.name === 'state')?.schema.enum).toEqual([...SERVER_STATES]);
+  });
+});
 
 describe('streamEvents (GET /v1/events)', () => {
   let server: Server | undefined;

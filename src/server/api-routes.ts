@@ -4,8 +4,10 @@
  */
 import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { BoxError, isBoxError } from '../errors/box-error.js';
+import { BoxError, isBoxError, type Phase } from '../errors/box-error.js';
 import { serverSchema } from '../config/schema.js';
+import { SERVER_NAME_PATTERN, SERVER_NAME_RULE } from '../config/server-name.js';
+import { isServerState, SERVER_STATES, type ServerStateName } from '../server-states.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { ServerState } from '../supervisor/types.js';
 import { MCP_BOX_VERSION } from '../version.js';
@@ -14,26 +16,31 @@ import type { HttpServer, RouteContext } from './http-server.js';
 import type { Metrics } from './metrics.js';
 import { openApiDocument, type RouteDoc } from './openapi.js';
 
-const STATES: ServerState[] = ['pending', 'starting', 'ready', 'backoff', 'failed', 'stopped'];
+// SERVER_STATES is the list; the supervisor's ServerState type must name exactly the same states.
+const _sameStates: [ServerState, ServerStateName] extends [ServerStateName, ServerState] ? true : never = true;
 
-const addServerBody = serverSchema.extend({ name: z.string().min(1) });
+const addServerBody = serverSchema.extend({ name: z.string().regex(SERVER_NAME_PATTERN, SERVER_NAME_RULE) });
 const callToolBody = z.strictObject({
   arguments: z.record(z.string(), z.unknown()).optional(),
   timeoutMs: z.number().int().positive().max(3_600_000).optional(),
 });
 
-function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
+/**
+ * Validates a request body. Its phase is `request` (what the client sent), except where the body is
+ * a server definition (`POST /v1/servers`): a bad definition is a config error wherever it comes from.
+ */
+function parseBody<S extends z.ZodType>(schema: S, body: unknown, phase: Extract<Phase, 'request' | 'config'> = 'request'): z.infer<S> {
   const result = schema.safeParse(body ?? {});
   if (result.success) return result.data;
   const problems = result.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(body)', message: i.message }));
-  throw new BoxError('INVALID_ARGUMENT', 'config', `Invalid request body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, { details: { problems } });
+  throw new BoxError('INVALID_ARGUMENT', phase, `Invalid request body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, { details: { problems } });
 }
 
 function intParam(ctx: RouteContext, name: string, fallback: number, max: number): number {
   const raw = ctx.query.get(name);
   if (raw === null || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new BoxError('INVALID_ARGUMENT', 'config', `Query parameter ${name} must be a non-negative integer`);
+  if (!Number.isInteger(n) || n < 0) throw new BoxError('INVALID_ARGUMENT', 'request', `Query parameter ${name} must be a non-negative integer`);
   return Math.min(n, max);
 }
 
@@ -70,7 +77,8 @@ export function mountApi(http: HttpServer, deps: ApiDeps): void {
   const documented: Pick<HttpServer, 'route'> = {
     route(method, path, handler, opts = {}) {
       const body = BODIES[`${method} ${path}`];
-      docs.push({ method, path, summary: SUMMARIES[`${method} ${path}`] ?? '', ...(body === undefined ? {} : { body }), ...(opts.public === true ? { public: true } : {}), ...(PRODUCES[`${method} ${path}`] === undefined ? {} : { produces: PRODUCES[`${method} ${path}`] as string }) });
+      const query = QUERIES[`${method} ${path}`];
+      docs.push({ method, path, summary: SUMMARIES[`${method} ${path}`] ?? '', ...(body === undefined ? {} : { body }), ...(query === undefined ? {} : { query }), ...(opts.public === true ? { public: true } : {}), ...(PRODUCES[`${method} ${path}`] === undefined ? {} : { produces: PRODUCES[`${method} ${path}`] as string }) });
       http.route(method, path, handler, opts);
       return http;
     },
@@ -82,6 +90,9 @@ export function mountApi(http: HttpServer, deps: ApiDeps): void {
 const BODIES: Record<string, z.ZodType> = {
   'POST /v1/servers': addServerBody,
   'POST /v1/servers/{name}/tools/{tool}/call': callToolBody,
+};
+const QUERIES: Record<string, RouteDoc['query']> = {
+  'GET /v1/servers': [{ name: 'state', schema: { type: 'string', enum: [...SERVER_STATES] } }],
 };
 const PRODUCES: Record<string, string> = { 'GET /metrics': 'text/plain', 'GET /v1/events': 'text/event-stream' };
 
@@ -108,12 +119,12 @@ function mountRoutes(http: Pick<HttpServer, 'route'>, { supervisor, events, metr
 
   http.route('GET', '/v1/servers', ({ query }) => {
     const state = query.get('state');
-    if (state !== null && !STATES.includes(state as ServerState)) throw new BoxError('INVALID_ARGUMENT', 'config', `state must be one of ${STATES.join(', ')}`);
+    if (state !== null && !isServerState(state)) throw new BoxError('INVALID_ARGUMENT', 'request', `state must be one of ${SERVER_STATES.join(', ')}`);
     return { servers: supervisor.list().filter((s) => state === null || s.state === state) };
   });
 
   http.route('POST', '/v1/servers', ({ body, res }) => {
-    const { name, ...def } = parseBody(addServerBody, body);
+    const { name, ...def } = parseBody(addServerBody, body, 'config');
     // Tenant input: no folder inferred from its command line, only an explicit box.hostPath.
     const status = supervisor.add(name, def, { inferFolder: false });
     res.statusCode = 201;

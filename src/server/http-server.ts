@@ -16,6 +16,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { DEFAULT_HEADERS_TIMEOUT_MS } from '../config/defaults.js';
 import { BoxError, isBoxError } from '../errors/box-error.js';
 import { once } from '../util/once.js';
 import { checkOriginAndHost, checkToken, type GuardOptions } from './request-guard.js';
@@ -72,7 +73,7 @@ export interface HttpServerOptions {
   onUnexpectedError?: (err: unknown, where: 'request' | 'upgrade') => void;
 }
 
-export const HEADERS_TIMEOUT_MS = 20_000;
+export const HEADERS_TIMEOUT_MS = DEFAULT_HEADERS_TIMEOUT_MS;
 export const REQUEST_TIMEOUT_MS = 300_000;
 export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 /** After a 413, the rest of the body is read and dropped (up to this much) so the answer is not lost to a reset. */
@@ -340,7 +341,7 @@ async function readJsonBody(req: IncomingMessage, limit: number): Promise<{ tooL
   try {
     return { tooLarge: false, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
   } catch {
-    throw new BoxError('INVALID_ARGUMENT', 'config', 'The request body is not valid JSON');
+    throw new BoxError('INVALID_ARGUMENT', 'request', 'The request body is not valid JSON');
   }
 }
 

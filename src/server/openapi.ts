@@ -7,6 +7,7 @@
  * handler, with or without a schema, so those are the routes that take one.
  */
 import { z } from 'zod';
+import { PHASES } from '../errors/box-error.js';
 import { MCP_BOX_VERSION } from '../version.js';
 
 export interface RouteDoc {
@@ -17,6 +18,8 @@ export interface RouteDoc {
   public?: boolean;
   /** Content type of a 200 answer other than JSON. */
   produces?: string;
+  /** Optional query parameters (JSON Schema of each value). */
+  query?: { name: string; schema: Record<string, unknown> }[];
 }
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
@@ -24,7 +27,7 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 const errorResponse = (description: string): Record<string, unknown> => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorEnvelope' } } } });
 
 const sharedResponses = {
-  BadRequest: errorResponse('INVALID_ARGUMENT: a malformed path (a path parameter that is not valid percent-encoding) or an invalid body (not JSON, or not its schema)'),
+  BadRequest: errorResponse('INVALID_ARGUMENT: a malformed path (a path parameter that is not valid percent-encoding), a bad query parameter, or an invalid body (not JSON, or not its schema)'),
   PayloadTooLarge: errorResponse('PAYLOAD_TOO_LARGE: the body is larger than server.maxBodyBytes; the connection is closed after the answer'),
 };
 
@@ -35,7 +38,7 @@ const errorEnvelope = {
     error: {
       type: 'object',
       required: ['code', 'message'],
-      properties: { code: { type: 'string' }, message: { type: 'string' }, phase: { type: 'string' }, details: { type: 'object' } },
+      properties: { code: { type: 'string' }, message: { type: 'string' }, phase: { type: 'string', enum: [...PHASES] }, details: { type: 'object' } },
     },
   },
 };
@@ -44,15 +47,16 @@ export function openApiDocument(routes: RouteDoc[]): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes) {
     const params = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+    const query = (r.query ?? []).map((q) => ({ name: q.name, in: 'query', required: false, schema: q.schema }));
     const readsBody = BODY_METHODS.has(r.method.toUpperCase());
     const op: Record<string, unknown> = {
       summary: r.summary,
-      ...(params.length === 0 ? {} : { parameters: params }),
+      ...(params.length + query.length === 0 ? {} : { parameters: [...params, ...query] }),
       ...(r.public === true ? { security: [] } : {}),
       ...(r.body === undefined ? {} : { requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(r.body, { io: 'input', unrepresentable: 'any' }) } } } }),
       responses: {
         '200': { description: 'OK', content: { [r.produces ?? 'application/json']: { schema: r.produces === undefined ? { type: 'object' } : { type: 'string' } } } },
-        ...(params.length > 0 || readsBody ? { '400': { $ref: '#/components/responses/BadRequest' } } : {}),
+        ...(params.length > 0 || query.length > 0 || readsBody ? { '400': { $ref: '#/components/responses/BadRequest' } } : {}),
         ...(readsBody ? { '413': { $ref: '#/components/responses/PayloadTooLarge' } } : {}),
         default: errorResponse('Error envelope'),
       },
