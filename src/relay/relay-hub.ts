@@ -2,11 +2,35 @@
  * All relays of a supervisor, by session and process, and the WebSocket route that reaches them:
  * `GET /v1/sessions/{session}/processes/{process}/ws` (subprotocol `mcp`). A client asks to take
  * over an attached process with the header `X-MCP-Box-Takeover: 1`.
+ *
+ *   register(session, processId, proc, hooks?): StdioRelay     a new relay (replacing one registered before)
+ *   unregister(session, processId, relay, reason): void         closes it (4000) and forgets it
+ *   get(session, processId): StdioRelay | undefined             the registered relay, e.g. for
+ *                                                               `get(s, p)?.connectInProcess({ takeover: true })`
+ *   mount(router: RelayUpgradeRouter): void                     adds the WebSocket route (the HTTP server implements it)
+ *
+ * Nothing here imports from src/server/ or src/supervisor/: the route table is reached through
+ * `RelayUpgradeRouter`, which the HTTP server satisfies.
  */
+import type { IncomingMessage } from 'node:http';
+import type { WebSocket } from 'ws';
 import { BoxError } from '../errors/box-error.js';
-import type { HttpServer } from '../server/http-server.js';
 import { CLOSE_PROCESS_EXITED } from './close-codes.js';
 import { StdioRelay, type RelayOptions, type RelayProcess, type RelayStats } from './stdio-relay.js';
+
+/** The part of an HTTP server the hub needs: a WebSocket route with a check before the handshake. */
+export interface RelayUpgradeRouter {
+  /**
+   * `path` has `{name}` parameters; `check` runs before the handshake (a thrown BoxError refuses the
+   * upgrade with its HTTP status); `handler` gets the open socket.
+   */
+  upgrade(
+    path: string,
+    protocol: string,
+    check: (req: IncomingMessage, params: Record<string, string>) => void,
+    handler: (ws: WebSocket, req: IncomingMessage, params: Record<string, string>) => void,
+  ): unknown;
+}
 
 export const RELAY_SUBPROTOCOL = 'mcp';
 
@@ -33,6 +57,7 @@ export class RelayHub {
     if (this.relays.get(key) === relay) this.relays.delete(key);
   }
 
+  /** The relay registered for this process, if it is running. */
   get(session: string, processId: string): StdioRelay | undefined {
     return this.relays.get(keyOf(session, processId));
   }
@@ -44,8 +69,8 @@ export class RelayHub {
     return sum;
   }
 
-  mount(http: HttpServer): void {
-    http.upgrade(
+  mount(router: RelayUpgradeRouter): void {
+    router.upgrade(
       '/v1/sessions/{session}/processes/{process}/ws',
       RELAY_SUBPROTOCOL,
       (_req, params) => {

@@ -1,9 +1,14 @@
 import { EventEmitter } from 'node:events';
-import { PassThrough } from 'node:stream';
+import { readdirSync, readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import { join } from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import type { WebSocket } from 'ws';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { CLOSE_PROCESS_EXITED, CLOSE_STDOUT_CLOSED } from './close-codes.js';
-import { StdioRelay, type RelayProcess } from './stdio-relay.js';
+import { CLOSE_ALREADY_ATTACHED, CLOSE_PROCESS_EXITED, CLOSE_STDOUT_CLOSED, CLOSE_TAKEN_OVER, CLOSE_TOO_BIG } from './close-codes.js';
+import { RelayHub, type RelayUpgradeRouter } from './relay-hub.js';
+import { RELAY_ERROR_CODE, StdioRelay, type RelayProcess, type RelayProcessExit } from './stdio-relay.js';
 
 /** Just enough of a `ws` WebSocket for the relay: records what it was sent and how it was closed. */
 class FakeSocket extends EventEmitter {
@@ -19,10 +24,24 @@ class FakeSocket extends EventEmitter {
     this.closedWith = { code, reason };
     this.readyState = 3;
   }
-  ping(): void {}
-  pause(): void {}
-  resume(): void {}
-  terminate(): void {}
+  pings = 0;
+  paused = 0;
+  resumed = 0;
+  terminated = false;
+  ping(): void {
+    this.pings++;
+  }
+  pause(): void {
+    this.paused++;
+  }
+  resume(): void {
+    this.resumed++;
+  }
+  terminate(): void {
+    this.terminated = true;
+    this.readyState = 3;
+    this.emit('close');
+  }
   /** A client frame. */
   frame(message: unknown): void {
     this.emit('message', Buffer.from(JSON.stringify(message)), false);
@@ -165,5 +184,235 @@ describe('StdioRelay: a process that closes its stdout but keeps running', () =>
     proc.stdout.end();
     await sleep(10);
     expect(next.closedWith?.code).toBe(CLOSE_PROCESS_EXITED);
+  });
+});
+
+/** A stdin whose writes are "full" at once (highWaterMark 1) and that drains only when told to, while `holding`. */
+function gatedStdin(): { stdin: Writable; lines: string[]; hold: () => void; release: () => void } {
+  const lines: string[] = [];
+  let holding = false;
+  let waiting: (() => void) | null = null;
+  const stdin = new Writable({
+    highWaterMark: 1,
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(chunk.toString('utf8'));
+      if (holding) waiting = cb;
+      else cb();
+    },
+  });
+  return {
+    stdin,
+    lines,
+    hold: () => (holding = true),
+    release: () => {
+      holding = false;
+      const cb = waiting;
+      waiting = null;
+      cb?.();
+    },
+  };
+}
+
+const tick = (): Promise<void> => new Promise((resolve) => process.nextTick(resolve));
+
+describe('StdioRelay with a WebSocket peer', () => {
+  it('sends each stdout line as one text frame with its bytes untouched; non-JSON lines are counted, not sent', () => {
+    const proc = fakeProcess();
+    const previews: string[] = [];
+    const relay = new StdioRelay(proc, { onNonJsonLine: (p) => previews.push(p) });
+    relays.push(relay);
+    const ws = new FakeSocket();
+    relay.attach(ws as unknown as WebSocket);
+    proc.stdout.write('{ "jsonrpc" : "2.0", "method": "notifications/message", "params": {"s": "\\u00e9"} }\r\nstarting up...\n[{"jsonrpc":"2.0","id":1,"result":{}}]\n');
+    expect(ws.sent).toEqual(['{ "jsonrpc" : "2.0", "method": "notifications/message", "params": {"s": "\\u00e9"} }', '[{"jsonrpc":"2.0","id":1,"result":{}}]']);
+    expect(previews).toEqual(['starting up...']);
+    expect(relay.stats).toMatchObject({ messagesOut: 2, nonJsonLines: 1 });
+  });
+
+  it('answers a binary frame, a frame that is not JSON and one that is not JSON-RPC with a JSON-RPC error, and writes none of them', () => {
+    const proc = fakeProcess();
+    const written: string[] = [];
+    proc.stdin.on('data', (c: Buffer) => written.push(c.toString()));
+    const { relay, ws } = attached(proc);
+    ws.emit('message', Buffer.from('{"jsonrpc":"2.0","method":"x"}'), true);
+    ws.emit('message', Buffer.from('{"jsonrpc":'), false);
+    ws.frame({ jsonrpc: '1.0', id: 5, method: 'x' });
+    ws.frame([]);
+    const errors = ws.sent.map((s) => JSON.parse(s) as { id: unknown; error: { code: number; message: string } });
+    expect(errors.map((e) => [e.id, e.error.code])).toEqual([
+      [null, -32600],
+      [null, -32700],
+      [5, -32600],
+      [null, -32600],
+    ]);
+    expect(errors[2]?.error.message).toBe('invalid request: jsonrpc must be "2.0"');
+    expect(relay.stats.rejectedFrames).toBe(4);
+    expect(written).toEqual([]);
+  });
+
+  it('writes a good frame as one line, re-serialised: whitespace and newlines inside the frame never reach stdin as framing', async () => {
+    const proc = fakeProcess();
+    const written: string[] = [];
+    proc.stdin.on('data', (c: Buffer) => written.push(c.toString()));
+    const { relay, ws } = attached(proc);
+    ws.emit('message', Buffer.from('{\n  "jsonrpc": "2.0",\n  "id": 1,\n  "method": "tools/call",\n  "params": {"text": "a\\nb"}\n}'), false);
+    await tick();
+    expect(written).toEqual(['{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"text":"a\\nb"}}\n']);
+    expect(relay.stats).toMatchObject({ messagesIn: 1, bytesIn: written[0]?.length });
+  });
+
+  it('pauses the socket while stdin is full and resumes it once it drains', async () => {
+    const gate = gatedStdin();
+    const proc = { stdout: new PassThrough(), stdin: gate.stdin };
+    const { ws } = attached(proc);
+    gate.hold();
+    ws.frame(request(1));
+    expect(ws.paused).toBe(1);
+    ws.frame(request(2)); // a frame already received is still written, with no second pause
+    expect(ws.paused).toBe(1);
+    await tick();
+    expect(ws.resumed).toBe(0);
+    gate.release();
+    await tick();
+    await tick();
+    expect(ws.resumed).toBe(1);
+    expect(gate.lines.map((l) => (JSON.parse(l) as { id: number }).id)).toEqual([1, 2]);
+  });
+
+  it('keeps lines while nobody is attached and delivers them first on attach', () => {
+    const proc = fakeProcess();
+    const events: string[] = [];
+    const relay = new StdioRelay(proc, { onEvent: (m) => events.push(m) });
+    relays.push(relay);
+    proc.stdout.write('{"jsonrpc":"2.0","method":"a"}\n{"jsonrpc":"2.0","method":"b"}\n');
+    expect(relay.bufferedLines).toBe(2);
+    const ws = new FakeSocket();
+    relay.attach(ws as unknown as WebSocket);
+    proc.stdout.write('{"jsonrpc":"2.0","method":"c"}\n');
+    expect(ws.sent.map((s) => (JSON.parse(s) as { method: string }).method)).toEqual(['a', 'b', 'c']);
+    expect(relay.bufferedLines).toBe(0);
+    expect(events).toContain('client attached; delivering 2 buffered line(s)');
+  });
+
+  it('pauses stdout when the detached buffer is full, and resumes it on attach', () => {
+    const proc = fakeProcess();
+    const relay = new StdioRelay(proc, { detachedBufferBytes: 64 });
+    relays.push(relay);
+    proc.stdout.write(`{"jsonrpc":"2.0","method":"${'x'.repeat(80)}"}\n`);
+    expect(proc.stdout.isPaused()).toBe(true);
+    relay.attach(new FakeSocket() as unknown as WebSocket);
+    expect(proc.stdout.isPaused()).toBe(false);
+  });
+
+  it('refuses a second client with 4409; one that takes over answers the first one\'s requests (RELAY_DROPPED) and closes it with 4001', () => {
+    const proc = fakeProcess();
+    const events: string[] = [];
+    const { relay, ws: first } = attached(proc, events);
+    first.frame(request(1));
+    const second = new FakeSocket();
+    expect(relay.attach(second as unknown as WebSocket)).toMatchObject({ attached: false, code: CLOSE_ALREADY_ATTACHED });
+    expect(second.closedWith?.code).toBe(CLOSE_ALREADY_ATTACHED);
+    expect(first.closedWith).toBeNull();
+    const third = new FakeSocket();
+    expect(relay.attach(third as unknown as WebSocket, { takeover: true })).toEqual({ attached: true });
+    const answer = JSON.parse(first.sent[0] ?? '') as { id: number; error: { code: number; data: unknown } };
+    expect(answer).toMatchObject({ id: 1, error: { code: RELAY_ERROR_CODE, data: { phase: 'runtime', code: 'RELAY_DROPPED' } } });
+    expect(first.closedWith).toEqual({ code: CLOSE_TAKEN_OVER, reason: 'another client took over this process' });
+    proc.stdout.write('{"jsonrpc":"2.0","id":1,"result":{}}\n');
+    expect(third.sent).toHaveLength(1);
+    expect(first.sent).toHaveLength(1);
+    // Frames of the client taken over no longer reach the process.
+    const written: string[] = [];
+    proc.stdin.on('data', (c: Buffer) => written.push(c.toString()));
+    first.frame(request(9));
+    expect(written).toEqual([]);
+    expect(events).toEqual(expect.arrayContaining(['refused a second client (no takeover)', 'a new client took over the relay', 'client detached']));
+  });
+
+  it('closes the client with 1009 and a reason on an over-limit line, and relays the next client\'s lines after it', () => {
+    const proc = fakeProcess();
+    const events: string[] = [];
+    const relay = new StdioRelay(proc, { maxLineBytes: 64, onEvent: (m) => events.push(m) });
+    relays.push(relay);
+    const ws = new FakeSocket();
+    relay.attach(ws as unknown as WebSocket);
+    proc.stdout.write(`{"jsonrpc":"2.0","method":"${'x'.repeat(100)}"}\n`);
+    expect(ws.closedWith?.code).toBe(CLOSE_TOO_BIG);
+    expect(ws.closedWith?.reason).toMatch(/exceeded 64 bytes/);
+    expect(relay.stats.overLimitLines).toBe(1);
+    expect(relay.attached).toBe(false);
+    proc.stdout.write('{"jsonrpc":"2.0","method":"after"}\n');
+    const next = new FakeSocket();
+    relay.attach(next as unknown as WebSocket);
+    expect(next.sent).toEqual(['{"jsonrpc":"2.0","method":"after"}']);
+    expect(events.some((e) => e.startsWith('a stdout line exceeded 64 bytes'))).toBe(true);
+  });
+
+  it('pings every heartbeat and terminates a client that missed one', async () => {
+    const proc = fakeProcess();
+    const events: string[] = [];
+    const relay = new StdioRelay(proc, { heartbeatMs: 100, onEvent: (m) => events.push(m) });
+    relays.push(relay);
+    const ws = new FakeSocket();
+    relay.attach(ws as unknown as WebSocket);
+    await sleep(100);
+    expect(ws.pings).toBe(1);
+    ws.emit('pong');
+    await sleep(100);
+    expect(ws.pings).toBe(2);
+    expect(ws.terminated).toBe(false);
+    await sleep(100);
+    expect(ws.terminated).toBe(true);
+    expect(events).toContain('client missed its heartbeat; closing');
+    expect(relay.attached).toBe(false);
+    await sleep(300);
+    expect(ws.pings).toBe(2); // the heartbeat stopped with the client
+  });
+
+  it('answers requests in flight with the exit record\'s phase and code when the process ends', async () => {
+    let exited: (exit: RelayProcessExit) => void = () => undefined;
+    const proc = { ...fakeProcess(), exited: new Promise<RelayProcessExit>((r) => (exited = r)) };
+    const { ws } = attached(proc);
+    ws.frame(request(1));
+    exited({ reason: 'oom', exitCode: 137, signal: 'SIGKILL' });
+    proc.stdout.end();
+    await sleep(10);
+    expect(JSON.parse(ws.sent[0] ?? '')).toMatchObject({ id: 1, error: { data: { phase: 'runtime', code: 'OOM_KILLED' } } });
+    expect(ws.closedWith).toEqual({ code: CLOSE_PROCESS_EXITED, reason: 'the process ended its output' });
+  });
+});
+
+describe('RelayHub', () => {
+  it('mounts its route on anything with upgrade(), finds relays by session and process, and attaches with takeover', () => {
+    const routes: { path: string; protocol: string; check: (req: IncomingMessage, params: Record<string, string>) => void; handler: (ws: WebSocket, req: IncomingMessage, params: Record<string, string>) => void }[] = [];
+    const router: RelayUpgradeRouter = { upgrade: (path, protocol, check, handler) => routes.push({ path, protocol, check, handler }) };
+    const hub = new RelayHub();
+    hub.mount(router);
+    expect(routes.map((r) => [r.path, r.protocol])).toEqual([['/v1/sessions/{session}/processes/{process}/ws', 'mcp']]);
+    const route = routes[0] as (typeof routes)[number];
+    const req = (headers: Record<string, string> = {}): IncomingMessage => ({ headers }) as unknown as IncomingMessage;
+    expect(() => route.check(req(), { session: 's', process: 'p' })).toThrow(expect.objectContaining({ code: 'NOT_FOUND', phase: 'relay_connect' }) as unknown as Error);
+    const proc = fakeProcess();
+    const relay = hub.register('s', 'p', proc);
+    relays.push(relay);
+    expect(hub.get('s', 'p')).toBe(relay);
+    expect(hub.get('s', 'q')).toBeUndefined();
+    expect(() => route.check(req(), { session: 's', process: 'p' })).not.toThrow();
+    const a = new FakeSocket();
+    route.handler(a as unknown as WebSocket, req(), { session: 's', process: 'p' });
+    const b = new FakeSocket();
+    route.handler(b as unknown as WebSocket, req({ 'x-mcp-box-takeover': '1' }), { session: 's', process: 'p' });
+    expect(a.closedWith?.code).toBe(CLOSE_TAKEN_OVER);
+    hub.unregister('s', 'p', relay, 'stopped');
+    expect(hub.get('s', 'p')).toBeUndefined();
+    expect(b.closedWith).toEqual({ code: CLOSE_PROCESS_EXITED, reason: 'stopped' });
+  });
+
+  it('nothing in src/relay/ imports from src/server/ or src/supervisor/', () => {
+    const dir = fileURLToPath(new URL('.', import.meta.url));
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
+      const text = readFileSync(join(dir, file), 'utf8');
+      expect(text, file).not.toMatch(/from '\.\.\/(server|supervisor)\//);
+    }
   });
 });

@@ -1,28 +1,39 @@
 /**
- * Relays one managed process's stdio to one WebSocket client at a time.
+ * Relays one managed process's stdio to one peer at a time: a WebSocket client, or a client in
+ * this process (the supervisor's own). The peer contract is in relay-peer.ts.
  *
- * stdout → client: framed by line, one JSON-RPC message per text frame, bytes untouched; lines
- * that are not JSON are not forwarded but counted and reported (`onNonJsonLine`); a line over the
- * limit closes the client with 1009 and a reason (never a silent drop). stdout is always read by
- * the relay, so a process never blocks for lack of a client: while nobody is attached, whole lines
- * are kept (bounded; when the bound is reached stdout is paused rather than anything dropped) and
- * delivered first on the next attach.
+ * API:
+ *   attach(ws, { takeover? }): AttachResult            a WebSocket client (wrapped in a WsPeer)
+ *   connectInProcess({ takeover? }): InProcessTransport an SDK Transport; attaches on connect()/start()
+ *   attachPeer(peer, { takeover? }): AttachResult      any RelayPeer
+ *   close(code?, reason?)                               ends relaying for good
  *
- * client → stdin: each text frame must be one JSON-RPC message; it is parsed and re-serialised to
- * one line (no framing injection) and written with drain; a bad frame gets a JSON-RPC error back
- * and never reaches stdin.
+ * stdout → peer: framed by line, one JSON-RPC message per line, parsed once here (the parsed value
+ * goes to a peer that takes values, the bytes untouched to a WebSocket); lines that are not JSON
+ * are not forwarded but counted and reported (`onNonJsonLine`); a line over the limit closes the
+ * peer with 1009 and a reason (never a silent drop). stdout is always read by the relay, so a
+ * process never blocks for lack of a peer: while nobody is attached, whole lines are kept (bounded;
+ * when the bound is reached stdout is paused rather than anything dropped) and delivered first on
+ * the next attach. Held lines are kept as bytes only (parsed values would multiply the buffer's
+ * memory) and parsed again for a peer that takes values.
  *
- * Backpressure both ways; heartbeat pings; one client at a time (a second is refused with 4409
- * unless it asks to take over).
+ * peer → stdin: the relay is the only writer of stdin. Each message a peer hands over is
+ * serialised once to one line (`JSON.stringify`: no newline inside, no framing injection) and
+ * written; when stdin is full the peer is paused until it drains. A WebSocket frame that is not one
+ * JSON-RPC message gets a JSON-RPC error back and never reaches stdin.
+ *
+ * Backpressure both ways; heartbeat pings (WebSocket); one peer at a time (a second is refused with
+ * 4409 unless it asks to take over; the one taken over gets 4001 and its requests in flight an error).
  *
  * A process that closes its stdout but keeps running: a container engine's attach stream has no
  * per-stream EOF (stdout "ends" only when the process does), so the relay watches for it. While a
- * client request is waiting and stdout has been quiet for `stdoutProbeAfterMs`, it asks the
+ * peer's request is waiting and stdout has been quiet for `stdoutProbeAfterMs`, it asks the
  * process whether it still holds its stdout (`stdoutState`; then again with a doubling interval,
  * capped). When it does not, every request in flight gets a JSON-RPC error (data: phase `runtime`,
- * code `STDOUT_CLOSED`), the client is closed with 4002, and `onStdoutClosed` tells the owner.
+ * code `STDOUT_CLOSED`), the peer is closed with 4002, and `onStdoutClosed` tells the owner.
  */
 import type { Readable, Writable } from 'node:stream';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { WebSocket } from 'ws';
 import { LineFramer } from './line-framer.js';
 import {
@@ -33,6 +44,13 @@ import {
   CLOSE_TAKEN_OVER,
   CLOSE_TOO_BIG,
 } from './close-codes.js';
+import { InProcessTransport } from './in-process-peer.js';
+import { isObject, parseJsonMessage, RELAY_ERROR_CODE } from './json-rpc.js';
+import type { AttachResult, RelayAnswer, RelayPeer, RelayPeerClose, RelayPeerLink } from './relay-peer.js';
+import { WsPeer } from './ws-peer.js';
+
+export type { AttachResult } from './relay-peer.js';
+export { RELAY_ERROR_CODE } from './json-rpc.js';
 
 export const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
 const DEFAULT_DETACHED_BUFFER_BYTES = 32 * 1024 * 1024;
@@ -43,8 +61,6 @@ const MAX_STDOUT_PROBE_INTERVAL_MS = 30_000;
 const EXIT_RECORD_WAIT_MS = 3000;
 export const NON_JSON_PREVIEW_BYTES = 4096;
 export const STDOUT_CLOSED_REASON = 'the process closed its stdout but is still running';
-/** JSON-RPC error code of the answers the relay gives in the process's place (internal error). */
-export const RELAY_ERROR_CODE = -32603;
 
 export interface RelayOptions {
   maxLineBytes?: number;
@@ -86,7 +102,10 @@ export interface RelayProcess {
   stdoutState?: () => Promise<'open' | 'closed' | 'unknown'>;
 }
 
-export type AttachResult = { attached: true } | { attached: false; code: number; reason: string };
+export interface AttachOptions {
+  /** Replace the peer attached now (it is closed with 4001, its requests in flight answered). */
+  takeover?: boolean;
+}
 
 export class StdioRelay {
   readonly stats: RelayStats = { messagesOut: 0, bytesOut: 0, messagesIn: 0, bytesIn: 0, nonJsonLines: 0, overLimitLines: 0, rejectedFrames: 0 };
@@ -94,16 +113,17 @@ export class StdioRelay {
   private readonly detachedLimit: number;
   private readonly heartbeatMs: number;
   private readonly opts: RelayOptions;
-  private client: WebSocket | null = null;
+  private peer: RelayPeer | null = null;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private inFlightBytes = 0;
   private stdoutPausedBy = new Set<'send' | 'detached'>();
-  private heartbeat: NodeJS.Timeout | null = null;
   private waitingForDrain = false;
+  /** The peer paused because stdin was full; resumed when it drains. */
+  private pausedPeer: RelayPeer | null = null;
   private closed = false;
   private closedWith: { code: number; reason: string } | null = null;
-  /** Requests of the attached client not answered yet, by JSON-encoded id. */
+  /** Requests of the attached peer not answered yet, by JSON-encoded id. */
   private readonly inFlight = new Map<string, string | number>();
   private inFlightSince = 0;
   private lastStdoutAt = Date.now();
@@ -140,68 +160,79 @@ export class StdioRelay {
   }
 
   get attached(): boolean {
-    return this.client !== null;
+    return this.peer !== null;
   }
 
-  /** Lines held for the next client. */
+  /** How the process log names the attached peer ("client", "in-process client"), or null. */
+  get attachedLabel(): string | null {
+    return this.peer?.label ?? null;
+  }
+
+  /** Lines held for the next peer. */
   get bufferedLines(): number {
     return this.pending.length;
   }
 
-  attach(ws: WebSocket, opts: { takeover?: boolean } = {}): AttachResult {
+  /** Attaches a WebSocket client (as a WsPeer); a refused socket is closed with the result's code. */
+  attach(ws: WebSocket, opts: AttachOptions = {}): AttachResult {
+    return this.attachPeer(new WsPeer(ws, { heartbeatMs: this.heartbeatMs }), opts);
+  }
+
+  /**
+   * A Transport for an SDK Client in this process: `await client.connect(relay.connectInProcess())`.
+   * It attaches on its connect() or start(), with `opts` (see InProcessTransport).
+   */
+  connectInProcess(opts: AttachOptions = {}): InProcessTransport {
+    return new InProcessTransport((peer) => this.attachPeer(peer, opts));
+  }
+
+  /** Attaches any peer; a refused peer gets `detach({ code, reason })` and the result says why. */
+  attachPeer(peer: RelayPeer, opts: AttachOptions = {}): AttachResult {
     if (this.closed) {
       const refusal = this.closedWith?.code === CLOSE_STDOUT_CLOSED ? this.closedWith : { code: CLOSE_PROCESS_EXITED, reason: 'the process is not running' };
-      ws.close(refusal.code, refusal.reason);
+      peer.detach(refusal);
       return { attached: false, ...refusal };
     }
-    if (this.client !== null) {
+    if (this.peer !== null) {
       if (opts.takeover !== true) {
         const reason = 'the process already has a client; reconnect with takeover to replace it';
-        this.opts.onEvent?.('refused a second client (no takeover)');
-        ws.close(CLOSE_ALREADY_ATTACHED, reason);
+        this.opts.onEvent?.(`refused a second ${peer.label} (no takeover)`);
+        peer.detach({ code: CLOSE_ALREADY_ATTACHED, reason });
         return { attached: false, code: CLOSE_ALREADY_ATTACHED, reason };
       }
-      this.opts.onEvent?.('a new client took over the relay');
-      this.answerInFlight('mcp-box: another client took over this process; no answer will reach this client', { phase: 'runtime', code: 'RELAY_DROPPED' });
-      this.detach(CLOSE_TAKEN_OVER, 'another client took over this process');
+      this.opts.onEvent?.(`a new ${peer.label} took over the relay`);
+      const answer: RelayAnswer = { message: 'mcp-box: another client took over this process; no answer will reach this client', data: { phase: 'runtime', code: 'RELAY_DROPPED' } };
+      this.answerInFlight(answer);
+      this.detach({ code: CLOSE_TAKEN_OVER, reason: 'another client took over this process', answer });
+      // A close handler of the peer taken over may have closed the relay, or attached another peer.
+      if (this.closed || this.peer !== null) return this.attachPeer(peer, opts);
     }
-    this.client = ws;
-    let alive = true;
-    ws.on('pong', () => (alive = true));
-    this.heartbeat = setInterval(() => {
-      if (!alive) {
-        this.opts.onEvent?.('client missed its heartbeat; closing');
-        ws.terminate();
-        return;
-      }
-      alive = false;
-      ws.ping();
-    }, this.heartbeatMs);
-    this.heartbeat.unref();
-    ws.on('message', (data: Buffer, isBinary: boolean) => this.onClientFrame(ws, data, isBinary));
-    ws.once('close', () => {
-      if (this.client === ws) this.detach();
-    });
-    ws.on('error', () => undefined);
-    this.opts.onEvent?.(`client attached${this.pending.length > 0 ? `; delivering ${this.pending.length} buffered line(s)` : ''}`);
+    this.peer = peer;
+    peer.attached(this.linkFor(peer));
+    this.opts.onEvent?.(`${peer.label} attached${this.pending.length > 0 ? `; delivering ${this.pending.length} buffered line(s)` : ''}`);
     const backlog = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
     this.stdoutPausedBy.delete('detached');
-    for (const line of backlog) this.send(line);
+    for (const line of backlog) this.send(line, () => parseJsonMessage(line));
     this.updateFlow();
     return { attached: true };
   }
 
   /** Ends this process's relaying for good (the process exited or mcp-box is closing). */
   close(code = CLOSE_GOING_AWAY, reason = 'mcp-box is shutting down'): void {
-    if (this.closed) return;
+    const end = this.endOfProcess(code);
+    this.end(code, reason, { message: `mcp-box: ${end.what} before answering`, data: { phase: end.phase, code: end.code } });
+  }
+
+  /** Closes for good: exactly one answer per request, since nothing the peer still waits for can come any more. */
+  private end(code: number, reason: string, answer: RelayAnswer): number {
+    if (this.closed) return 0;
     this.closed = true;
     this.closedWith = { code, reason };
-    // Exactly one answer per request: nothing the client still waits for can come any more.
-    const end = this.endOfProcess(code);
-    this.answerInFlight(`mcp-box: ${end.what} before answering`, { phase: end.phase, code: end.code });
-    this.detach(code, reason);
+    const answered = this.answerInFlight(answer);
+    this.detach({ code, reason, answer });
+    return answered;
   }
 
   /** What the relay says in the process's place when it stops relaying. */
@@ -220,33 +251,45 @@ export class StdioRelay {
     }
   }
 
-  /** Answers every request of the attached client still in flight with a JSON-RPC error carrying `data`. */
-  private answerInFlight(message: string, data: { phase: string; code: string }): number {
+  /** Answers every request of the attached peer still in flight with a JSON-RPC error carrying `data`. */
+  private answerInFlight(answer: RelayAnswer): number {
     const ids = [...this.inFlight.values()];
     this.inFlight.clear();
-    const ws = this.client;
-    if (ws !== null && ws.readyState === ws.OPEN) {
-      for (const id of ids) ws.send(JSON.stringify({ jsonrpc: '2.0', id, error: { code: RELAY_ERROR_CODE, message, data } }));
+    const peer = this.peer;
+    if (peer !== null) {
+      for (const id of ids) peer.answer({ jsonrpc: '2.0', id, error: { code: RELAY_ERROR_CODE, message: answer.message, data: answer.data } });
     }
     return ids.length;
   }
 
-  private detach(code?: number, reason?: string): void {
-    const ws = this.client;
-    if (ws === null) return;
-    this.client = null;
+  private detach(close?: RelayPeerClose): void {
+    const peer = this.peer;
+    if (peer === null) return;
+    this.peer = null;
     this.inFlightBytes = 0;
-    // Requests of a client that is gone wait for nobody.
+    // Requests of a peer that is gone wait for nobody.
     this.inFlight.clear();
     if (this.probeTimer !== null) clearTimeout(this.probeTimer);
     this.probeTimer = null;
     this.stdoutPausedBy.delete('send');
-    if (this.heartbeat !== null) clearInterval(this.heartbeat);
-    this.heartbeat = null;
-    ws.removeAllListeners('message');
-    if (code !== undefined && ws.readyState === ws.OPEN) ws.close(code, reason);
-    this.opts.onEvent?.('client detached');
+    if (this.pausedPeer === peer) this.pausedPeer = null;
+    peer.detach(close);
+    this.opts.onEvent?.(`${peer.label} detached`);
     this.updateFlow();
+  }
+
+  /** The peer's way in; everything it does after it was detached is ignored. */
+  private linkFor(peer: RelayPeer): RelayPeerLink {
+    return {
+      write: (message) => {
+        if (this.peer === peer) this.toStdin(peer, message);
+      },
+      rejected: () => void this.stats.rejectedFrames++,
+      left: () => {
+        if (this.peer === peer) this.detach();
+      },
+      event: (message) => this.opts.onEvent?.(message),
+    };
   }
 
   private onStdout(chunk: Buffer): void {
@@ -259,7 +302,7 @@ export class StdioRelay {
         this.stats.overLimitLines++;
         const reason = `a stdout line exceeded ${this.framer.maxLineBytes} bytes (${bytes}+) and was refused`;
         this.opts.onEvent?.(reason);
-        if (this.client !== null) this.detach(CLOSE_TOO_BIG, reason.slice(0, 120));
+        if (this.peer !== null) this.detach({ code: CLOSE_TOO_BIG, reason: reason.slice(0, 120) });
       },
     );
   }
@@ -275,19 +318,19 @@ export class StdioRelay {
     for (const m of Array.isArray(message) ? message : [message]) {
       if (isObject(m) && m.method === undefined && (typeof m.id === 'string' || typeof m.id === 'number')) this.inFlight.delete(JSON.stringify(m.id));
     }
-    if (this.client === null) {
+    if (this.peer === null) {
       this.pending.push(line);
       this.pendingBytes += line.length;
       if (this.pendingBytes >= this.detachedLimit) this.stdoutPausedBy.add('detached');
       this.updateFlow();
       return;
     }
-    this.send(line);
+    this.send(line, () => message);
   }
 
-  private send(line: Buffer): void {
-    const ws = this.client;
-    if (ws === null) {
+  private send(line: Buffer, message: () => unknown): void {
+    const peer = this.peer;
+    if (peer === null) {
       this.pending.push(line);
       this.pendingBytes += line.length;
       return;
@@ -299,44 +342,38 @@ export class StdioRelay {
       this.stdoutPausedBy.add('send');
       this.updateFlow();
     }
-    // A text frame carrying the line's bytes as they are (no decode/encode round trip).
-    ws.send(line, { binary: false }, () => {
-      if (this.client !== ws) return;
+    let taken = false;
+    peer.deliver(line, message, () => {
+      if (taken || this.peer !== peer) return;
+      taken = true;
       this.inFlightBytes -= line.length;
       if (this.inFlightBytes < SEND_LOW_WATER && this.stdoutPausedBy.delete('send')) this.updateFlow();
     });
   }
 
-  private onClientFrame(ws: WebSocket, data: Buffer, isBinary: boolean): void {
-    const reply = (id: unknown, code: number, message: string): void => {
-      this.stats.rejectedFrames++;
-      ws.send(JSON.stringify({ jsonrpc: '2.0', id: id ?? null, error: { code, message } }));
-    };
-    if (isBinary) return reply(null, -32600, 'binary frames are not accepted: send one JSON-RPC message per text frame');
-    let message: unknown;
-    try {
-      message = JSON.parse(data.toString('utf8'));
-    } catch {
-      return reply(null, -32700, 'parse error: a frame must hold exactly one JSON-RPC message');
-    }
-    const problem = jsonRpcProblem(message);
-    if (problem !== null) return reply(idOf(message), -32600, `invalid request: ${problem}`);
-    this.track(message);
+  /** One message of the attached peer: serialised once to one line, tracked, written with drain. */
+  private toStdin(peer: RelayPeer, message: JSONRPCMessage | JSONRPCMessage[]): void {
     const line = `${JSON.stringify(message)}\n`;
+    this.track(message);
     this.stats.messagesIn++;
     this.stats.bytesIn += line.length;
-    if (!this.proc.stdin.write(line) && !this.waitingForDrain) {
-      // Frames already received still arrive while paused; one drain listener resumes them all.
-      this.waitingForDrain = true;
-      ws.pause();
-      this.proc.stdin.once('drain', () => {
-        this.waitingForDrain = false;
-        ws.resume();
-      });
+    if (this.proc.stdin.write(line)) return;
+    // Messages the peer already sent still arrive while it is paused; one drain listener resumes it.
+    if (this.pausedPeer !== peer) {
+      this.pausedPeer = peer;
+      peer.pause();
     }
+    if (this.waitingForDrain) return;
+    this.waitingForDrain = true;
+    this.proc.stdin.once('drain', () => {
+      this.waitingForDrain = false;
+      const paused = this.pausedPeer;
+      this.pausedPeer = null;
+      paused?.resume();
+    });
   }
 
-  /** Notes the client's requests (and cancellations), then makes sure a waiting request is watched. */
+  /** Notes the peer's requests (and cancellations), then makes sure a waiting request is watched. */
   private track(message: unknown): void {
     for (const m of Array.isArray(message) ? message : [message]) {
       if (!isObject(m) || typeof m.method !== 'string') continue;
@@ -386,9 +423,8 @@ export class StdioRelay {
 
   /** Answers every request in flight in the process's place, then closes for good. */
   private onStdoutClosed(): void {
-    const answered = this.answerInFlight(`mcp-box: ${STDOUT_CLOSED_REASON}; no answer can come`, { phase: 'runtime', code: 'STDOUT_CLOSED' });
+    const answered = this.end(CLOSE_STDOUT_CLOSED, STDOUT_CLOSED_REASON, { message: `mcp-box: ${STDOUT_CLOSED_REASON}; no answer can come`, data: { phase: 'runtime', code: 'STDOUT_CLOSED' } });
     this.opts.onEvent?.(`${STDOUT_CLOSED_REASON}; ${answered} request(s) in flight answered with an error`);
-    this.close(CLOSE_STDOUT_CLOSED, STDOUT_CLOSED_REASON);
     this.opts.onStdoutClosed?.();
   }
 
@@ -397,46 +433,4 @@ export class StdioRelay {
     if (shouldPause && !this.proc.stdout.isPaused()) this.proc.stdout.pause();
     else if (!shouldPause && this.proc.stdout.isPaused()) this.proc.stdout.resume();
   }
-}
-
-/** The parsed line when it is a JSON object or array (a message or a batch), else undefined. */
-function parseJsonMessage(line: Buffer): unknown {
-  let i = 0;
-  while (i < line.length && (line[i] === 0x20 || line[i] === 0x09)) i++;
-  const first = line[i];
-  if (first !== 0x7b && first !== 0x5b) return undefined; // '{' or '['
-  try {
-    return JSON.parse(line.toString('utf8')) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function jsonRpcProblem(message: unknown): string | null {
-  const one = (m: unknown): string | null => {
-    if (typeof m !== 'object' || m === null || Array.isArray(m)) return 'a message must be a JSON object';
-    if ((m as { jsonrpc?: unknown }).jsonrpc !== '2.0') return 'jsonrpc must be "2.0"';
-    const { method, id, result, error } = m as Record<string, unknown>;
-    if (method === undefined && result === undefined && error === undefined) return 'neither a request, a notification nor a response';
-    if (method !== undefined && typeof method !== 'string') return 'method must be a string';
-    if (id !== undefined && id !== null && typeof id !== 'string' && typeof id !== 'number') return 'id must be a string or a number';
-    return null;
-  };
-  if (Array.isArray(message)) {
-    if (message.length === 0) return 'an empty batch';
-    for (const m of message) {
-      const p = one(m);
-      if (p !== null) return p;
-    }
-    return null;
-  }
-  return one(message);
-}
-
-function idOf(message: unknown): unknown {
-  return typeof message === 'object' && message !== null && !Array.isArray(message) ? (message as { id?: unknown }).id : null;
 }
