@@ -92,3 +92,51 @@ describe('WsClientTransport and the caller signal', () => {
     expect(abortListeners(loop.signal)).toBe(0);
   });
 });
+
+describe('WsClientTransport: a refused upgrade says why', () => {
+  /** Answers every upgrade with the status and JSON error envelope the relay's HTTP server uses. */
+  const refusing = (status: number, code: string, message: string): Server => {
+    const server = createServer();
+    server.on('upgrade', (_req, socket) => {
+      const body = JSON.stringify({ error: { code, message } });
+      socket.end(`HTTP/1.1 ${status} Refused\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+    });
+    return server;
+  };
+  const servers: Server[] = [];
+  const urlOf = async (status: number, code: string, message: string): Promise<string> => {
+    const server = refusing(status, code, message);
+    servers.push(server);
+    return listen(server);
+  };
+  afterAll(async () => {
+    for (const s of servers) await new Promise((resolve) => s.close(resolve));
+  });
+
+  it('a 401 is an authentication failure (RELAY_CONNECT_FAILED, details.auth), not NOT_FOUND', async () => {
+    const transport = new WsClientTransport({ url: await urlOf(401, 'UNAUTHORIZED', 'Wrong bearer token'), token: 'wrong' });
+    const err = await transport.connect().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ name: 'BoxError', code: 'RELAY_CONNECT_FAILED', phase: 'relay_connect', details: { status: 401, code: 'UNAUTHORIZED', auth: true } });
+    expect((err as Error).message).toBe('The relay refused the token (HTTP 401): Wrong bearer token');
+  });
+
+  it('a 403 (origin or host refused) is an authentication failure too', async () => {
+    const transport = new WsClientTransport({ url: await urlOf(403, 'FORBIDDEN', 'Host not allowed'), token: 't' });
+    await expect(transport.connect()).rejects.toMatchObject({ code: 'RELAY_CONNECT_FAILED', details: { status: 403, code: 'FORBIDDEN', auth: true } });
+  });
+
+  it('a 404 (no such process) stays NOT_FOUND; any other status is RELAY_CONNECT_FAILED', async () => {
+    const missing = new WsClientTransport({ url: await urlOf(404, 'NOT_FOUND', 'No running process "p"'), token: 't' });
+    await expect(missing.connect()).rejects.toMatchObject({ code: 'NOT_FOUND', details: { status: 404, code: 'NOT_FOUND' } });
+    const other = new WsClientTransport({ url: await urlOf(503, 'BOX_DISABLED', 'disabled'), token: 't' });
+    const err = await other.connect().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: 'RELAY_CONNECT_FAILED', details: { status: 503, code: 'BOX_DISABLED' } });
+    expect((err as { details: Record<string, unknown> }).details.auth).toBeUndefined();
+  });
+});

@@ -3,6 +3,12 @@
  * `mcp`, the token in the Authorization header (never the URL), a deliberate maxPayload matching
  * the relay's line limit, send() that waits while the socket's buffer is high, and a close code /
  * reason surfaced in `closeInfo` so callers can tell why the relay went away.
+ *
+ * A refused upgrade rejects connect() with a BoxError in phase relay_connect, its `details`
+ * { status, code? } carrying the HTTP status and the envelope's error code: 404 (no such process)
+ * is NOT_FOUND; 401 / 403 (token, origin or host refused) is RELAY_CONNECT_FAILED with
+ * `details.auth: true` (ErrorCode has no authentication code yet); anything else is
+ * RELAY_CONNECT_FAILED.
  */
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { JSONRPCMessageSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
@@ -62,15 +68,7 @@ export class WsClientTransport implements Transport {
       ws.once('unexpected-response', (_req, res) => {
         let body = '';
         res.on('data', (c: Buffer) => (body += c.toString()));
-        res.on('end', () => {
-          let message = body;
-          try {
-            message = (JSON.parse(body) as { error?: { message?: string } }).error?.message ?? body;
-          } catch {
-            // plain text
-          }
-          reject(new BoxError('NOT_FOUND', 'relay_connect', `The relay refused the connection (HTTP ${res.statusCode}): ${message}`, { details: { status: res.statusCode } }));
-        });
+        res.on('end', () => reject(refusalError(res.statusCode ?? 0, body)));
       });
       ws.once('error', (err) => reject(new BoxError('ENGINE_ERROR', 'relay_connect', `Cannot connect to the relay: ${err.message}`, { cause: err })));
     }).finally(() => {
@@ -117,4 +115,24 @@ export class WsClientTransport implements Transport {
       }, 2000).unref();
     });
   }
+}
+
+/** The error for an upgrade the relay answered with an HTTP response (`body` a JSON error envelope or text). */
+function refusalError(status: number, body: string): BoxError {
+  let message = body;
+  let code: string | undefined;
+  try {
+    const error = (JSON.parse(body) as { error?: { message?: unknown; code?: unknown } }).error;
+    if (typeof error?.message === 'string') message = error.message;
+    if (typeof error?.code === 'string') code = error.code;
+  } catch {
+    // plain text
+  }
+  const details = { status, ...(code === undefined ? {} : { code }) };
+  if (status === 401 || status === 403) {
+    const what = status === 401 ? 'the token' : 'the request (origin or host)';
+    return new BoxError('RELAY_CONNECT_FAILED', 'relay_connect', `The relay refused ${what} (HTTP ${status}): ${message}`, { details: { ...details, auth: true } });
+  }
+  if (status === 404) return new BoxError('NOT_FOUND', 'relay_connect', `The relay refused the connection (HTTP ${status}): ${message}`, { details });
+  return new BoxError('RELAY_CONNECT_FAILED', 'relay_connect', `The relay refused the connection (HTTP ${status}): ${message}`, { details });
 }
