@@ -10,11 +10,21 @@ import { homedir } from 'node:os';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { BoxError } from '../errors/box-error.js';
 
-/** Never staged, nor anything below them. */
-const SYSTEM_DIRS = ['/etc', '/proc', '/sys', '/dev', '/boot', '/run', '/var/run', '/var/lib/docker'];
+/** Never staged, nor anything below them. The one deny-list (the CLI's doctor uses it too). */
+export const SYSTEM_DIRS: readonly string[] = ['/etc', '/proc', '/sys', '/dev', '/boot', '/run', '/var/run', '/var/lib/docker'];
 /** Never staged themselves (their subfolders may be, when under an allowed root). */
-const EXACT_DENIED = ['/', '/home', '/root', '/Users', '/tmp', '/var', '/usr', '/opt', '/srv', '/mnt', '/media'];
+export const EXACT_DENIED: readonly string[] = ['/', '/home', '/root', '/Users', '/tmp', '/var', '/usr', '/opt', '/srv', '/mnt', '/media'];
 const DOCKER_SOCKETS = ['/var/run/docker.sock', '/run/docker.sock'];
+
+/**
+ * Whether the deny-list refuses the folder `real` (a realpath): `below` says whether everything
+ * under it is refused too (a system folder) or only the folder itself. Null when it is not listed.
+ */
+export function deniedFolder(real: string): { rule: string; below: boolean } | null {
+  if (EXACT_DENIED.includes(real)) return { rule: `${real} itself is never staged`, below: false };
+  for (const dir of SYSTEM_DIRS) if (real === dir || real.startsWith(dir + sep)) return { rule: `it is inside the system folder ${dir}`, below: true };
+  return null;
+}
 
 export interface HostPolicy {
   /** Folders under which server folders may live (realpath'd before comparing). */
@@ -35,8 +45,8 @@ export function checkHostPolicy(path: string, policy: HostPolicy): string {
     return deny('it does not exist');
   }
   if (!statSync(real).isDirectory()) deny('it is not a folder');
-  if (EXACT_DENIED.includes(real)) deny(`${real} itself is never staged`);
-  for (const dir of SYSTEM_DIRS) if (real === dir || real.startsWith(dir + sep)) deny(`it is inside the system folder ${dir}`);
+  const listed = deniedFolder(real);
+  if (listed !== null) deny(listed.rule);
   for (const home of homeFolders()) if (real === home) deny(`it is the home folder ${home}; use a project folder inside it`);
   for (const socket of dockerSockets()) {
     if (socket.startsWith(real + sep)) deny(`it holds the Docker socket ${socket}`);
