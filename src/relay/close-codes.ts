@@ -1,4 +1,8 @@
-/** WebSocket close codes of the relay (4xxx are mcp-box's own; reasons stay under 123 bytes). */
+/**
+ * Close codes of the relay (4xxx are mcp-box's own; reasons stay under 123 bytes). A WebSocket peer
+ * gets them as its close frame; an InProcessTransport reports the same code and reason in
+ * `closeInfo` (and 1000 'client closed' when its owner closed it), so both are read the same way.
+ */
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_TOO_BIG = 1009;
 /** The process ended (its exit record is in the server's failure record). */

@@ -341,6 +341,26 @@ describe('InProcessTransport: an SDK Client on the relay', () => {
     expect(await next.client.callTool({ name: 'echo', arguments: { text: 'again' } })).toMatchObject({ content: [{ text: 'again' }] });
   });
 
+  it('an onclose handler may reconnect at once: callbacks never run inside the relay', async () => {
+    const { relay } = setup({ maxLineBytes: 512 });
+    const { client } = await connected(relay);
+    let again: Promise<Client> | null = null;
+    let attachedThen: boolean | null = null;
+    client.onclose = () => {
+      // The transport's onclose runs from a microtask after the relay let go.
+      attachedThen = relay.attached;
+      const next = newClient();
+      again = next.connect(relay.connectInProcess()).then(() => next);
+    };
+    await rejection(client.callTool({ name: 'big', arguments: {} }));
+    await settled();
+    expect(attachedThen).toBe(false);
+    expect(again).not.toBeNull();
+    const next = await (again as unknown as Promise<Client>);
+    expect(relay.attachedLabel).toBe('in-process client');
+    expect(await next.callTool({ name: 'echo', arguments: { text: 'reconnected' } })).toMatchObject({ content: [{ text: 'reconnected' }] });
+  });
+
   it('backpressure: while stdin is full, messages are held in order and their sends wait; they go on once it drains', async () => {
     const { proc, relay } = setup();
     const { client } = await connected(relay);
