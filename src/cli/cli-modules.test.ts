@@ -47,6 +47,14 @@ describe('client commands load neither dockerode nor the supervisor (in process)
     const url = `http://127.0.0.1:${await closedPort()}`;
     expect(await runCli(['status', '--url', url, '--token', 'unit-test-token'])).toBe(4);
     for (const cmd of ['tools', 'call', 'logs']) expect(await runCli([cmd, '--help'])).toBe(0);
+    expect(await runCli(['help', 'status'])).toBe(0);
+    expect(await runCli(['help'])).toBe(0);
+    expect(await runCli(['help', '--help'])).toBe(0);
+    expect(await runCli(['status', '--nope'])).toBe(2);
+    expect(out.join('\n')).toMatch(/mcp-box: unknown option --nope\n\nUsage: mcp-box status/);
+    expect(await runCli(['nope'])).toBe(2);
+    expect(await runCli(['image'])).toBe(2);
+    expect(out.join('\n')).toContain('mcp-box: unknown image command: (none)');
     // The client module itself, not just the help path.
     await import('./client-commands.js');
     expect([...loaded]).toEqual([]);

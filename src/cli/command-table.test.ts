@@ -16,7 +16,7 @@ const demo = defineCommand({
     verbose: { type: 'boolean', short: 'v', summary: 'say more' },
     url: { type: 'string', summary: 'shared', common: true },
   },
-  exits: '1 it failed',
+  exits: { 1: 'it failed' },
   run: () => Promise.resolve(0),
 });
 

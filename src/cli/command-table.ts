@@ -50,8 +50,8 @@ export interface CommandSpec<O extends Record<string, OptionSpec> = Record<strin
   summary: string;
   positionals?: readonly PositionalSpec[];
   options: O;
-  /** What exit codes besides 0 (ok) and 2 (usage) mean for this command. */
-  exits: string;
+  /** What the exit codes besides 0 (ok) and 2 (usage error) mean for this command, by code. */
+  exits: Readonly<Partial<Record<number, string>>>;
   /** Loads the handler's module only now (the client verbs never load the engine or the supervisor). */
   run(input: CommandInput<O>): Promise<number>;
 }
@@ -100,7 +100,12 @@ export function commandHelp(cmd: CommandSpec): string {
     return [left, `${o.summary}${extras.length === 0 ? '' : ` (${extras.join('; ')})`}`];
   });
   options.push(['-h, --help', 'show this help']);
-  lines.push('', 'Options:', columns(options), '', `Exit codes: 0 ok, ${cmd.exits}, ${EXIT.usage} usage error`);
+  const exits = { [EXIT.ok]: 'ok', [EXIT.usage]: 'usage error', ...cmd.exits };
+  const exitText = Object.entries(exits)
+    .sort(([a], [b]) => Number(a) - Number(b))
+    .map(([code, what]) => `${code} ${what}`)
+    .join(', ');
+  lines.push('', 'Options:', columns(options), '', `Exit codes: ${exitText}`);
   return lines.join('\n');
 }
 

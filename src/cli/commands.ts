@@ -21,8 +21,8 @@ const clientOptions = {
 } as const satisfies Record<string, OptionSpec>;
 
 const json = { type: 'boolean', summary: 'print JSON' } as const satisfies OptionSpec;
-const CLIENT_EXITS = `${EXIT.failed} the request failed, ${EXIT.serveNotRunning} serve is not running`;
-const ENGINE_EXITS = `${EXIT.failed} it failed, ${EXIT.engineUnreachable} the Docker engine is unreachable`;
+const CLIENT_EXITS = { [EXIT.failed]: 'the request failed', [EXIT.serveNotRunning]: 'serve is not running' };
+const ENGINE_EXITS = { [EXIT.failed]: 'it failed', [EXIT.engineUnreachable]: 'the Docker engine is unreachable' };
 
 export const serveOptions = {
   config: { type: 'string', value: 'FILE', summary: 'the config (mcp-box.json)', required: true },
@@ -61,14 +61,14 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'serve',
     summary: 'run the supervisor and its HTTP API (logs state changes; SIGTERM/SIGINT/SIGHUP stop it)',
     options: serveOptions,
-    exits: `${EXIT.failed} it could not start, ${EXIT.engineUnreachable} the Docker engine is unreachable`,
+    exits: { ...ENGINE_EXITS, [EXIT.failed]: 'it could not start' },
     run: async (input) => (await import('./serve-command.js')).serve(input),
   }),
   defineCommand({
     name: 'status',
     summary: 'servers: state, phase, last error, uptime, restarts',
     options: statusOptions,
-    exits: `${EXIT.failed} a server is failed (or the request failed), ${EXIT.serveNotRunning} serve is not running`,
+    exits: { ...CLIENT_EXITS, [EXIT.failed]: 'a server is failed (or the request failed)' },
     run: async (input) => (await client()).status(input),
   }),
   defineCommand({
@@ -88,7 +88,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       { name: 'JSON', summary: 'the arguments, a JSON object (default {})', optional: true },
     ],
     options: callOptions,
-    exits: `${EXIT.failed} the call failed or its result is an error, ${EXIT.serveNotRunning} serve is not running`,
+    exits: { ...CLIENT_EXITS, [EXIT.failed]: 'the call failed or its result is an error' },
     run: async (input) => (await client()).call(input),
   }),
   defineCommand({
@@ -117,14 +117,14 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'doctor',
     summary: 'check the engine, the image, the sandbox hardening (with --config: the allowed roots and the token)',
     options: doctorOptions,
-    exits: `${EXIT.failed} a check failed, ${EXIT.engineUnreachable} the Docker engine is unreachable`,
+    exits: { ...ENGINE_EXITS, [EXIT.failed]: 'a check failed' },
     run: async (input) => (await engine()).doctor(input),
   }),
   defineCommand({
     name: 'version',
     summary: 'print the version',
     options: {},
-    exits: `${EXIT.failed} never`,
+    exits: {},
     run: async () => {
       const { MCP_BOX_VERSION } = await import('../version.js');
       console.log(MCP_BOX_VERSION);
@@ -136,7 +136,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'this overview, or the help of a command',
     positionals: [{ name: 'COMMAND', summary: 'a command (`image build`: both words)', optional: true }],
     options: {},
-    exits: `${EXIT.usage} an unknown command`,
+    exits: { [EXIT.usage]: 'an unknown command' },
     run: async () => EXIT.ok, // answered by main.ts, which knows the topic's words
   }),
 ];

@@ -41,7 +41,7 @@ async function help(topic: readonly string[]): Promise<number> {
     console.log(await overview());
     return EXIT.ok;
   }
-  const found = findCommand(COMMANDS, topic);
+  const found = findCommand(COMMANDS, topic[0] === '--help' || topic[0] === '-h' ? ['help'] : topic);
   if (found === null || found.rest.length > 0) throw new UsageError(`no such command: ${topic.join(' ')}`);
   console.log(commandHelp(found.cmd));
   return EXIT.ok;
