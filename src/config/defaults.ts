@@ -56,6 +56,9 @@ export const DEFAULT_RESTART: Readonly<RestartSettings> = Object.freeze({ maxRes
 /** `box.stageLimits`: what one server's folder may hold when it is staged. */
 export const DEFAULT_STAGE_LIMITS: Readonly<StageLimits> = Object.freeze({ maxBytes: 256 * 1024 * 1024, maxFiles: 20_000, maxDepth: 32 });
 
+/** `state.dir`: durable state and the generated token, relative to the config's folder. */
+export const DEFAULT_STATE_DIR = '.mcp-box';
+
 /** `server.host` / `server.port` of `serve` (the library picks a free port when unset). */
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 5410;

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { BoxError } from '../errors/box-error.js';
+import { DEFAULT_STATE_DIR } from './defaults.js';
 import { checkFolderRules } from '../workspace/host-policy.js';
 import { parseConfig } from './parse-config.js';
 import { resolveServer } from './resolve-server.js';
@@ -35,7 +36,7 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
   }
   const config = parseConfig(interpolate(raw, env, ''));
   const configDir = dirname(absolute);
-  const stateDir = resolve(configDir, config.state.dir ?? '.mcp-box');
+  const stateDir = resolve(configDir, config.state.dir ?? DEFAULT_STATE_DIR);
   checkServerFolders(config, configDir, stateDir);
   return { config, path: absolute, configDir, stateDir };
 }
