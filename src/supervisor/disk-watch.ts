@@ -9,6 +9,7 @@
  *     their server, which stops and clears them with a DISK_QUOTA_EXCEEDED record.
  * Between two measures a server can write at most one interval's worth past its quota.
  */
+import { BoxError } from '../errors/box-error.js';
 import type { DiskUsage, Identity, Session } from '../runtime/types.js';
 import { delay } from '../util/abort.js';
 
@@ -46,6 +47,16 @@ export function quotaBreach(usage: DiskUsage, quota: DiskQuota): 'bytes' | 'entr
   if (usage.bytes > quota.maxBytes) return 'bytes';
   if (usage.entries > quota.maxEntries) return 'entries';
   return null;
+}
+
+/** The failure of server `name` whose folders hold more than its quota. */
+export function quotaError(name: string, usage: DiskUsage, quota: DiskQuota): BoxError {
+  const mib = (bytes: number): number => Math.round(bytes / 1024 / 1024);
+  const what =
+    quotaBreach(usage, quota) === 'entries'
+      ? `holds ${usage.entries} files, above its quota of ${quota.maxEntries} (box.diskFiles)`
+      : `uses ${mib(usage.bytes)} MiB of disk, above its quota of ${mib(quota.maxBytes)} MiB (box.diskMb)`;
+  return new BoxError('DISK_QUOTA_EXCEEDED', 'runtime', `"${name}" ${what}; stopped, and its folders are cleared before the next start`, { details: { usage: { ...usage }, quota: { ...quota } } });
 }
 
 export class DiskWatch {

@@ -10,7 +10,8 @@ import { parseConfig, parseServerDefinition } from '../config/parse-config.js';
 import { resolveServer } from '../config/resolve-server.js';
 import type { McpBoxConfig, ServerDefinition } from '../config/schema.js';
 import { BoxError } from '../errors/box-error.js';
-import { RelayHub } from '../relay/relay-hub.js';
+import { RelayHub, relayPath } from '../relay/relay-hub.js';
+import { WsClientTransport } from '../mcp/ws-client-transport.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../relay/stdio-relay.js';
 import { checkFolderRules, type FolderRules } from '../workspace/host-policy.js';
 import { createDockerRuntime, type DockerRuntimeOptions } from '../runtime/docker/docker-runtime.js';
@@ -148,8 +149,13 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
       boxEnabled: this.config.box.enabled !== false,
       persistentSessions: this.config.box.persistentSessions === true,
       configDir: this.opts.configDir ?? process.cwd(),
-      relayBaseUrl: () => this.http.url.replace(/^http/, 'ws'),
-      relayClientToken: this.opts.relayClientToken ?? this.token,
+      relayUrl: (session, process) => `${this.http.url.replace(/^http/, 'ws')}${relayPath(session.info.name, process)}`,
+      connectTransport: async (session, process, signal) => {
+        const url = `${this.http.url.replace(/^http/, 'ws')}${relayPath(session.info.name, process)}`;
+        const transport = new WsClientTransport({ url, token: this.opts.relayClientToken ?? this.token, takeover: true, ...(signal === undefined ? {} : { signal }) });
+        await transport.connect();
+        return transport;
+      },
       secrets: [this.token],
       logCapacity: this.opts.logCapacity ?? 2000,
       emit: (event) => this.record(event),

@@ -1,0 +1,44 @@
+/**
+ * The server states and the only transitions between them. A transition not in the table is a
+ * bug in the loop: it throws under test, and elsewhere is reported (and made anyway, so a
+ * supervisor in production never wedges on its own bookkeeping).
+ *
+ *   pending ─▶ starting ─▶ ready ─▶ backoff ─▶ starting …
+ *      │          │  └────────────▶ failed ──▶ starting (restart/start)
+ *      └──────────┴──── any ──────▶ stopped ─▶ starting
+ */
+import type { ServerState } from './types.js';
+
+export const TRANSITIONS: Readonly<Record<ServerState, readonly ServerState[]>> = {
+  pending: ['starting', 'stopped'],
+  starting: ['ready', 'backoff', 'failed', 'stopped'],
+  ready: ['backoff', 'failed', 'stopped'],
+  backoff: ['starting', 'stopped'],
+  failed: ['starting', 'stopped'],
+  stopped: ['starting', 'stopped'],
+};
+
+export class IllegalTransitionError extends Error {
+  constructor(
+    readonly server: string,
+    readonly from: ServerState,
+    readonly to: ServerState,
+  ) {
+    super(`illegal state transition of "${server}": ${from} → ${to} (allowed from ${from}: ${TRANSITIONS[from].join(', ')})`);
+    this.name = 'IllegalTransitionError';
+  }
+}
+
+export function isLegalTransition(from: ServerState, to: ServerState): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+const underTest = (): boolean => process.env.VITEST !== undefined || process.env.NODE_ENV === 'test';
+
+/** Checks `from → to`; throws under test, reports through `report` otherwise. */
+export function checkTransition(server: string, from: ServerState, to: ServerState, report: (err: IllegalTransitionError) => void): void {
+  if (isLegalTransition(from, to)) return;
+  const err = new IllegalTransitionError(server, from, to);
+  if (underTest()) throw err;
+  report(err);
+}
