@@ -617,6 +617,50 @@ describe('faults at run time', () => {
     expect(failures('a')).toHaveLength(1);
   });
 
+  it('one session death spends the budget of each of its servers once', async () => {
+    const s = await supervisor();
+    s.add('a', SERVER);
+    s.add('b', SERVER);
+    await Promise.all([inState('a', 'ready'), inState('b', 'ready')]);
+    expect(s.get('a').session).toBe(s.get('b').session);
+    fake.killSession();
+    await Promise.all([nth('a', 'ready', 2), nth('b', 'ready', 2)]);
+    for (const name of ['a', 'b']) expect(failures(name).map((r) => [r.phase, r.code, r.attempt])).toEqual([['runtime', 'CONTAINER_DIED', 1]]);
+    expect(s.get('a').session).toBe(s.get('b').session);
+  });
+
+  it('a staging cut short by the session dying under it: SESSION_DEAD in workspace_stage, then a replacement session', async () => {
+    const s = await supervisor();
+    let killed = false;
+    fake.onExec((call) => {
+      if (call.kind !== 'stage' || killed) return undefined;
+      killed = true;
+      fake.killSession(call.session);
+      return { exitCode: 137, stderr: '' };
+    });
+    s.add('a', SERVER);
+    await inState('a', 'ready');
+    expect(failures('a')).toMatchObject([{ phase: 'workspace_stage', code: 'SESSION_DEAD', attempt: 1 }]);
+    expect(fake.allSessions()).toHaveLength(2);
+  });
+
+  it('a staging cut short by the engine going away: box_unavailable / ENGINE_UNREACHABLE, not charged', async () => {
+    const s = await supervisor({ restart: { maxRestarts: 0 } });
+    let left = 2;
+    fake.onExec((call) => {
+      if (call.kind !== 'stage' || left <= 0) return undefined;
+      left--;
+      fake.engineDown();
+      setTimeout(() => fake.engineUp(), 30);
+      return { exitCode: 1, stderr: 'tar: write error\n' };
+    });
+    s.add('a', SERVER);
+    await inState('a', 'ready');
+    // With maxRestarts 0, one charged failure would have been the end.
+    for (const r of failures('a')) expect(r).toMatchObject({ phase: 'box_unavailable', code: 'ENGINE_UNREACHABLE', attempt: 1 });
+    expect(failures('a').length).toBeGreaterThanOrEqual(2);
+  });
+
   it('a session death followed by the engine going away (dockerd stopping) is refunded', async () => {
     const s = await supervisor({ restart: { maxRestarts: 1 } });
     s.add('a', SERVER);
@@ -635,11 +679,32 @@ describe('faults at run time', () => {
   });
 });
 
-describe('health checks (fake timers: the stdout probe waits 2 s)', () => {
+// The plain SERVER_UNRESPONSIVE case (and MCP_INIT_TIMEOUT / MCP_INIT_FAILED) is not here: after a
+// missed ping (or a failed initialize) the supervisor waits 5 s for an exit record with delay() from
+// node:timers/promises, which fake timers cannot advance. They stay in the Docker suite.
+describe('health checks (fake timers: the ping and the stdout probe wait seconds)', () => {
   /** Fake timers and Date that also advance at real speed, so sockets and streams go on as usual. */
   function fakeClock(): void {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'], shouldAdvanceTime: true });
   }
+
+  it('a missed ping while the process is being OOM-killed: the exit record wins (OOM_KILLED, not SERVER_UNRESPONSIVE)', async () => {
+    fakeClock();
+    const s = await supervisor({ pingIntervalSec: 1 });
+    fake.script('a', (attempt) => (attempt === 1 ? { ping: 'ignore' } : {}));
+    s.add('a', SERVER);
+    await inState('a', 'ready');
+    const proc = fake.process('a');
+    await vi.advanceTimersByTimeAsync(1100);
+    await proc.received('ping');
+    // The ping times out: the SDK cancels it, and the supervisor waits a moment for an exit record.
+    await vi.advanceTimersByTimeAsync(1100);
+    await proc.received('notifications/cancelled');
+    proc.exit({ signal: 'SIGKILL', reason: 'oom' });
+    expect((await nth('a', 'backoff', 1)).error).toMatchObject({ phase: 'runtime', code: 'OOM_KILLED', oomKilled: true });
+    await nth('a', 'ready', 2);
+    expect(failures('a').map((r) => r.code)).toEqual(['OOM_KILLED']);
+  });
 
   it('a server that closes its stdout and keeps running: the call in flight gets STDOUT_CLOSED, and it is restarted', async () => {
     fakeClock();

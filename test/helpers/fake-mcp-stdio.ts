@@ -81,8 +81,8 @@ export interface FakeStdioHost {
   stdoutOpen(): boolean;
   /** 1-based start count of this process id (the first start is attempt 1). */
   readonly attempt: number;
-  /** Every request (with an id) as it arrives, before it is answered. */
-  onRequest(method: string): void;
+  /** Every request and notification as it arrives (by method), before it is answered. */
+  onMessage(method: string): void;
 }
 
 const text = (t: string, isError = false): Record<string, unknown> => ({ content: [{ type: 'text', text: t }], ...(isError ? { isError: true } : {}) });
@@ -134,9 +134,10 @@ export function runFakeMcpServer(host: FakeStdioHost, script: FakeServerScript):
   };
 
   const onRequest = (req: Request): void => {
-    if (req.id === undefined || req.method === undefined) return; // a notification or a stray answer
+    if (req.method === undefined) return; // a stray answer
+    host.onMessage(req.method);
+    if (req.id === undefined) return; // a notification: nothing to answer
     const id = req.id;
-    host.onRequest(req.method);
     switch (req.method) {
       case 'initialize': {
         const how = script.initialize ?? 'answer';

@@ -49,7 +49,7 @@ export class FakeProcess implements ManagedProcess {
   private resolveExit!: (exit: ProcessExit) => void;
   private stopStep: ProcessExit['stoppedBy'] = null;
   private stopScript: () => void = () => undefined;
-  private readonly requests: string[] = [];
+  private readonly messages: string[] = [];
   private readonly requestWaiters: { method: string; n: number; resolve: () => void }[] = [];
 
   constructor(spec: ManagedProcessSpec, opts: FakeProcessOptions) {
@@ -70,7 +70,7 @@ export class FakeProcess implements ManagedProcess {
         stdout: this.stdout,
         stdoutOpen: () => this.stdoutOpen && this.running,
         attempt: opts.attempt,
-        onRequest: (method) => this.onRequest(method),
+        onMessage: (method) => this.onMessage(method),
         writeStderr: (t) => this.writeStderr(t),
         exit: (how) => this.exit(how),
         closeStdout: () => this.closeStdout(),
@@ -99,15 +99,15 @@ export class FakeProcess implements ManagedProcess {
     return Promise.resolve(!this.running ? 'unknown' : this.stdoutOpen ? 'open' : 'closed');
   }
 
-  /** Resolves once the process has received its `n`-th request of `method` (1: the first). */
+  /** Resolves once the process has received its `n`-th message (request or notification) of `method`. */
   received(method: string, n = 1): Promise<void> {
-    if (this.requests.filter((m) => m === method).length >= n) return Promise.resolve();
+    if (this.messages.filter((m) => m === method).length >= n) return Promise.resolve();
     return new Promise((resolve) => this.requestWaiters.push({ method, n, resolve }));
   }
 
-  private onRequest(method: string): void {
-    this.requests.push(method);
-    const count = this.requests.filter((m) => m === method).length;
+  private onMessage(method: string): void {
+    this.messages.push(method);
+    const count = this.messages.filter((m) => m === method).length;
     for (const w of [...this.requestWaiters]) {
       if (w.method === method && count >= w.n) {
         this.requestWaiters.splice(this.requestWaiters.indexOf(w), 1);
