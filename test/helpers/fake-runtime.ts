@@ -7,7 +7,8 @@
  *  - `script(id, …)`: the behaviour of the processes started for server `id`, fixed or per start
  *    (`(attempt) => script`, attempt 1-based); the default is a healthy server;
  *  - `process(id)` / `processes(id)`: the processes started, to end them (`exit`), write stderr or
- *    close their stdout from the test;
+ *    close their stdout from the test, wait for a message to reach them (`received('ping')`) and
+ *    read their exit record (`ended`);
  *  - `engineDown()` / `engineUp()`: while down, `ping()` and every engine call reject with
  *    ENGINE_UNREACHABLE and running processes end with reason 'engine_lost';
  *  - `killSession()`: a session container dies: `checkAlive` false, its processes end
