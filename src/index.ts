@@ -1,4 +1,6 @@
-export { createSupervisor, Supervisor } from './supervisor/supervisor.js';
+export { createSupervisor } from './library.js';
+export type { CreateSupervisorOptions } from './library.js';
+export { Supervisor } from './supervisor/supervisor.js';
 export type { SupervisorOptions } from './supervisor/supervisor.js';
 export type { FailureRecord, RelayInfo, ServerState, ServerStatus, ServerView, StatusEvent } from './supervisor/types.js';
 export type { LogLine, LogSource } from './supervisor/server-log.js';

@@ -58,13 +58,15 @@ function configChecks(loaded: LoadedConfig): Check[] {
   for (const root of roots) {
     try {
       const denied = deniedFolder(realpathSync(root));
+      // A root such as /tmp is fine (folders below it are staged; it never is itself); a root
+      // inside a system folder can never have anything staged.
       const detail =
         denied === null
           ? `${root} exists`
           : denied.below
             ? `${root}: ${denied.rule}, so no server folder under it is ever staged; allow a project folder elsewhere`
-            : `${root}: a server folder can never be this folder itself; allow a project folder below it`;
-      checks.push({ name: 'root', ok: denied === null, detail });
+            : `${root} exists`;
+      checks.push({ name: 'root', ok: denied === null || !denied.below, detail });
     } catch {
       checks.push({ name: 'root', ok: false, detail: `${root} (box.allowedRoots) does not exist` });
     }

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { setImmediate as yieldOnce } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PHASES } from '../errors/box-error.js';
-import { SERVER_STATES } from '../server-states.js';
+import { SERVER_STATES } from '../supervisor/server-states.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import { mountApi, streamEvents } from './api-routes.js';
 import { EventLog } from './event-log.js';

@@ -7,17 +7,14 @@ import { z } from 'zod';
 import { BoxError, isBoxError, type Phase } from '../errors/box-error.js';
 import { serverSchema } from '../config/schema.js';
 import { SERVER_NAME_PATTERN, SERVER_NAME_RULE } from '../config/server-name.js';
-import { isServerState, SERVER_STATES, type ServerStateName } from '../server-states.js';
+import { isServerState, SERVER_STATES } from '../supervisor/server-states.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
-import type { ServerState } from '../supervisor/types.js';
 import { MCP_BOX_VERSION } from '../version.js';
 import type { EventLog, LoggedEvent } from './event-log.js';
 import type { HttpServer, RouteContext } from './http-server.js';
 import type { Metrics } from './metrics.js';
 import { openApiDocument, type RouteDoc } from './openapi.js';
 
-// SERVER_STATES is the list; the supervisor's ServerState type must name exactly the same states.
-const _sameStates: [ServerState, ServerStateName] extends [ServerStateName, ServerState] ? true : never = true;
 
 const addServerBody = serverSchema.extend({ name: z.string().regex(SERVER_NAME_PATTERN, SERVER_NAME_RULE) });
 const callToolBody = z.strictObject({

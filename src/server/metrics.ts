@@ -4,6 +4,7 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { StatusEvent } from '../supervisor/types.js';
 import type { TaskRecord } from '../tasks/task-registry.js';
+import { SERVER_STATES } from '../supervisor/server-states.js';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const INSTALL_BUCKETS = [0.1, 1, 5, 10, 30, 60, 120, 300, 600];
@@ -97,7 +98,7 @@ export class Metrics {
     help('mcp_box_servers', 'gauge', 'Servers by state.');
     const byState = new Map<string, number>();
     for (const s of supervisor.list()) byState.set(s.state, (byState.get(s.state) ?? 0) + 1);
-    for (const state of ['pending', 'starting', 'ready', 'backoff', 'failed', 'stopped']) lines.push(`mcp_box_servers{state="${state}"} ${byState.get(state) ?? 0}`);
+    for (const state of SERVER_STATES) lines.push(`mcp_box_servers{state="${state}"} ${byState.get(state) ?? 0}`);
     help('mcp_box_failures_total', 'counter', 'Server failures by lifecycle phase and code.');
     for (const [key, n] of this.failures) {
       const [phase, code] = key.split('\u0000');

@@ -19,7 +19,8 @@ import { EventLog } from './event-log.js';
 import { HttpServer } from './http-server.js';
 import { Metrics } from './metrics.js';
 
-export const DEFAULT_PORT = 5410;
+export { DEFAULT_PORT } from '../config/defaults.js';
+import { DEFAULT_PORT } from '../config/defaults.js';
 
 export interface ServeHandle {
   supervisor: Supervisor;
@@ -107,18 +108,4 @@ function resolveToken(configured: string | undefined, stateDir: string): { token
   return { token, tokenFile: file };
 }
 
-/** Token for CLI clients: --token, $MCP_BOX_TOKEN, the config's token, else the state dir's file. */
-export function clientToken(opts: { token?: string | undefined; configToken?: string | undefined; stateDir?: string | undefined }): string | null {
-  if (opts.token !== undefined && opts.token !== '') return opts.token;
-  const env = process.env.MCP_BOX_TOKEN;
-  if (env !== undefined && env !== '') return env;
-  if (opts.configToken !== undefined) return opts.configToken;
-  if (opts.stateDir !== undefined) {
-    try {
-      return readFileSync(join(opts.stateDir, 'token'), 'utf8').trim();
-    } catch {
-      return null;
-    }
-  }
-  return null;
-}
+export { clientToken } from '../config/api-token.js';

@@ -85,12 +85,13 @@ export class ManagedServer implements DiskWatched {
   status(): ServerStatus {
     const a = this.attempt;
     const held = this.identity.current;
+    const url = a?.proc != null ? this.host.relayUrl(a.session, this.name) : null;
     return {
       name: this.name,
       state: this.state,
       ...(this.phase === undefined ? {} : { phase: this.phase }),
       ...(this.error === undefined ? {} : { error: { ...this.error } }),
-      relay: a?.proc != null ? { url: this.host.relayUrl(a.session, this.name), subprotocol: 'mcp' } : null,
+      relay: url === null ? null : { url, subprotocol: 'mcp' },
       clientMode: this.spec.client,
       ...(a === null ? {} : { session: a.session.info.name }),
       ...(held === null ? {} : { uid: held.identity.uid, workspace: held.identity.workspace }),
@@ -289,15 +290,20 @@ export class ManagedServer implements DiskWatched {
   private async guardCall<T>(what: string, call: () => Promise<T>, timeoutMs = this.spec.toolTimeoutMs): Promise<T> {
     const started = Date.now();
     const attempt = this.attempt;
+    const client = attempt?.client;
     try {
       return await call();
     } catch (err) {
-      if (attempt?.exit === null && err instanceof McpError && err.code === ErrorCode.ConnectionClosed) {
+      // The SDK's own errors share their codes (-32000, -32001) with what a server may answer:
+      // a closed connection leaves the client without a transport, its timeout comes after the timeout.
+      const closed = err instanceof McpError && err.code === ErrorCode.ConnectionClosed && client?.transport === undefined;
+      const timedOut = err instanceof McpError && err.code === ErrorCode.RequestTimeout && Date.now() - started >= timeoutMs - 5;
+      if (attempt?.exit === null && closed) {
         // The relay closed: usually the process just ended. Its exit record follows within moments.
         await attempt.exitSoon(EXIT_SETTLE_MS);
       }
       if (attempt?.exit != null) throw this.exitError(attempt.exit, 'runtime', `while ${what} was running`);
-      if (err instanceof McpError && err.code === ErrorCode.RequestTimeout) {
+      if (timedOut) {
         this.consecutiveTimeouts++;
         const error = new BoxError('TOOL_TIMEOUT', 'tool_call', `${what} of "${this.name}" did not answer within ${timeoutMs} ms; it was cancelled (notifications/cancelled sent) and the server stays up`, {
           cause: err,

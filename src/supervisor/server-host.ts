@@ -17,8 +17,8 @@ export interface ServerHost {
   configDir: string;
   /** A connected transport to the relay of process `name` in `session` (taking it over from any client). */
   connectTransport(session: Session, name: string, signal?: AbortSignal): Promise<ClientTransport>;
-  /** The relay URL a platform's own client uses (in the server's status). */
-  relayUrl(session: Session, name: string): string;
+  /** The relay URL a platform's own client uses (in the server's status), or null when no port is open. */
+  relayUrl(session: Session, name: string): string | null;
   secrets: string[];
   logCapacity: number;
   emit(event: StatusEvent): void;

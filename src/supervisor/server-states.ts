@@ -7,7 +7,12 @@
  *      │          │  └────────────▶ failed ──▶ starting (restart/start)
  *      └──────────┴──── any ──────▶ stopped ─▶ starting
  */
-import type { ServerState } from './types.js';
+
+/** The states of a managed server, in lifecycle order: the one list (the API filter, OpenAPI and metrics derive from it). */
+export const SERVER_STATES = ['pending', 'starting', 'ready', 'backoff', 'failed', 'stopped'] as const;
+export type ServerState = (typeof SERVER_STATES)[number];
+
+export const isServerState = (value: string): value is ServerState => (SERVER_STATES as readonly string[]).includes(value);
 
 export const TRANSITIONS: Readonly<Record<ServerState, readonly ServerState[]>> = {
   pending: ['starting', 'stopped'],

@@ -6,17 +6,17 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { resolve } from 'node:path';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import { DEFAULT_DISK_CHECK_SEC, DEFAULT_STATE_DIR } from '../config/defaults.js';
 import { parseConfig, parseServerDefinition } from '../config/parse-config.js';
+import { assertServerName } from '../config/server-name.js';
 import { resolveServer } from '../config/resolve-server.js';
 import type { McpBoxConfig, ServerDefinition } from '../config/schema.js';
 import { BoxError } from '../errors/box-error.js';
-import { RelayHub, relayPath } from '../relay/relay-hub.js';
-import { WsClientTransport } from '../mcp/ws-client-transport.js';
+import { RelayHub, relayPath, type RelayUpgradeRouter } from '../relay/relay-hub.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../relay/stdio-relay.js';
 import { checkFolderRules, type FolderRules } from '../workspace/host-policy.js';
 import { createDockerRuntime, type DockerRuntimeOptions } from '../runtime/docker/docker-runtime.js';
 import type { Runtime } from '../runtime/types.js';
-import { HttpServer } from '../server/http-server.js';
 import { TaskRegistry } from '../tasks/task-registry.js';
 import { once } from '../util/once.js';
 import { DiskWatch } from './disk-watch.js';
@@ -27,7 +27,6 @@ import type { StateStore } from '../state/state-store.js';
 import type { ServerStatus, ServerView, StatusEvent } from './types.js';
 
 const HISTORY_LIMIT = 500;
-const DEFAULT_DISK_CHECK_SEC = 10;
 
 export interface SupervisorOptions {
   /** Folder relative paths in the config resolve against (the config file's folder). Default: cwd. */
@@ -35,20 +34,29 @@ export interface SupervisorOptions {
   /** A runtime to use instead of a Docker runtime made from `runtimeOptions`. */
   runtime?: Runtime;
   runtimeOptions?: DockerRuntimeOptions;
-  /** An HTTP server to mount the relay on (serve passes its API server); otherwise one is made. */
-  http?: HttpServer;
-  /** The token the supervisor's own MCP client presents to the relay (default: the server token). */
-  relayClientToken?: string;
+  /**
+   * Where the relay's WebSocket route is served, for clients other than the supervisor's own
+   * (serve passes its API server; `createSupervisor` from the package opens one with `listen`).
+   * Without it no port is open: the supervisor's client reaches each process in process.
+   */
+  http?: RelayEndpoint;
+  /** Runs at the end of `close()` (what the caller opened for this supervisor, e.g. its relay port). */
+  afterClose?: () => Promise<void>;
   /** Log lines kept per server (default 2000). */
   logCapacity?: number;
   /** Durable state: logs, history, failures and tasks survive a restart (a task cut off by it: INTERRUPTED). */
   state?: StateStore;
 }
 
+/** An HTTP server's relay route and its base URL (http://host:port). */
+export interface RelayEndpoint extends RelayUpgradeRouter {
+  readonly url: string;
+}
+
+/** A supervisor with no port of its own (see `SupervisorOptions.http`). */
 export async function createSupervisor(config: McpBoxConfig | unknown, opts: SupervisorOptions = {}): Promise<Supervisor> {
   const parsed = parseConfig(config);
   const supervisor = new Supervisor(parsed, opts);
-  await supervisor.listen();
   for (const [name, def] of Object.entries(parsed.mcpServers)) supervisor.addParsed(name, def);
   return supervisor;
 }
@@ -57,7 +65,8 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
   readonly tasks: TaskRegistry;
   readonly relays: RelayHub;
   readonly runtime: Runtime;
-  readonly http: HttpServer;
+  /** Where external clients reach the relay, or null (library mode without `listen`). */
+  readonly http: RelayEndpoint | null;
   readonly token: string;
   private readonly config: McpBoxConfig;
   private readonly opts: SupervisorOptions;
@@ -66,7 +75,6 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
   private readonly folders = new Map<string, string>();
   private readonly histories = new Map<string, StatusEvent[]>();
   private readonly redactor: Redactor;
-  private readonly ownsHttp: boolean;
   private readonly diskWatch: DiskWatch;
   private closing = false;
 
@@ -94,28 +102,14 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
       ...(relay.detachedBufferBytes === undefined ? {} : { detachedBufferBytes: relay.detachedBufferBytes }),
     });
     this.runtime = opts.runtime ?? createDockerRuntime(opts.runtimeOptions ?? {});
-    this.ownsHttp = opts.http === undefined;
-    this.http =
-      opts.http ??
-      new HttpServer({
-        host: config.server.host ?? '127.0.0.1',
-        port: config.server.port ?? 0,
-        token: this.token,
-        ...(config.server.allowedHosts === undefined ? {} : { allowedHosts: config.server.allowedHosts }),
-        maxPayload: maxLineBytes + 64 * 1024,
-      });
-    this.relays.mount(this.http);
+    this.http = opts.http ?? null;
+    if (this.http !== null) this.relays.mount(this.http);
     this.diskWatch = new DiskWatch({
       intervalMs: (config.box.diskCheckSec ?? DEFAULT_DISK_CHECK_SEC) * 1000,
       servers: () => this.servers.values(),
       onError: (name, err) => this.servers.get(name)?.log.line('lifecycle', `could not measure the disk use: ${err instanceof Error ? err.message : String(err)}`),
     });
     this.diskWatch.start();
-  }
-
-  /** @internal */
-  async listen(): Promise<void> {
-    if (this.ownsHttp) await this.http.listen();
   }
 
   /**
@@ -130,7 +124,7 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
   /** @internal */
   addParsed(name: string, def: ServerDefinition, opts: { inferFolder?: boolean } = {}): ServerStatus {
     if (this.closing) throw new BoxError('CONFLICT', 'config', 'The supervisor is closing');
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) throw new BoxError('INVALID_ARGUMENT', 'config', `Invalid server name ${JSON.stringify(name)}: 1-64 of letters, digits, _ . -`);
+    assertServerName(name);
     if (this.servers.has(name)) throw new BoxError('CONFLICT', 'config', `A server named ${JSON.stringify(name)} already exists`);
     const configDir = this.opts.configDir ?? process.cwd();
     const spec = resolveServer(name, def, this.config.box, configDir, opts);
@@ -149,10 +143,12 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
       boxEnabled: this.config.box.enabled !== false,
       persistentSessions: this.config.box.persistentSessions === true,
       configDir: this.opts.configDir ?? process.cwd(),
-      relayUrl: (session, process) => `${this.http.url.replace(/^http/, 'ws')}${relayPath(session.info.name, process)}`,
-      connectTransport: async (session, process, signal) => {
-        const url = `${this.http.url.replace(/^http/, 'ws')}${relayPath(session.info.name, process)}`;
-        const transport = new WsClientTransport({ url, token: this.opts.relayClientToken ?? this.token, takeover: true, ...(signal === undefined ? {} : { signal }) });
+      relayUrl: (session, process) => (this.http === null ? null : `${this.http.url.replace(/^http/, 'ws')}${relayPath(session.info.name, process)}`),
+      connectTransport: async (session, process) => {
+        const relay = this.relays.get(session.info.name, process);
+        if (relay === undefined) throw new BoxError('RELAY_CONNECT_FAILED', 'relay_connect', `No relay is registered for "${process}" in ${session.info.name}`);
+        // In process: no socket, no token; it takes the process over from any external client.
+        const transport = relay.connectInProcess({ takeover: true });
         await transport.connect();
         return transport;
       },
@@ -229,9 +225,9 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
     this.servers.clear();
     this.relays.closeAll('mcp-box is shutting down');
     this.tasks.close();
-    if (this.ownsHttp) await this.http.close();
     await this.runtime.close();
     this.opts.state?.flush();
+    await this.opts.afterClose?.();
   });
 
   /** State transitions of a server, oldest first (bounded), with the phase and cause of failures. */
@@ -259,7 +255,7 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
       allowedRoots,
       protectedFolders: [
         { path: configDir, what: 'the config folder' },
-        { path: this.opts.state?.dir ?? resolve(configDir, this.config.state.dir ?? '.mcp-box'), what: 'the state folder' },
+        { path: this.opts.state?.dir ?? resolve(configDir, this.config.state.dir ?? DEFAULT_STATE_DIR), what: 'the state folder' },
       ],
       otherServers: [...this.folders].filter(([other]) => other !== name).map(([other, folder]) => ({ name: other, folder })),
     };

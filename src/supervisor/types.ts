@@ -1,7 +1,9 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { ErrorCode, ServerPhase } from '../errors/box-error.js';
 
-export type ServerState = 'pending' | 'starting' | 'ready' | 'backoff' | 'failed' | 'stopped';
+import type { ServerState } from './server-states.js';
+
+export type { ServerState } from './server-states.js';
 
 /** What went wrong, where, and what happens next (BRIEF §2). Secrets are redacted. */
 export interface FailureRecord {

@@ -2,7 +2,8 @@
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { inject } from 'vitest';
-import { createSupervisor, type Supervisor, type SupervisorOptions } from '../../src/supervisor/supervisor.js';
+import { createSupervisor, type CreateSupervisorOptions } from '../../src/library.js';
+import type { Supervisor } from '../../src/supervisor/supervisor.js';
 import type { ServerState, ServerView, StatusEvent } from '../../src/supervisor/types.js';
 import { copyFixture, type TempFolder } from './folders.js';
 import { buildWheel } from './python-projects.js';
@@ -33,8 +34,9 @@ export function testConfig(box: Record<string, unknown> = {}, servers: Record<st
   };
 }
 
-export function testSupervisor(config: Record<string, unknown>, opts: SupervisorOptions = {}): Promise<Supervisor> {
-  return createSupervisor(config, { runtimeOptions: { tag: inject('runTag') }, configDir: tmpdir(), ...opts });
+export function testSupervisor(config: Record<string, unknown>, opts: CreateSupervisorOptions = {}): Promise<Supervisor> {
+  // With a relay port: the tests attach WebSocket clients to the relay URLs of the records.
+  return createSupervisor(config, { runtimeOptions: { tag: inject('runTag') }, configDir: tmpdir(), listen: true, ...opts });
 }
 
 /** Waits until the server reaches one of `states` and returns its view. */

@@ -1,3 +1,4 @@
+import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Supervisor } from '../../src/supervisor/supervisor.js';
 import { copyFixture, tempFolder, type TempFolder } from '../helpers/folders.js';
@@ -83,16 +84,17 @@ describe('failures are reported in their phase', () => {
     expect(error.stderrTail).toMatch(/definitely-not-a-command-mcpbox/);
   });
 
-  it('relay_connect: a wrong relay token', async () => {
-    const wrong = await testSupervisor(testConfig(), { relayClientToken: 'not-the-token-at-all-0000' });
-    try {
-      wrong.add('x', { command: 'cat', box: fastFail });
-      const view = await waitForState(wrong, 'x', ['failed']);
-      expect(view.error).toMatchObject({ phase: 'relay_connect', code: 'RELAY_CONNECT_FAILED' });
-      expect(view.error?.message).toMatch(/401|token/i);
-    } finally {
-      await wrong.close();
-    }
+  it('relay_connect: an external client with a wrong token is refused with 401, and the server stays ready', async () => {
+    sup.add('guarded', { command: 'cat', box: { client: 'external', ...fastFail } });
+    const view = await waitForState(sup, 'guarded', ['ready']);
+    const status = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(view.relay?.url ?? '', 'mcp', { headers: { Authorization: 'Bearer not-the-token-at-all-0000' } });
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('open', () => resolve(101));
+      ws.on('error', () => undefined);
+    });
+    expect(status).toBe(401);
+    expect(sup.get('guarded').state).toBe('ready');
   });
 
   it('mcp_init: a server that never answers initialize, with its stderr tail', async () => {
