@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { clientToken } from '../config/api-token.js';
-import { DEFAULT_HOST, DEFAULT_PORT } from '../config/defaults.js';
+import { DEFAULT_HOST, DEFAULT_PORT } from '../defaults.js';
 import { loadConfig } from '../config/load-config.js';
 import { BoxError, describeError, type ErrorCode, type Phase } from '../errors/box-error.js';
 

@@ -7,7 +7,7 @@ import type { ServerStatus } from '../supervisor/types.js';
 import { printable } from '../util/printable.js';
 import { ApiClient } from './api-client.js';
 import { UsageError, type CommandInput } from './command-table.js';
-import type { callOptions, logsOptions, statusOptions, toolsOptions } from './commands.js';
+import type { callOptions, logsOptions, statusOptions, toolsOptions } from './command-options.js';
 import { EXIT } from './exit-codes.js';
 
 export async function status({ values }: CommandInput<typeof statusOptions>): Promise<number> {

@@ -2,7 +2,7 @@
 import { realpathSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TOKEN_FILE_NAME } from '../config/api-token.js';
-import { DEFAULT_SANDBOX_IMAGE } from '../config/defaults.js';
+import { DEFAULT_SANDBOX_IMAGE } from '../defaults.js';
 import { loadConfig, type LoadedConfig } from '../config/load-config.js';
 import { describeError } from '../errors/box-error.js';
 import { ensureSandboxImage } from '../image/sandbox-image.js';
@@ -10,7 +10,7 @@ import { createDockerRuntime } from '../runtime/docker/docker-runtime.js';
 import { resolveProfile } from '../runtime/profile.js';
 import { deniedFolder } from '../workspace/host-policy.js';
 import type { CommandInput } from './command-table.js';
-import type { doctorOptions, imageBuildOptions, reapOptions } from './commands.js';
+import type { doctorOptions, imageBuildOptions, reapOptions } from './command-options.js';
 import { EXIT } from './exit-codes.js';
 
 export async function imageBuild({ values }: CommandInput<typeof imageBuildOptions>): Promise<number> {

@@ -1,11 +1,11 @@
 /** `mcp-box serve`: the supervisor and its HTTP API until a stop signal (loaded only when run). */
-import { SHUTDOWN_GRACE_MS } from '../config/defaults.js';
+import { SHUTDOWN_GRACE_MS } from '../defaults.js';
 import { loadConfig } from '../config/load-config.js';
 import { createLogger, parseLogFormat, parseLogLevel } from '../log/logger.js';
 import { startServe } from '../server/serve.js';
 import { MCP_BOX_VERSION } from '../version.js';
 import type { CommandInput } from './command-table.js';
-import type { serveOptions } from './commands.js';
+import type { serveOptions } from './command-options.js';
 import { EXIT } from './exit-codes.js';
 
 /** SIGHUP too: a closed terminal must stop serve like Ctrl-C does, not kill it with its sessions. */

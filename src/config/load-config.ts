@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { BoxError } from '../errors/box-error.js';
-import { DEFAULT_STATE_DIR } from './defaults.js';
+import { DEFAULT_STATE_DIR } from '../defaults.js';
 import { checkFolderRules } from '../workspace/host-policy.js';
 import { parseConfig } from './parse-config.js';
 import { resolveServer } from './resolve-server.js';

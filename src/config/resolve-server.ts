@@ -22,10 +22,10 @@ import {
   DEFAULT_STARTUP_TIMEOUT_MS,
   DEFAULT_TOOL_TIMEOUT_MS,
   type RestartSettings,
-} from './defaults.js';
+} from '../defaults.js';
 import { configError, serverBoxProblems } from './server-policy.js';
 
-export { DEFAULT_RESTART, type RestartSettings } from './defaults.js';
+export { DEFAULT_RESTART, type RestartSettings } from '../defaults.js';
 
 export interface ResolvedServer {
   name: string;

@@ -19,7 +19,7 @@ import {
   DEFAULT_STAGE_LIMITS,
   DEFAULT_STARTUP_TIMEOUT_MS,
   DEFAULT_TOOL_TIMEOUT_MS,
-} from './defaults.js';
+} from '../defaults.js';
 import type { BoxLimits, GlobalBoxOptions, ServerBoxOptions } from './schema.js';
 
 export interface PolicyProblem {
@@ -27,7 +27,7 @@ export interface PolicyProblem {
   message: string;
 }
 
-export { DEFAULT_DISK_FILES, DEFAULT_DISK_MB } from './defaults.js';
+export { DEFAULT_DISK_FILES, DEFAULT_DISK_MB } from '../defaults.js';
 
 type CappedField = 'memoryMb' | 'cpus' | 'pidsLimit' | 'tmpfsMb' | 'processLimit' | 'diskMb' | 'diskFiles' | 'installTimeoutSec' | 'startupTimeoutSec' | 'toolTimeoutSec';
 

@@ -5,7 +5,7 @@
  *  - `installDependencies` (dep_install): skip when the fingerprints are already installed
  *    (no exec at all), otherwise run the install as a task with its own timeout and cancel.
  */
-import { DEFAULT_INSTALL_TIMEOUT_MS } from '../config/defaults.js';
+import { DEFAULT_INSTALL_TIMEOUT_MS } from '../defaults.js';
 import { BoxError } from '../errors/box-error.js';
 import type { Identity, Session } from '../runtime/types.js';
 import type { TaskErrorSpec, TaskRegistry } from '../tasks/task-registry.js';

@@ -11,7 +11,7 @@ export const SLOT_UID_BASE = 100000;
 export const SLOT_COUNT = 1000;
 /** Each tenant creates its own folder here (mode 1733: nobody can list or remove another's). */
 export const IDENTITY_PARENT = '/workspace/.mcp';
-export { DEFAULT_NOFILE_PER_IDENTITY, DEFAULT_NPROC_PER_IDENTITY } from '../config/defaults.js';
+export { DEFAULT_NOFILE_PER_IDENTITY, DEFAULT_NPROC_PER_IDENTITY } from '../defaults.js';
 
 /**
  * The layout of an identity's root (`<IDENTITY_PARENT>/s<slot>-<token>/`), the one description of

@@ -1,10 +1,12 @@
 /** Session profiles: defaults, validation and the hash that names a shared session. */
 import { createHash } from 'node:crypto';
-import { DEFAULT_PROFILE } from '../config/defaults.js';
+import { DEFAULT_PROFILE as DEFAULTS } from '../defaults.js';
 import { BoxError } from '../errors/box-error.js';
 import type { SessionProfile } from './types.js';
 
-export { DEFAULT_PROFILE, DEFAULT_SANDBOX_IMAGE } from '../config/defaults.js';
+export { DEFAULT_SANDBOX_IMAGE } from '../defaults.js';
+/** The default session profile (src/defaults.ts), as a SessionProfile. */
+export const DEFAULT_PROFILE: Readonly<SessionProfile> = DEFAULTS;
 
 /** A numeric profile field's allowed values; the config schema and `resolveProfile` both use this. */
 export interface ProfileRange {

@@ -16,7 +16,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { DEFAULT_HEADERS_TIMEOUT_MS } from '../config/defaults.js';
+import { DEFAULT_HEADERS_TIMEOUT_MS } from '../defaults.js';
 import { BoxError, isBoxError } from '../errors/box-error.js';
 import { once } from '../util/once.js';
 import { checkOriginAndHost, checkToken, type GuardOptions } from './request-guard.js';

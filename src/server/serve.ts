@@ -19,8 +19,8 @@ import { EventLog } from './event-log.js';
 import { HttpServer } from './http-server.js';
 import { Metrics } from './metrics.js';
 
-export { DEFAULT_PORT } from '../config/defaults.js';
-import { DEFAULT_PORT } from '../config/defaults.js';
+export { DEFAULT_PORT } from '../defaults.js';
+import { DEFAULT_PORT } from '../defaults.js';
 
 export interface ServeHandle {
   supervisor: Supervisor;

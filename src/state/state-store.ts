@@ -17,6 +17,7 @@ import type { LogLine } from '../supervisor/server-log.js';
 import type { FailureRecord, StatusEvent } from '../supervisor/types.js';
 import type { TaskRecord } from '../tasks/task-registry.js';
 import { JsonlFile } from './jsonl-file.js';
+import type { DurableState, EarlierRun } from '../supervisor/durable-state.js';
 
 const DEFAULT_MAX_FILE_BYTES = 2 * 1024 * 1024;
 
@@ -25,13 +26,10 @@ export interface StateStoreOptions {
   onWriteError?: (err: Error, path: string) => void;
 }
 
-export interface ServerState {
-  logs: LogLine[];
-  history: StatusEvent[];
-  lastFailure: FailureRecord | undefined;
-}
+/** What a server left behind in an earlier run. */
+export type ServerState = EarlierRun;
 
-export class StateStore {
+export class StateStore implements DurableState {
   private readonly files = new Map<string, JsonlFile>();
 
   constructor(

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { resolve } from 'node:path';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
-import { DEFAULT_DISK_CHECK_SEC, DEFAULT_STATE_DIR } from '../config/defaults.js';
+import { DEFAULT_DISK_CHECK_SEC, DEFAULT_STATE_DIR } from '../defaults.js';
 import { parseConfig, parseServerDefinition } from '../config/parse-config.js';
 import { assertServerName } from '../config/server-name.js';
 import { resolveServer } from '../config/resolve-server.js';
@@ -20,10 +20,10 @@ import type { Runtime } from '../runtime/types.js';
 import { TaskRegistry } from '../tasks/task-registry.js';
 import { once } from '../util/once.js';
 import { DiskWatch } from './disk-watch.js';
+import type { DurableState } from './durable-state.js';
 import { ManagedServer } from './managed-server.js';
 import { Redactor, secretValues, urlCredentials } from './redactor.js';
 import type { LogLine } from './server-log.js';
-import type { StateStore } from '../state/state-store.js';
 import type { ServerStatus, ServerView, StatusEvent } from './types.js';
 
 const HISTORY_LIMIT = 500;
@@ -45,7 +45,7 @@ export interface SupervisorOptions {
   /** Log lines kept per server (default 2000). */
   logCapacity?: number;
   /** Durable state: logs, history, failures and tasks survive a restart (a task cut off by it: INTERRUPTED). */
-  state?: StateStore;
+  state?: DurableState;
 }
 
 /** An HTTP server's relay route and its base URL (http://host:port). */

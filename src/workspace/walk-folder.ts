@@ -9,15 +9,11 @@
  */
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, realpathSync, type Stats } from 'node:fs';
 import { join, posix, sep } from 'node:path';
-import { DEFAULT_STAGE_LIMITS } from '../config/defaults.js';
+import { DEFAULT_STAGE_LIMITS, type StageLimits } from '../defaults.js';
 import { BoxError } from '../errors/box-error.js';
 import { IgnoreRules } from './ignore-rules.js';
 
-export interface StageLimits {
-  maxBytes: number;
-  maxFiles: number;
-  maxDepth: number;
-}
+export type { StageLimits } from '../defaults.js';
 
 export { DEFAULT_STAGE_LIMITS };
 

@@ -5,9 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EXIT } from '../cli/exit-codes.js';
-import { PHASES } from '../errors/box-error.js';
-import { EXACT_DENIED, SYSTEM_DIRS } from '../workspace/host-policy.js';
+import { EXIT } from './cli/exit-codes.js';
+import { PHASES } from './errors/box-error.js';
+import { EXACT_DENIED, SYSTEM_DIRS } from './workspace/host-policy.js';
 import * as D from './defaults.js';
 
 const README = readFileSync(join(process.cwd(), 'README.md'), 'utf8');
@@ -20,7 +20,7 @@ function defaultCell(key: string): string {
 }
 const numbers = (cell: string): number[] => [...cell.matchAll(/\d[\d,]*/g)].map((m) => Number(m[0].replace(/,/g, '')));
 
-describe('README Configuration: the defaults are those of src/config/defaults.ts', () => {
+describe('README Configuration: the defaults are those of src/defaults.ts', () => {
   it.each([
     { key: 'cpus', expected: [D.DEFAULT_PROFILE.cpus, D.DEFAULT_PROFILE.memoryMb, D.DEFAULT_PROFILE.pidsLimit, D.DEFAULT_PROFILE.tmpfsMb] },
     { key: 'installTimeoutSec', expected: [D.DEFAULT_INSTALL_TIMEOUT_MS / 1000, D.DEFAULT_STARTUP_TIMEOUT_MS / 1000, D.DEFAULT_TOOL_TIMEOUT_MS / 1000] },

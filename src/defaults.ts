@@ -5,15 +5,21 @@
  *
  * This module has no runtime imports, so anything (the CLI's client verbs included) may load it.
  */
-import type { SessionProfile } from '../runtime/types.js';
-import type { StageLimits } from '../workspace/walk-folder.js';
+
+/** What staging may copy of one server's folder. */
+export interface StageLimits {
+  maxBytes: number;
+  maxFiles: number;
+  maxDepth: number;
+}
 
 export const DEFAULT_SANDBOX_IMAGE = 'mcp-box-sandbox:latest';
 
 /** The session profile (`box.image`, `network`, `cpus`, `memoryMb`, `pidsLimit`, `readOnlyRootfs`, `tmpfsMb`). */
-export const DEFAULT_PROFILE: Readonly<SessionProfile> = Object.freeze({
+// Typed here by its shape (this module imports nothing); runtime/profile.ts holds it to SessionProfile.
+export const DEFAULT_PROFILE = Object.freeze({
   image: DEFAULT_SANDBOX_IMAGE,
-  network: 'on',
+  network: 'on' as 'on' | 'off',
   cpus: 1,
   memoryMb: 1536,
   pidsLimit: 256,
