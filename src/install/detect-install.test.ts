@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { thrown } from '../../test/helpers/thrown.js';
 import {
   activationEnv,
+  activationPathPrefix,
   detectInstallPlan,
   installEnv,
   installFingerprints,
@@ -483,6 +484,10 @@ describe('activationEnv', () => {
     { name: 'a python plan without a fingerprint has no venv', plan: { ...both, node: null }, fps: { python: null, node: null }, expected: { PATH: BASE } },
   ])('$name', ({ plan, fps, expected }) => {
     expect(activationEnv(plan, fps, paths, BASE)).toEqual(expected);
+    // The prefix is what comes before the base PATH: a server's own PATH goes after it unchanged.
+    const prefix = activationPathPrefix(plan, fps, paths);
+    expect([...prefix, BASE].join(':')).toBe(expected.PATH);
+    expect(prefix.every((dir) => !dir.includes(':'))).toBe(true);
   });
 
   it('adds the CA variables when a bundle is staged', () => {

@@ -213,19 +213,25 @@ export function installEnv(paths: InstallPaths, opts: InstallOptions): Record<st
 }
 
 /** Environment a started server gets: its venv and node bins on PATH, the CA bundle. Nothing printed. */
+/**
+ * The environment of a server whose dependencies are installed: CA and index settings, the venv,
+ * and PATH = the install's bins (`activationPathPrefix`) before `basePath`.
+ */
 export function activationEnv(plan: InstallPlan | null, fps: { python: string | null; node: string | null }, paths: InstallPaths, basePath: string, opts: InstallOptions = {}): Record<string, string> {
   // Servers that install at run time (`npx -y …`, `pip` from a server) use the same index settings.
   const env: Record<string, string> = { ...caEnv(paths), ...(opts.npmRegistry === undefined ? {} : { npm_config_registry: opts.npmRegistry }) };
   if (opts.indexUrl !== undefined) env.PIP_INDEX_URL = opts.indexUrl;
-  const path: string[] = [];
-  if (plan?.python != null && fps.python !== null) {
-    const venv = `${pythonDepsDir(paths, fps.python)}/venv`;
-    env.VIRTUAL_ENV = venv;
-    path.push(`${venv}/bin`);
-  }
-  if (plan?.node != null) path.push(`${paths.workspace}/node_modules/.bin`);
-  env.PATH = [...path, basePath].join(':');
+  if (plan?.python != null && fps.python !== null) env.VIRTUAL_ENV = `${pythonDepsDir(paths, fps.python)}/venv`;
+  env.PATH = [...activationPathPrefix(plan, fps, paths), basePath].join(':');
   return env;
+}
+
+/** The folders an install puts in front of PATH: the venv's bin, then node_modules/.bin. */
+export function activationPathPrefix(plan: InstallPlan | null, fps: { python: string | null; node: string | null }, paths: InstallPaths): string[] {
+  const path: string[] = [];
+  if (plan?.python != null && fps.python !== null) path.push(`${pythonDepsDir(paths, fps.python)}/venv/bin`);
+  if (plan?.node != null) path.push(`${paths.workspace}/node_modules/.bin`);
+  return path;
 }
 
 function caEnv(paths: InstallPaths): Record<string, string> {

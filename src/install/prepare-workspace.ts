@@ -13,6 +13,7 @@ import { emptyWalk, stageFolder, type StageResult } from '../workspace/stage-fol
 import { DEFAULT_STAGE_LIMITS, walkFolder, type StageLimits } from '../workspace/walk-folder.js';
 import {
   activationEnv,
+  activationPathPrefix,
   detectInstallPlan,
   installEnv,
   installFingerprints,
@@ -90,8 +91,10 @@ export interface InstallOutcome {
   installed: ('python' | 'node')[];
   taskId: string | null;
   durationMs: number;
-  /** Environment for the server process (venv, node bins, CA). */
+  /** Environment for the server process (venv, node bins, CA); its PATH is `pathPrefix` + BASE_PATH. */
   env: Record<string, string>;
+  /** What the install puts in front of PATH (venv bin, node_modules/.bin): a server's own PATH goes after it. */
+  pathPrefix: string[];
   notes: string[];
 }
 
@@ -102,13 +105,14 @@ export async function installDependencies(input: InstallInput): Promise<InstallO
   const started = Date.now();
   const { plan, fingerprints: fps, stage, paths } = input.staged;
   const env = activationEnv(plan, fps, paths, BASE_PATH, input.installOptions ?? {});
+  const pathPrefix = activationPathPrefix(plan, fps, paths);
   const missing: { python: string | null; node: string | null } = {
     python: plan?.python != null && fps.python !== null && !stage.depsPresent.has(`py-${fps.python}`) ? fps.python : null,
     node: plan?.node != null && fps.node !== null && !stage.depsPresent.has(`node-${fps.node}`) ? fps.node : null,
   };
   const installed = (['python', 'node'] as const).filter((k) => missing[k] !== null);
   if (plan === null || installed.length === 0) {
-    return { skipped: true, installed: [], taskId: null, durationMs: Date.now() - started, env, notes: plan?.notes ?? [] };
+    return { skipped: true, installed: [], taskId: null, durationMs: Date.now() - started, env, pathPrefix, notes: plan?.notes ?? [] };
   }
   const timeoutMs = input.timeoutMs ?? DEFAULT_INSTALL_TIMEOUT_MS;
   const task = input.tasks.start('install', input.subject, async (ctx) => {
@@ -135,7 +139,7 @@ export async function installDependencies(input: InstallInput): Promise<InstallO
   }, INSTALL_TASK_ERRORS);
   input.onTask?.(task.id);
   await task.done;
-  return { skipped: false, installed: [...installed], taskId: task.id, durationMs: Date.now() - started, env, notes: plan.notes };
+  return { skipped: false, installed: [...installed], taskId: task.id, durationMs: Date.now() - started, env, pathPrefix, notes: plan.notes };
 }
 
 function lastLines(text: string, n: number): string {

@@ -168,6 +168,14 @@ describe('states', () => {
     expect((await s.listTools('a')).map((t) => t.name)).toContain('echo');
   });
 
+  it("the install's bins come first on PATH, and a server's own PATH follows them unchanged", async () => {
+    const dir = folder({ 'server.js': '', 'package.json': '{"name":"x","version":"1.0.0","dependencies":{}}' });
+    const s = await supervisor();
+    s.add('a', { command: 'node', args: [join(dir, 'server.js')], env: { PATH: '/opt/mine/bin:/usr/bin' } });
+    const ready = await inState('a', 'ready');
+    expect(fake.process('a').env.PATH).toBe(`${ready.workspace}/node_modules/.bin:/opt/mine/bin:/usr/bin`);
+  });
+
   it('a disabled server is stopped and never started', async () => {
     const s = await supervisor();
     expect(s.add('off', { ...SERVER, disabled: true }).state).toBe('stopped');

@@ -7,7 +7,7 @@
  */
 import { BoxError, isBoxError, type ServerPhase } from '../errors/box-error.js';
 import type { ResolvedServer } from '../config/resolve-server.js';
-import { BASE_PATH, installDependencies, stageWorkspace, type StagedWorkspace } from '../install/prepare-workspace.js';
+import { installDependencies, stageWorkspace, type StagedWorkspace } from '../install/prepare-workspace.js';
 import type { Identity, ManagedProcess, ProcessExit, Session } from '../runtime/types.js';
 import { resolveHostFolder, rewriteForContainer } from '../workspace/host-folder.js';
 import { checkFolderRules, checkHostPolicy } from '../workspace/host-policy.js';
@@ -125,12 +125,8 @@ export function installServer(ctx: StartContext, session: Session, server: Stage
     });
     ctx.log.line('lifecycle', installed.skipped ? `dependencies up to date (${installed.durationMs} ms)` : `installed ${installed.installed.join(' + ')} dependencies in ${installed.durationMs} ms`);
     const env = { ...installed.env, ...ctx.spec.env };
-    const own = ctx.spec.env.PATH;
-    if (own !== undefined && installed.env.PATH !== undefined) {
-      // The server's own PATH comes after the venv / node_modules bins.
-      const prefix = installed.env.PATH.slice(0, Math.max(0, installed.env.PATH.length - BASE_PATH.length)).replace(/:$/, '');
-      env.PATH = prefix === '' ? own : `${prefix}:${own}`;
-    }
+    // The server's own PATH comes after the venv / node_modules bins.
+    if (ctx.spec.env.PATH !== undefined) env.PATH = [...installed.pathPrefix, ctx.spec.env.PATH].join(':');
     return env;
   });
 }
