@@ -22,11 +22,33 @@ const numbers = (cell: string): number[] => [...cell.matchAll(/\d[\d,]*/g)].map(
 
 describe('README Configuration: the defaults are those of src/defaults.ts', () => {
   it.each([
-    { key: 'cpus', expected: [D.DEFAULT_PROFILE.cpus, D.DEFAULT_PROFILE.memoryMb, D.DEFAULT_PROFILE.pidsLimit, D.DEFAULT_PROFILE.tmpfsMb] },
-    { key: 'installTimeoutSec', expected: [D.DEFAULT_INSTALL_TIMEOUT_MS / 1000, D.DEFAULT_STARTUP_TIMEOUT_MS / 1000, D.DEFAULT_TOOL_TIMEOUT_MS / 1000] },
+    {
+      key: 'cpus',
+      expected: [
+        D.DEFAULT_PROFILE.cpus,
+        D.DEFAULT_PROFILE.memoryMb,
+        D.DEFAULT_PROFILE.pidsLimit,
+        D.DEFAULT_PROFILE.tmpfsMb,
+      ],
+    },
+    {
+      key: 'installTimeoutSec',
+      expected: [
+        D.DEFAULT_INSTALL_TIMEOUT_MS / 1000,
+        D.DEFAULT_STARTUP_TIMEOUT_MS / 1000,
+        D.DEFAULT_TOOL_TIMEOUT_MS / 1000,
+      ],
+    },
     { key: 'pingIntervalSec', expected: [D.DEFAULT_PING_INTERVAL_MS / 1000] },
     { key: 'recycleAfterTimeouts', expected: [D.DEFAULT_RECYCLE_AFTER_TIMEOUTS] },
-    { key: 'stageLimits', expected: [D.DEFAULT_STAGE_LIMITS.maxBytes / 1024 / 1024, D.DEFAULT_STAGE_LIMITS.maxFiles, D.DEFAULT_STAGE_LIMITS.maxDepth] },
+    {
+      key: 'stageLimits',
+      expected: [
+        D.DEFAULT_STAGE_LIMITS.maxBytes / 1024 / 1024,
+        D.DEFAULT_STAGE_LIMITS.maxFiles,
+        D.DEFAULT_STAGE_LIMITS.maxDepth,
+      ],
+    },
     { key: 'processLimit', expected: [D.DEFAULT_NPROC_PER_IDENTITY] },
     { key: 'diskMb', expected: [D.DEFAULT_DISK_MB, D.DEFAULT_DISK_FILES] },
     { key: 'diskCheckSec', expected: [D.DEFAULT_DISK_CHECK_SEC] },
@@ -43,10 +65,14 @@ describe('README Configuration: the defaults are those of src/defaults.ts', () =
   it('the restart policy, the server section and the shutdown grace', () => {
     const r = D.DEFAULT_RESTART;
     expect(README).toContain(`\`maxRestarts\` (${r.maxRestarts}) failures within \`windowSec\` (${r.windowMs / 1000})`);
-    expect(README).toContain(`backoff \`backoffInitialMs\` (${r.backoffInitialMs}) doubling up to \`backoffMaxMs\` (${r.backoffMaxMs})`);
+    expect(README).toContain(
+      `backoff \`backoffInitialMs\` (${r.backoffInitialMs}) doubling up to \`backoffMaxMs\` (${r.backoffMaxMs})`,
+    );
     expect(README).toContain(`\`healthyAfterSec\` (${r.healthyAfterMs / 1000})`);
     expect(README).toContain(`\`host\` (\`${D.DEFAULT_HOST}\`), \`port\` (${D.DEFAULT_PORT} for \`serve\``);
-    expect(README).toContain(`(time a client has to send its request line and headers, 100–300,000; ${D.DEFAULT_HEADERS_TIMEOUT_MS.toLocaleString('en-US')})`);
+    expect(README).toContain(
+      `(time a client has to send its request line and headers, 100–300,000; ${D.DEFAULT_HEADERS_TIMEOUT_MS.toLocaleString('en-US')})`,
+    );
     expect(README).toContain(`${D.SHUTDOWN_GRACE_MS / 1000} s grace`);
   });
 });

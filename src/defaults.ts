@@ -57,10 +57,20 @@ export interface RestartSettings {
 }
 
 /** `box.restart`: 5 failures in 10 min, backoff 1 s doubling to 60 s, budget back after 5 min ready. */
-export const DEFAULT_RESTART: Readonly<RestartSettings> = Object.freeze({ maxRestarts: 5, windowMs: 10 * 60_000, backoffInitialMs: 1000, backoffMaxMs: 60_000, healthyAfterMs: 5 * 60_000 });
+export const DEFAULT_RESTART: Readonly<RestartSettings> = Object.freeze({
+  maxRestarts: 5,
+  windowMs: 10 * 60_000,
+  backoffInitialMs: 1000,
+  backoffMaxMs: 60_000,
+  healthyAfterMs: 5 * 60_000,
+});
 
 /** `box.stageLimits`: what one server's folder may hold when it is staged. */
-export const DEFAULT_STAGE_LIMITS: Readonly<StageLimits> = Object.freeze({ maxBytes: 256 * 1024 * 1024, maxFiles: 20_000, maxDepth: 32 });
+export const DEFAULT_STAGE_LIMITS: Readonly<StageLimits> = Object.freeze({
+  maxBytes: 256 * 1024 * 1024,
+  maxFiles: 20_000,
+  maxDepth: 32,
+});
 
 /** `state.dir`: durable state and the generated token, relative to the config's folder. */
 export const DEFAULT_STATE_DIR = '.mcp-box';

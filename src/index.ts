@@ -2,7 +2,14 @@ export { createSupervisor } from './library.js';
 export type { CreateSupervisorOptions } from './library.js';
 export { Supervisor } from './supervisor/supervisor.js';
 export type { SupervisorOptions } from './supervisor/supervisor.js';
-export type { FailureRecord, RelayInfo, ServerState, ServerStatus, ServerView, StatusEvent } from './supervisor/types.js';
+export type {
+  FailureRecord,
+  RelayInfo,
+  ServerState,
+  ServerStatus,
+  ServerView,
+  StatusEvent,
+} from './supervisor/types.js';
 export type { LogLine, LogSource } from './supervisor/server-log.js';
 export { parseConfig, parseServerDefinition } from './config/parse-config.js';
 export { configSchema } from './config/schema.js';

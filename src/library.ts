@@ -35,7 +35,10 @@ export async function createSupervisor(config: unknown, opts: CreateSupervisorOp
   await http.listen();
   try {
     // The port is the supervisor's: it closes with it.
-    const supervisor = await createCore({ ...parsed, server: { ...parsed.server, token } }, { ...rest, http, afterClose: () => http.close() });
+    const supervisor = await createCore(
+      { ...parsed, server: { ...parsed.server, token } },
+      { ...rest, http, afterClose: () => http.close() },
+    );
     return supervisor;
   } catch (err) {
     await http.close();

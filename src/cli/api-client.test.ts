@@ -29,8 +29,15 @@ describe('ApiClient: serve not answering', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
       const { port } = server.address() as { port: number };
-      const err = await new ApiClient(`http://127.0.0.1:${port}`, 'nope').request('GET', '/v1/servers').catch((e: unknown) => e);
-      expect(err).toMatchObject({ code: 'UNAUTHORIZED', phase: 'request', message: 'bad token', details: { status: 401 } });
+      const err = await new ApiClient(`http://127.0.0.1:${port}`, 'nope')
+        .request('GET', '/v1/servers')
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({
+        code: 'UNAUTHORIZED',
+        phase: 'request',
+        message: 'bad token',
+        details: { status: 401 },
+      });
     } finally {
       server.close();
     }

@@ -15,7 +15,8 @@ export interface ClientOptions {
 }
 
 /** How to start serve, said wherever the CLI finds it is not running. */
-export const START_SERVE_HINT = 'start it with `mcp-box serve --config FILE` (or `npm start`), or point --url / $MCP_BOX_URL at the serve that runs';
+export const START_SERVE_HINT =
+  'start it with `mcp-box serve --config FILE` (or `npm start`), or point --url / $MCP_BOX_URL at the serve that runs';
 
 export class ApiClient {
   constructor(
@@ -28,10 +29,22 @@ export class ApiClient {
     const loaded = configPath === undefined ? null : loadConfig(configPath);
     const host = loaded?.config.server.host ?? DEFAULT_HOST;
     const port = loaded?.config.server.port ?? DEFAULT_PORT;
-    const baseUrl = (opts.url ?? process.env.MCP_BOX_URL ?? `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`).replace(/\/$/, '');
-    const token = clientToken({ token: opts.token, configToken: loaded?.config.server.token, stateDir: loaded?.stateDir });
+    const baseUrl = (
+      opts.url ??
+      process.env.MCP_BOX_URL ??
+      `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
+    ).replace(/\/$/, '');
+    const token = clientToken({
+      token: opts.token,
+      configToken: loaded?.config.server.token,
+      stateDir: loaded?.stateDir,
+    });
     if (token === null) {
-      throw new BoxError('INVALID_ARGUMENT', 'request', 'No API token: pass --token, set MCP_BOX_TOKEN, or run from the folder of the config (its .mcp-box/token is read)');
+      throw new BoxError(
+        'INVALID_ARGUMENT',
+        'request',
+        'No API token: pass --token, set MCP_BOX_TOKEN, or run from the folder of the config (its .mcp-box/token is read)',
+      );
     }
     return new ApiClient(baseUrl, token);
   }
@@ -41,7 +54,10 @@ export class ApiClient {
     try {
       res = await fetch(`${this.baseUrl}${path}`, {
         method,
-        headers: { Authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+        headers: {
+          Authorization: `Bearer ${this.token}`,
+          ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+        },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (err) {
@@ -50,8 +66,15 @@ export class ApiClient {
     const text = await res.text();
     const parsed = text === '' ? {} : (JSON.parse(text) as unknown);
     if (!res.ok) {
-      const e = (parsed as { error?: { code?: string; message?: string; phase?: string; details?: Record<string, unknown> } }).error ?? {};
-      throw new BoxError((e.code ?? 'ENGINE_ERROR') as ErrorCode, (e.phase ?? 'request') as Phase, e.message ?? `HTTP ${res.status}`, { details: { status: res.status, ...e.details } });
+      const e =
+        (parsed as { error?: { code?: string; message?: string; phase?: string; details?: Record<string, unknown> } })
+          .error ?? {};
+      throw new BoxError(
+        (e.code ?? 'ENGINE_ERROR') as ErrorCode,
+        (e.phase ?? 'request') as Phase,
+        e.message ?? `HTTP ${res.status}`,
+        { details: { status: res.status, ...e.details } },
+      );
     }
     return parsed as T;
   }
@@ -65,6 +88,12 @@ export class ApiClient {
 export function serveUnreachable(baseUrl: string, err: unknown): BoxError {
   const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
   const code = typeof cause?.code === 'string' ? cause.code : undefined;
-  const why = code === 'ECONNREFUSED' ? `mcp-box serve is not running at ${baseUrl} (connection refused)` : `mcp-box serve does not answer at ${baseUrl}: ${typeof cause?.message === 'string' ? cause.message : describeError(err)}`;
-  return new BoxError('SERVE_UNREACHABLE', 'request', `${why}; ${START_SERVE_HINT}`, { cause: err, details: { url: baseUrl, ...(code === undefined ? {} : { errno: code }) } });
+  const why =
+    code === 'ECONNREFUSED'
+      ? `mcp-box serve is not running at ${baseUrl} (connection refused)`
+      : `mcp-box serve does not answer at ${baseUrl}: ${typeof cause?.message === 'string' ? cause.message : describeError(err)}`;
+  return new BoxError('SERVE_UNREACHABLE', 'request', `${why}; ${START_SERVE_HINT}`, {
+    cause: err,
+    details: { url: baseUrl, ...(code === undefined ? {} : { errno: code }) },
+  });
 }

@@ -69,46 +69,55 @@ describe('client commands load neither dockerode nor the supervisor (in process)
 const DIST_CLI = join(process.cwd(), 'dist', 'cli.js');
 
 // After `npm run build` (the test script builds before the tests); skipped on a tree never built.
-describe.skipIf(!existsSync(join(process.cwd(), 'dist', 'cli', 'main.js')))('the built CLI: client commands do not load dockerode', () => {
-  const preload = join(mkdtempSync(join(tmpdir(), 'mcp-box-cli-')), 'list-cjs.mjs');
-  writeFileSync(
-    preload,
-    `import { createRequire } from 'node:module';
+describe.skipIf(!existsSync(join(process.cwd(), 'dist', 'cli', 'main.js')))(
+  'the built CLI: client commands do not load dockerode',
+  () => {
+    const preload = join(mkdtempSync(join(tmpdir(), 'mcp-box-cli-')), 'list-cjs.mjs');
+    writeFileSync(
+      preload,
+      `import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 process.on('exit', () => {
   const docker = Object.keys(require.cache).filter((k) => /[\\\\/]node_modules[\\\\/](dockerode|docker-modem)[\\\\/]/.test(k));
   process.stderr.write('\\nCJS-DOCKER-MODULES ' + docker.length + '\\n');
 });
 `,
-  );
-  const run = async (args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> => {
-    try {
-      const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', preload, DIST_CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
-      return { code: 0, out: stdout + stderr };
-    } catch (err) {
-      const e = err as { code: number; stdout: string; stderr: string };
-      return { code: e.code, out: e.stdout + e.stderr };
-    }
-  };
+    );
+    const run = async (args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> => {
+      try {
+        const { stdout, stderr } = await promisify(execFile)(
+          process.execPath,
+          ['--import', preload, DIST_CLI, ...args],
+          { encoding: 'utf8', env: { ...process.env, ...env } },
+        );
+        return { code: 0, out: stdout + stderr };
+      } catch (err) {
+        const e = err as { code: number; stdout: string; stderr: string };
+        return { code: e.code, out: e.stdout + e.stderr };
+      }
+    };
 
-  it('status --help: the help, and no module of dockerode', async () => {
-    const { code, out } = await run(['status', '--help']);
-    expect(code).toBe(0);
-    expect(out).toMatch(/^Usage: mcp-box status/);
-    expect(out).toMatch(/CJS-DOCKER-MODULES 0\n/);
-  });
+    it('status --help: the help, and no module of dockerode', async () => {
+      const { code, out } = await run(['status', '--help']);
+      expect(code).toBe(0);
+      expect(out).toMatch(/^Usage: mcp-box status/);
+      expect(out).toMatch(/CJS-DOCKER-MODULES 0\n/);
+    });
 
-  it('status against a serve that is not running: exit 4, "not running at <url>", and no module of dockerode', async () => {
-    const url = `http://127.0.0.1:${await closedPort()}`;
-    const { code, out } = await run(['status', '--url', url, '--token', 'unit-test-token']);
-    expect(code).toBe(4);
-    expect(out).toContain(`mcp-box serve is not running at ${url}`);
-    expect(out).toMatch(/CJS-DOCKER-MODULES 0\n/);
-  });
+    it('status against a serve that is not running: exit 4, "not running at <url>", and no module of dockerode', async () => {
+      const url = `http://127.0.0.1:${await closedPort()}`;
+      const { code, out } = await run(['status', '--url', url, '--token', 'unit-test-token']);
+      expect(code).toBe(4);
+      expect(out).toContain(`mcp-box serve is not running at ${url}`);
+      expect(out).toMatch(/CJS-DOCKER-MODULES 0\n/);
+    });
 
-  it('the preload does see dockerode when a command loads it (doctor, against an engine socket that is not there)', async () => {
-    const { code, out } = await run(['doctor', '--json'], { DOCKER_HOST: `unix://${join(tmpdir(), 'mcp-box-no-engine', 'docker.sock')}` });
-    expect(code).toBe(3);
-    expect(out).toMatch(/CJS-DOCKER-MODULES [1-9]\d*\n/);
-  });
-});
+    it('the preload does see dockerode when a command loads it (doctor, against an engine socket that is not there)', async () => {
+      const { code, out } = await run(['doctor', '--json'], {
+        DOCKER_HOST: `unix://${join(tmpdir(), 'mcp-box-no-engine', 'docker.sock')}`,
+      });
+      expect(code).toBe(3);
+      expect(out).toMatch(/CJS-DOCKER-MODULES [1-9]\d*\n/);
+    });
+  },
+);

@@ -31,13 +31,23 @@ export async function status({ values }: CommandInput<typeof statusOptions>): Pr
 
 export async function tools({ values, args: [name = ''] }: CommandInput<typeof toolsOptions>): Promise<number> {
   const api = ApiClient.from(values);
-  const { tools: list } = await api.request<{ tools: { name: string; description?: string }[] }>('GET', `/v1/servers/${encodeURIComponent(name)}/tools`);
+  const { tools: list } = await api.request<{ tools: { name: string; description?: string }[] }>(
+    'GET',
+    `/v1/servers/${encodeURIComponent(name)}/tools`,
+  );
   if (values.json) console.log(JSON.stringify(list, null, 2));
-  else printTable(['TOOL', 'DESCRIPTION'], list.map((t) => [t.name, (t.description ?? '').split('\n')[0] ?? '']));
+  else
+    printTable(
+      ['TOOL', 'DESCRIPTION'],
+      list.map((t) => [t.name, (t.description ?? '').split('\n')[0] ?? '']),
+    );
   return EXIT.ok;
 }
 
-export async function call({ values, args: [name = '', tool = '', json] }: CommandInput<typeof callOptions>): Promise<number> {
+export async function call({
+  values,
+  args: [name = '', tool = '', json],
+}: CommandInput<typeof callOptions>): Promise<number> {
   let argsObject: unknown = {};
   if (json !== undefined) {
     try {
@@ -48,12 +58,18 @@ export async function call({ values, args: [name = '', tool = '', json] }: Comma
   }
   const api = ApiClient.from(values);
   const timeoutMs = values['timeout-ms'];
-  const result = await api.request<{ content?: { type: string; text?: string }[]; isError?: boolean }>('POST', `/v1/servers/${encodeURIComponent(name)}/tools/${encodeURIComponent(tool)}/call`, {
-    arguments: argsObject,
-    ...(timeoutMs === undefined ? {} : { timeoutMs }),
-  });
+  const result = await api.request<{ content?: { type: string; text?: string }[]; isError?: boolean }>(
+    'POST',
+    `/v1/servers/${encodeURIComponent(name)}/tools/${encodeURIComponent(tool)}/call`,
+    {
+      arguments: argsObject,
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    },
+  );
   if (values.json) console.log(JSON.stringify(result, null, 2));
-  else for (const part of result.content ?? []) console.log(part.type === 'text' ? printable(part.text ?? '') : JSON.stringify(part));
+  else
+    for (const part of result.content ?? [])
+      console.log(part.type === 'text' ? printable(part.text ?? '') : JSON.stringify(part));
   return result.isError === true ? EXIT.failed : EXIT.ok;
 }
 
@@ -61,8 +77,12 @@ export async function logs({ values, args: [name = ''] }: CommandInput<typeof lo
   const api = ApiClient.from(values);
   let after = values.after;
   for (;;) {
-    const page = await api.request<{ lines: LogLine[]; next: number }>('GET', `/v1/servers/${encodeURIComponent(name)}/logs?after=${after}&limit=500`);
-    for (const l of page.lines) console.log(values.json ? JSON.stringify(l) : `${l.seq} ${l.at} [${l.source}] ${printable(l.text)}`);
+    const page = await api.request<{ lines: LogLine[]; next: number }>(
+      'GET',
+      `/v1/servers/${encodeURIComponent(name)}/logs?after=${after}&limit=500`,
+    );
+    for (const l of page.lines)
+      console.log(values.json ? JSON.stringify(l) : `${l.seq} ${l.at} [${l.source}] ${printable(l.text)}`);
     after = page.next;
     if (!values.follow) return EXIT.ok;
     if (page.lines.length === 0) await new Promise((r) => setTimeout(r, 1000));
@@ -74,7 +94,11 @@ function printTable(header: string[], rows: string[][]): void {
   header = header.map(printable);
   rows = rows.map((r) => r.map(printable));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   console.log(line(header));
   for (const r of rows) console.log(line(r));
 }

@@ -9,18 +9,37 @@ import { EXIT } from './exit-codes.js';
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 const LOG_FORMATS = ['text', 'json'] as const;
 // The choices above are the logger's, all of them (a compile error when the logger gains one).
-const _allLevels: [LogLevel, LogFormat] extends [(typeof LOG_LEVELS)[number], (typeof LOG_FORMATS)[number]] ? true : never = true;
+const _allLevels: [LogLevel, LogFormat] extends [(typeof LOG_LEVELS)[number], (typeof LOG_FORMATS)[number]]
+  ? true
+  : never = true;
 
 /** How a client command finds serve and its token (shared by all of them). */
 const clientOptions = {
-  url: { type: 'string', value: 'URL', summary: "serve's API (default $MCP_BOX_URL, else the config's server host and port)", common: true },
-  token: { type: 'string', summary: "the API token (default $MCP_BOX_TOKEN, the config's server.token, else <state dir>/token)", common: true },
-  config: { type: 'string', value: 'FILE', summary: "the config naming serve's address and token (default ./mcp-box.json when present)", common: true },
+  url: {
+    type: 'string',
+    value: 'URL',
+    summary: "serve's API (default $MCP_BOX_URL, else the config's server host and port)",
+    common: true,
+  },
+  token: {
+    type: 'string',
+    summary: "the API token (default $MCP_BOX_TOKEN, the config's server.token, else <state dir>/token)",
+    common: true,
+  },
+  config: {
+    type: 'string',
+    value: 'FILE',
+    summary: "the config naming serve's address and token (default ./mcp-box.json when present)",
+    common: true,
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 const json = { type: 'boolean', summary: 'print JSON' } as const satisfies OptionSpec;
 export const CLIENT_EXITS = { [EXIT.failed]: 'the request failed', [EXIT.serveNotRunning]: 'serve is not running' };
-export const ENGINE_EXITS = { [EXIT.failed]: 'it failed', [EXIT.engineUnreachable]: 'the Docker engine is unreachable' };
+export const ENGINE_EXITS = {
+  [EXIT.failed]: 'it failed',
+  [EXIT.engineUnreachable]: 'the Docker engine is unreachable',
+};
 
 export const serveOptions = {
   config: { type: 'string', value: 'FILE', summary: 'the config (mcp-box.json)', required: true },
@@ -29,7 +48,15 @@ export const serveOptions = {
 } as const satisfies Record<string, OptionSpec>;
 export const statusOptions = { json, ...clientOptions } as const;
 export const toolsOptions = { json, ...clientOptions } as const;
-export const callOptions = { 'timeout-ms': { type: 'integer', value: 'N', summary: "the call's deadline (default the server's box.toolTimeoutSec)" }, json, ...clientOptions } as const;
+export const callOptions = {
+  'timeout-ms': {
+    type: 'integer',
+    value: 'N',
+    summary: "the call's deadline (default the server's box.toolTimeoutSec)",
+  },
+  json,
+  ...clientOptions,
+} as const;
 export const logsOptions = {
   follow: { type: 'boolean', short: 'f', summary: 'keep printing new lines' },
   after: { type: 'integer', value: 'SEQ', default: 0, summary: 'start after this sequence number' },
@@ -37,7 +64,11 @@ export const logsOptions = {
   ...clientOptions,
 } as const;
 export const imageBuildOptions = {
-  base: { type: 'string', value: 'REF', summary: 'the base image (offline: a local Debian base is made with debootstrap)' },
+  base: {
+    type: 'string',
+    value: 'REF',
+    summary: 'the base image (offline: a local Debian base is made with debootstrap)',
+  },
   tag: { type: 'string', value: 'REF', summary: 'the image to build (default the sandbox image)' },
   force: { type: 'boolean', summary: 'build even when the image is up to date' },
 } as const satisfies Record<string, OptionSpec>;

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { commandHelp, defineCommand, findCommand, overviewHelp, parseCommand, synopsis, UsageError } from './command-table.js';
+import {
+  commandHelp,
+  defineCommand,
+  findCommand,
+  overviewHelp,
+  parseCommand,
+  synopsis,
+  UsageError,
+} from './command-table.js';
 import { COMMANDS } from './commands.js';
 
 const demo = defineCommand({
@@ -32,8 +40,15 @@ const usageError = (argv: string[]): UsageError => {
 
 describe('the command table', () => {
   it('parses by the declaration: types, defaults, booleans false when absent, positionals', () => {
-    expect(parseCommand(demo, ['x', '--file', 'f', '--count', '3', '-v'])).toEqual({ values: { level: 'low', count: 3, file: 'f', verbose: true, url: undefined }, args: ['x'] });
-    expect(parseCommand(demo, ['x', 'y', '--file', 'f', '--level', 'high'])?.values).toMatchObject({ level: 'high', count: undefined, verbose: false });
+    expect(parseCommand(demo, ['x', '--file', 'f', '--count', '3', '-v'])).toEqual({
+      values: { level: 'low', count: 3, file: 'f', verbose: true, url: undefined },
+      args: ['x'],
+    });
+    expect(parseCommand(demo, ['x', 'y', '--file', 'f', '--level', 'high'])?.values).toMatchObject({
+      level: 'high',
+      count: undefined,
+      verbose: false,
+    });
     expect(parseCommand(demo, ['--help'])).toBeNull();
   });
 
@@ -68,7 +83,10 @@ describe('the command table', () => {
   });
 
   it('finds two-word commands before one-word ones', () => {
-    expect(findCommand(COMMANDS, ['image', 'build', '--force'])).toMatchObject({ cmd: { name: 'image build' }, rest: ['--force'] });
+    expect(findCommand(COMMANDS, ['image', 'build', '--force'])).toMatchObject({
+      cmd: { name: 'image build' },
+      rest: ['--force'],
+    });
     expect(findCommand(COMMANDS, ['status', '--json'])).toMatchObject({ cmd: { name: 'status' }, rest: ['--json'] });
     expect(findCommand(COMMANDS, ['image'])).toBeNull();
   });

@@ -33,7 +33,17 @@ export interface PositionalSpec {
   optional?: boolean;
 }
 
-type ValueOf<O extends OptionSpec> = O['type'] extends 'boolean' ? boolean : O extends { default: string | number } ? (O['type'] extends 'integer' ? number : string) : O['type'] extends 'integer' ? number | undefined : O extends { required: true } ? string : string | undefined;
+type ValueOf<O extends OptionSpec> = O['type'] extends 'boolean'
+  ? boolean
+  : O extends { default: string | number }
+    ? O['type'] extends 'integer'
+      ? number
+      : string
+    : O['type'] extends 'integer'
+      ? number | undefined
+      : O extends { required: true }
+        ? string
+        : string | undefined;
 
 /** The values a handler gets: booleans are true/false, strings and integers typed, defaults applied. */
 export type OptionValues<O extends Record<string, OptionSpec>> = { [K in keyof O]: ValueOf<O[K]> };
@@ -72,8 +82,10 @@ export class UsageError extends Error {
   }
 }
 
-const placeholder = (name: string, o: OptionSpec): string => o.value ?? (o.choices === undefined ? name.toUpperCase() : o.choices.join('|'));
-const flag = (name: string, o: OptionSpec): string => (o.type === 'boolean' ? `--${name}` : `--${name} ${placeholder(name, o)}`);
+const placeholder = (name: string, o: OptionSpec): string =>
+  o.value ?? (o.choices === undefined ? name.toUpperCase() : o.choices.join('|'));
+const flag = (name: string, o: OptionSpec): string =>
+  o.type === 'boolean' ? `--${name}` : `--${name} ${placeholder(name, o)}`;
 
 /** `mcp-box call NAME TOOL [JSON] [--timeout-ms N] [--json]` (options shared by a group left out). */
 export function synopsis(cmd: CommandSpec): string {
@@ -86,7 +98,13 @@ export function synopsis(cmd: CommandSpec): string {
 
 function columns(rows: [string, string][], indent = '  '): string {
   const width = Math.min(30, Math.max(...rows.map(([left]) => left.length)));
-  return rows.map(([left, right]) => (left.length > width ? `${indent}${left}\n${indent}${' '.repeat(width)}  ${right}` : `${indent}${left.padEnd(width)}  ${right}`)).join('\n');
+  return rows
+    .map(([left, right]) =>
+      left.length > width
+        ? `${indent}${left}\n${indent}${' '.repeat(width)}  ${right}`
+        : `${indent}${left.padEnd(width)}  ${right}`,
+    )
+    .join('\n');
 }
 
 /** The text of `mcp-box <command> --help`. */
@@ -96,7 +114,10 @@ export function commandHelp(cmd: CommandSpec): string {
   if (positionals.length > 0) lines.push('', 'Arguments:', columns(positionals.map((p) => [p.name, p.summary])));
   const options: [string, string][] = Object.entries(cmd.options).map(([name, o]) => {
     const left = `${o.short === undefined ? '' : `-${o.short}, `}${flag(name, o)}`;
-    const extras = [o.required === true ? 'required' : undefined, o.default === undefined ? undefined : `default ${o.default}`].filter((x) => x !== undefined);
+    const extras = [
+      o.required === true ? 'required' : undefined,
+      o.default === undefined ? undefined : `default ${o.default}`,
+    ].filter((x) => x !== undefined);
     return [left, `${o.summary}${extras.length === 0 ? '' : ` (${extras.join('; ')})`}`];
   });
   options.push(['-h, --help', 'show this help']);
@@ -127,7 +148,10 @@ export function overviewHelp(table: readonly CommandSpec[], header: string, note
 export const EXIT_CODE_TEXT = `${EXIT.ok} ok, ${EXIT.failed} a check or operation failed, ${EXIT.usage} usage error, ${EXIT.engineUnreachable} the Docker engine is unreachable, ${EXIT.serveNotRunning} serve is not running (client commands)`;
 
 /** The command `argv` names (the longest name that matches its first words), and the rest of argv. */
-export function findCommand(table: readonly CommandSpec[], argv: readonly string[]): { cmd: CommandSpec; rest: string[] } | null {
+export function findCommand(
+  table: readonly CommandSpec[],
+  argv: readonly string[],
+): { cmd: CommandSpec; rest: string[] } | null {
   for (const words of [2, 1]) {
     const name = argv.slice(0, words).join(' ');
     const cmd = argv.length >= words ? table.find((c) => c.name === name) : undefined;
@@ -138,8 +162,14 @@ export function findCommand(table: readonly CommandSpec[], argv: readonly string
 
 /** Parses `argv` (after the command's name) by the command's declaration; `null` means `--help` was asked. */
 export function parseCommand(cmd: CommandSpec, argv: string[]): CommandInput<Record<string, OptionSpec>> | null {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
-  for (const [name, o] of Object.entries(cmd.options)) options[name] = { type: o.type === 'boolean' ? 'boolean' : 'string', ...(o.short === undefined ? {} : { short: o.short }) };
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+    help: { type: 'boolean', short: 'h' },
+  };
+  for (const [name, o] of Object.entries(cmd.options))
+    options[name] = {
+      type: o.type === 'boolean' ? 'boolean' : 'string',
+      ...(o.short === undefined ? {} : { short: o.short }),
+    };
   let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
   try {
     parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
@@ -160,18 +190,27 @@ export function parseCommand(cmd: CommandSpec, argv: string[]): CommandInput<Rec
       continue;
     }
     const text = String(raw);
-    if (o.choices !== undefined && !o.choices.includes(text)) throw new UsageError(`--${name} must be one of ${o.choices.join(', ')} (got ${JSON.stringify(text)})`, cmd);
+    if (o.choices !== undefined && !o.choices.includes(text))
+      throw new UsageError(`--${name} must be one of ${o.choices.join(', ')} (got ${JSON.stringify(text)})`, cmd);
     if (o.type === 'integer') {
-      if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) throw new UsageError(`--${name} must be a non-negative integer (got ${JSON.stringify(text)})`, cmd);
+      if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text)))
+        throw new UsageError(`--${name} must be a non-negative integer (got ${JSON.stringify(text)})`, cmd);
       values[name] = Number(text);
     } else values[name] = text;
   }
   const declared = cmd.positionals ?? [];
   const required = declared.filter((p) => p.optional !== true);
   if (parsed.positionals.length < required.length) {
-    throw new UsageError(`${cmd.name} needs ${required.map((p) => p.name).join(' ')} (missing ${required.slice(parsed.positionals.length).map((p) => p.name).join(' ')})`, cmd);
+    throw new UsageError(
+      `${cmd.name} needs ${required.map((p) => p.name).join(' ')} (missing ${required
+        .slice(parsed.positionals.length)
+        .map((p) => p.name)
+        .join(' ')})`,
+      cmd,
+    );
   }
-  if (parsed.positionals.length > declared.length) throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[declared.length])}`, cmd);
+  if (parsed.positionals.length > declared.length)
+    throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[declared.length])}`, cmd);
   return { values: values as OptionValues<Record<string, OptionSpec>>, args: parsed.positionals };
 }
 

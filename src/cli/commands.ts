@@ -5,7 +5,18 @@
  * (dockerode) or the supervisor; serve, image, reap and doctor load theirs with `import()`.
  */
 import { commandHelp, defineCommand, overviewHelp, type CommandSpec } from './command-table.js';
-import { callOptions, CLIENT_EXITS, doctorOptions, ENGINE_EXITS, imageBuildOptions, logsOptions, reapOptions, serveOptions, statusOptions, toolsOptions } from './command-options.js';
+import {
+  callOptions,
+  CLIENT_EXITS,
+  doctorOptions,
+  ENGINE_EXITS,
+  imageBuildOptions,
+  logsOptions,
+  reapOptions,
+  serveOptions,
+  statusOptions,
+  toolsOptions,
+} from './command-options.js';
 import { EXIT } from './exit-codes.js';
 
 const client = () => import('./client-commands.js');

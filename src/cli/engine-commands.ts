@@ -23,7 +23,9 @@ export async function imageBuild({ values }: CommandInput<typeof imageBuildOptio
       force: values.force,
       onProgress: (line) => console.error(`  ${line}`),
     });
-    console.log(`${result.ref} ${result.built ? 'built' : 'up to date'} (id ${result.id.slice(7, 19)}, base ${result.base}, inputs ${result.inputsHash}, ${result.durationMs} ms)`);
+    console.log(
+      `${result.ref} ${result.built ? 'built' : 'up to date'} (id ${result.id.slice(7, 19)}, base ${result.base}, inputs ${result.inputsHash}, ${result.durationMs} ms)`,
+    );
     return EXIT.ok;
   } finally {
     await runtime.close();
@@ -36,7 +38,9 @@ export async function reap({ values }: CommandInput<typeof reapOptions>): Promis
     const report = await runtime.reap({ includeUnknownOwners: values.all });
     if (values.json) console.log(JSON.stringify(report, null, 2));
     else {
-      console.log(`removed ${report.removedContainers.length} container(s), ${report.removedVolumes.length} volume(s); kept ${report.kept.length} of live owners`);
+      console.log(
+        `removed ${report.removedContainers.length} container(s), ${report.removedVolumes.length} volume(s); kept ${report.kept.length} of live owners`,
+      );
       for (const name of [...report.removedContainers, ...report.removedVolumes]) console.log(`  removed ${name}`);
     }
     return EXIT.ok;
@@ -71,12 +75,17 @@ function configChecks(loaded: LoadedConfig): Check[] {
       checks.push({ name: 'root', ok: false, detail: `${root} (box.allowedRoots) does not exist` });
     }
   }
-  if (loaded.config.server.token !== undefined) checks.push({ name: 'token', ok: true, detail: 'set in the config (server.token)' });
+  if (loaded.config.server.token !== undefined)
+    checks.push({ name: 'token', ok: true, detail: 'set in the config (server.token)' });
   else {
     const file = join(loaded.stateDir, TOKEN_FILE_NAME);
     try {
       const mode = statSync(file).mode & 0o777;
-      checks.push({ name: 'token', ok: mode === 0o600, detail: mode === 0o600 ? `${file} (0600)` : `${file} has mode ${mode.toString(8)}; it must be 0600` });
+      checks.push({
+        name: 'token',
+        ok: mode === 0o600,
+        detail: mode === 0o600 ? `${file} (0600)` : `${file} has mode ${mode.toString(8)}; it must be 0600`,
+      });
     } catch {
       checks.push({ name: 'token', ok: true, detail: `none yet; serve will generate ${file} (0600)` });
     }
@@ -92,18 +101,32 @@ export async function doctor({ values }: CommandInput<typeof doctorOptions>): Pr
   try {
     try {
       const engine = await runtime.ping();
-      checks.unshift({ name: 'engine', ok: true, detail: `Docker ${engine.version} (API ${engine.apiVersion}), ${engine.os}/${engine.arch}, cgroup v${engine.cgroupVersion}` });
+      checks.unshift({
+        name: 'engine',
+        ok: true,
+        detail: `Docker ${engine.version} (API ${engine.apiVersion}), ${engine.os}/${engine.arch}, cgroup v${engine.cgroupVersion}`,
+      });
     } catch (err) {
       checks.unshift({ name: 'engine', ok: false, detail: describeError(err) });
     }
     if (checks[0]?.ok === true) {
       const info = await runtime.imageInfo(image);
-      checks.push({ name: 'image', ok: info !== null, detail: info === null ? `${image} is missing: run \`mcp-box image build\`` : `${image} (${info.id.slice(7, 19)})` });
+      checks.push({
+        name: 'image',
+        ok: info !== null,
+        detail:
+          info === null ? `${image} is missing: run \`mcp-box image build\`` : `${image} (${info.id.slice(7, 19)})`,
+      });
       if (info !== null) {
         try {
           // ensureSession runs the hardening self-check and refuses a session that fails it.
           const session = await runtime.ensureSession(resolveProfile({ image, memoryMb: 256, pidsLimit: 64 }));
-          checks.push({ name: 'hardening', ok: true, detail: 'CapEff 0, NoNewPrivs 1, seccomp filter, non-root, read-only rootfs, pids/memory limits, no Docker socket' });
+          checks.push({
+            name: 'hardening',
+            ok: true,
+            detail:
+              'CapEff 0, NoNewPrivs 1, seccomp filter, non-root, read-only rootfs, pids/memory limits, no Docker socket',
+          });
           await session.remove();
         } catch (err) {
           checks.push({ name: 'hardening', ok: false, detail: describeError(err) });

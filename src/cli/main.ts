@@ -21,7 +21,10 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     const found = findCommand(COMMANDS, argv);
     if (found === null) {
       const group = COMMANDS.filter((c) => c.name.startsWith(`${first} `));
-      if (group.length > 0) throw new UsageError(`unknown ${first} command: ${argv[1] ?? '(none)'} (${group.map((c) => c.name).join(', ')})`);
+      if (group.length > 0)
+        throw new UsageError(
+          `unknown ${first} command: ${argv[1] ?? '(none)'} (${group.map((c) => c.name).join(', ')})`,
+        );
       throw new UsageError(`unknown command: ${first}`);
     }
     current = found.cmd;

@@ -15,10 +15,20 @@ export async function serve({ values }: CommandInput<typeof serveOptions>): Prom
   const log = createLogger({ format: parseLogFormat(values['log-format']), level: parseLogLevel(values['log-level']) });
   const loaded = loadConfig(values.config);
   const handle = await startServe(loaded, { log });
-  log.info(`mcp-box ${MCP_BOX_VERSION} serving ${Object.keys(loaded.config.mcpServers).length} server(s) from ${loaded.path}`, { config: loaded.path });
+  log.info(
+    `mcp-box ${MCP_BOX_VERSION} serving ${Object.keys(loaded.config.mcpServers).length} server(s) from ${loaded.path}`,
+    { config: loaded.path },
+  );
   log.info(`listening on ${handle.url} (API, relay and events)`, { url: handle.url });
-  log.info(handle.tokenFile === null ? 'API token: the one in the config (server.token)' : `API token: in ${handle.tokenFile} (mode 0600)`);
-  if (handle.reaped.removedContainers.length > 0) log.info(`reaped ${handle.reaped.removedContainers.length} container(s) left by dead supervisors`, { containers: handle.reaped.removedContainers });
+  log.info(
+    handle.tokenFile === null
+      ? 'API token: the one in the config (server.token)'
+      : `API token: in ${handle.tokenFile} (mode 0600)`,
+  );
+  if (handle.reaped.removedContainers.length > 0)
+    log.info(`reaped ${handle.reaped.removedContainers.length} container(s) left by dead supervisors`, {
+      containers: handle.reaped.removedContainers,
+    });
   handle.supervisor.on('status', (e) => {
     if (e.previous === e.state) {
       if (e.phase !== undefined) log.debug(`${e.name}: phase ${e.phase}`, { server: e.name, phase: e.phase });
@@ -26,7 +36,12 @@ export async function serve({ values }: CommandInput<typeof serveOptions>): Prom
     }
     const failed = e.error !== undefined && (e.state === 'backoff' || e.state === 'failed');
     const why = failed ? ` — ${e.error?.phase}/${e.error?.code}: ${e.error?.message.split('\n')[0] ?? ''}` : '';
-    const fields = { server: e.name, state: e.state, previous: e.previous, ...(failed ? { phase: e.error?.phase, code: e.error?.code } : {}) };
+    const fields = {
+      server: e.name,
+      state: e.state,
+      previous: e.previous,
+      ...(failed ? { phase: e.error?.phase, code: e.error?.code } : {}),
+    };
     (failed ? log.warn : log.info)(`${e.name}: ${e.previous ?? '-'} → ${e.state}${why}`, fields);
   });
   await new Promise<void>((resolve) => {

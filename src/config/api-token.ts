@@ -10,7 +10,11 @@ import { join } from 'node:path';
 export const TOKEN_FILE_NAME = 'token';
 
 /** Token for CLI clients: --token, $MCP_BOX_TOKEN, the config's token, else the state dir's file. */
-export function clientToken(opts: { token?: string | undefined; configToken?: string | undefined; stateDir?: string | undefined }): string | null {
+export function clientToken(opts: {
+  token?: string | undefined;
+  configToken?: string | undefined;
+  stateDir?: string | undefined;
+}): string | null {
   if (opts.token !== undefined && opts.token !== '') return opts.token;
   const env = process.env.MCP_BOX_TOKEN;
   if (env !== undefined && env !== '') return env;

@@ -26,13 +26,23 @@ export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): 
   try {
     text = readFileSync(absolute, 'utf8');
   } catch (err) {
-    throw new BoxError('INVALID_ARGUMENT', 'config', `Cannot read the config file ${absolute}: ${(err as Error).message}`, { cause: err });
+    throw new BoxError(
+      'INVALID_ARGUMENT',
+      'config',
+      `Cannot read the config file ${absolute}: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new BoxError('INVALID_ARGUMENT', 'config', `The config file ${absolute} is not valid JSON: ${(err as Error).message}`, { cause: err });
+    throw new BoxError(
+      'INVALID_ARGUMENT',
+      'config',
+      `The config file ${absolute} is not valid JSON: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   const config = parseConfig(interpolate(raw, env, ''));
   const configDir = dirname(absolute);
@@ -62,7 +72,10 @@ function checkServerFolders(config: McpBoxConfig, configDir: string, stateDir: s
       });
     } catch (err) {
       if (!(err instanceof BoxError)) throw err;
-      throw new BoxError(err.code, err.phase, `mcpServers.${name}: ${err.message}`, { cause: err, details: { ...err.details, server: name } });
+      throw new BoxError(err.code, err.phase, `mcpServers.${name}: ${err.message}`, {
+        cause: err,
+        details: { ...err.details, server: name },
+      });
     }
     others.push({ name, folder: spec.hostPath });
   }
@@ -71,19 +84,29 @@ function checkServerFolders(config: McpBoxConfig, configDir: string, stateDir: s
 /** Replaces `${NAME}` (and `${NAME:-default}`) in every string; `$${` stays a literal `${`. */
 export function interpolate(value: unknown, env: NodeJS.ProcessEnv, path: string): unknown {
   if (typeof value === 'string') {
-    return value.replace(/\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (match, name: string, fallback: string | undefined) => {
-      if (match.startsWith('$$')) return match.slice(1);
-      const found = env[name];
-      if (found !== undefined && found !== '') return found;
-      if (fallback !== undefined) return fallback;
-      throw new BoxError('INVALID_ARGUMENT', 'config', `Invalid configuration: ${path || '(root)'}: the environment variable ${name} is not set`, {
-        details: { problems: [{ path, message: `environment variable ${name} is not set` }] },
-      });
-    });
+    return value.replace(
+      /\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
+      (match, name: string, fallback: string | undefined) => {
+        if (match.startsWith('$$')) return match.slice(1);
+        const found = env[name];
+        if (found !== undefined && found !== '') return found;
+        if (fallback !== undefined) return fallback;
+        throw new BoxError(
+          'INVALID_ARGUMENT',
+          'config',
+          `Invalid configuration: ${path || '(root)'}: the environment variable ${name} is not set`,
+          {
+            details: { problems: [{ path, message: `environment variable ${name} is not set` }] },
+          },
+        );
+      },
+    );
   }
   if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, `${path}.${i}`));
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, env, path === '' ? k : `${path}.${k}`)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, interpolate(v, env, path === '' ? k : `${path}.${k}`)]),
+    );
   }
   return value;
 }

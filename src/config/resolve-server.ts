@@ -64,15 +64,27 @@ export interface ResolveOptions {
   inferFolder?: boolean;
 }
 
-export function resolveServer(name: string, def: ServerDefinition, global: GlobalBoxOptions, configDir: string, opts: ResolveOptions = {}): ResolvedServer {
+export function resolveServer(
+  name: string,
+  def: ServerDefinition,
+  global: GlobalBoxOptions,
+  configDir: string,
+  opts: ResolveOptions = {},
+): ResolvedServer {
   const problems = serverBoxProblems(name, def.box, global);
   if (problems.length > 0) throw configError(problems);
   const own = def.box ?? {};
-  const pick = <K extends keyof GlobalBoxOptions & keyof typeof own>(key: K): (typeof own)[K] | GlobalBoxOptions[K] => (own[key] !== undefined ? own[key] : global[key]);
+  const pick = <K extends keyof GlobalBoxOptions & keyof typeof own>(key: K): (typeof own)[K] | GlobalBoxOptions[K] =>
+    own[key] !== undefined ? own[key] : global[key];
   const abs = (p: string): string => (isAbsolute(p) ? p : resolve(configDir, p));
   const ca = pick('caCertsFile');
   if (ca != null) checkCaBundle(abs(ca));
-  const hostPath = own.hostPath !== undefined ? abs(own.hostPath) : opts.inferFolder === false ? '' : (resolveHostFolder({ command: def.command, args: def.args ?? [] }, configDir).hostPath ?? '');
+  const hostPath =
+    own.hostPath !== undefined
+      ? abs(own.hostPath)
+      : opts.inferFolder === false
+        ? ''
+        : (resolveHostFolder({ command: def.command, args: def.args ?? [] }, configDir).hostPath ?? '');
   const restart = { ...global.restart, ...own.restart };
   const limits = { ...global.stageLimits, ...own.stageLimits };
   return {
@@ -110,7 +122,10 @@ export function resolveServer(name: string, def: ServerDefinition, global: Globa
       healthyAfterMs: secondsOr(restart.healthyAfterSec, DEFAULT_RESTART.healthyAfterMs),
     },
     processLimit: pick('processLimit'),
-    disk: { maxBytes: (pick('diskMb') ?? DEFAULT_DISK_MB) * 1024 * 1024, maxEntries: pick('diskFiles') ?? DEFAULT_DISK_FILES },
+    disk: {
+      maxBytes: (pick('diskMb') ?? DEFAULT_DISK_MB) * 1024 * 1024,
+      maxEntries: pick('diskFiles') ?? DEFAULT_DISK_FILES,
+    },
     disabled: def.disabled === true,
   };
 }
@@ -125,9 +140,11 @@ function resolveCwd(name: string, cwd: string | undefined, hostPath: string): st
     throw configError([{ path: `mcpServers.${name}.cwd`, message: `${JSON.stringify(cwd)} ${why}` }]);
   };
   const literal = normalize(cwd);
-  if (literal === '/proc' || literal.startsWith('/proc/')) refuse("is under /proc; the working directory must be inside the server's folder");
+  if (literal === '/proc' || literal.startsWith('/proc/'))
+    refuse("is under /proc; the working directory must be inside the server's folder");
   if (hostPath === '') {
-    if (isAbsolute(cwd) || literal.replace(/\/$/, '') !== '.') refuse('is refused: this server has no folder, so it runs in its workspace (omit cwd, or ".")');
+    if (isAbsolute(cwd) || literal.replace(/\/$/, '') !== '.')
+      refuse('is refused: this server has no folder, so it runs in its workspace (omit cwd, or ".")');
     return undefined;
   }
   const target = isAbsolute(cwd) ? resolve(literal) : resolve(hostPath, literal);
@@ -143,5 +160,11 @@ function checkCaBundle(path: string): void {
   } catch (err) {
     throw configError([{ path: 'box.caCertsFile', message: `cannot read ${path}: ${(err as Error).message}` }]);
   }
-  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw configError([{ path: 'box.caCertsFile', message: `${path} is not a PEM certificate bundle (no -----BEGIN CERTIFICATE----- block)` }]);
+  if (!text.includes('-----BEGIN CERTIFICATE-----'))
+    throw configError([
+      {
+        path: 'box.caCertsFile',
+        message: `${path} is not a PEM certificate bundle (no -----BEGIN CERTIFICATE----- block)`,
+      },
+    ]);
 }

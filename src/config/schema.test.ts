@@ -25,7 +25,13 @@ describe('configSchema: server', () => {
 describe('profile ranges: the schema and resolveProfile agree (one source, runtime/profile.ts)', () => {
   const cases = Object.entries(PROFILE_RANGES).flatMap(([field, range]) => {
     const r: ProfileRange = range;
-    const values = [r.min - 1, r.min, r.min + 0.5, r.min + 1, ...(r.max === undefined ? [r.min * 1000 + 1] : [r.max, r.max + 1])];
+    const values = [
+      r.min - 1,
+      r.min,
+      r.min + 0.5,
+      r.min + 1,
+      ...(r.max === undefined ? [r.min * 1000 + 1] : [r.max, r.max + 1]),
+    ];
     return values.map((value) => ({ field, value }));
   });
   it.each(cases)('$field = $value', ({ field, value }) => {
@@ -49,6 +55,8 @@ describe('server names: one rule (config/server-name.ts)', () => {
   it.each(['', '-a', '.a', 'a/b', 'a b', 'x'.repeat(65)])('%j is not', (name) => {
     expect(isServerName(name)).toBe(false);
     expect(configSchema.safeParse({ mcpServers: { [name]: { command: 'node' } } }).success).toBe(false);
-    expect(() => assertServerName(name)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', phase: 'config' }));
+    expect(() => assertServerName(name)).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT', phase: 'config' }),
+    );
   });
 });

@@ -94,26 +94,35 @@ export const serverBoxSchema = z.strictObject({
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names are letters, digits and _');
 
-export const serverSchema = z
-  .strictObject({
-    command: z.string().min(1),
-    args: z.array(z.string()).optional(),
-    env: z.record(envName, z.string().refine((v) => !v.includes('\0'), 'must not contain NUL')).optional(),
-    /** Env keys whose values are secrets although their names do not say so (redacted everywhere). */
-    secretEnv: z.array(envName).max(256).optional(),
-    cwd: z.string().min(1).optional(),
-    box: serverBoxSchema.optional(),
-    // Keys other clients write into the same format: accepted; only `disabled` has an effect.
-    type: z.literal('stdio').optional(),
-    disabled: z.boolean().optional(),
-    autoApprove: z.array(z.string()).optional(),
-    alwaysAllow: z.array(z.string()).optional(),
-    timeout: z.number().optional(),
-    transportType: z.literal('stdio').optional(),
-  });
+export const serverSchema = z.strictObject({
+  command: z.string().min(1),
+  args: z.array(z.string()).optional(),
+  env: z
+    .record(
+      envName,
+      z.string().refine((v) => !v.includes('\0'), 'must not contain NUL'),
+    )
+    .optional(),
+  /** Env keys whose values are secrets although their names do not say so (redacted everywhere). */
+  secretEnv: z.array(envName).max(256).optional(),
+  cwd: z.string().min(1).optional(),
+  box: serverBoxSchema.optional(),
+  // Keys other clients write into the same format: accepted; only `disabled` has an effect.
+  type: z.literal('stdio').optional(),
+  disabled: z.boolean().optional(),
+  autoApprove: z.array(z.string()).optional(),
+  alwaysAllow: z.array(z.string()).optional(),
+  timeout: z.number().optional(),
+  transportType: z.literal('stdio').optional(),
+});
 
 export const relaySchema = z.strictObject({
-  maxLineBytes: z.number().int().min(1024).max(256 * 1024 * 1024).optional(),
+  maxLineBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(256 * 1024 * 1024)
+    .optional(),
   heartbeatSec: seconds.optional(),
   /** Output kept for a process while no client is attached. */
   detachedBufferBytes: z.number().int().min(0).optional(),
@@ -165,7 +174,12 @@ export const configSchema = z.strictObject({
       token: z.string().min(16, 'the token must be at least 16 characters').optional(),
       allowedHosts: z.array(z.string().min(1)).optional(),
       /** Largest request body; default: the relay's line limit plus 64 KiB (a tool call carries what the relay does). */
-      maxBodyBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).optional(),
+      maxBodyBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(1024 * 1024 * 1024)
+        .optional(),
       /** Time a client has to send its request line and headers (slowloris). */
       headersTimeoutMs: z.number().int().min(100).max(300_000).optional(),
     })

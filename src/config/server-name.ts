@@ -12,5 +12,10 @@ export const isServerName = (name: string): boolean => SERVER_NAME_PATTERN.test(
 
 /** Throws INVALID_ARGUMENT (phase `config`: a server definition) unless `name` follows the rule. */
 export function assertServerName(name: string): void {
-  if (!isServerName(name)) throw new BoxError('INVALID_ARGUMENT', 'config', `Invalid server name ${JSON.stringify(name)}: ${SERVER_NAME_RULE}`);
+  if (!isServerName(name))
+    throw new BoxError(
+      'INVALID_ARGUMENT',
+      'config',
+      `Invalid server name ${JSON.stringify(name)}: ${SERVER_NAME_RULE}`,
+    );
 }

@@ -29,7 +29,17 @@ export interface PolicyProblem {
 
 export { DEFAULT_DISK_FILES, DEFAULT_DISK_MB } from '../defaults.js';
 
-type CappedField = 'memoryMb' | 'cpus' | 'pidsLimit' | 'tmpfsMb' | 'processLimit' | 'diskMb' | 'diskFiles' | 'installTimeoutSec' | 'startupTimeoutSec' | 'toolTimeoutSec';
+type CappedField =
+  | 'memoryMb'
+  | 'cpus'
+  | 'pidsLimit'
+  | 'tmpfsMb'
+  | 'processLimit'
+  | 'diskMb'
+  | 'diskFiles'
+  | 'installTimeoutSec'
+  | 'startupTimeoutSec'
+  | 'toolTimeoutSec';
 
 /** The default of each capped field, in the unit of its config field (from defaults.ts). */
 const DEFAULTS: Record<CappedField, number> = {
@@ -66,10 +76,17 @@ function capOf(field: CappedField, global: GlobalBoxOptions): Cap {
   return { value: global[field] ?? DEFAULTS[field], from: `box.${field}` };
 }
 
-const above = (path: string, asked: number, cap: Cap): PolicyProblem => ({ path, message: `${asked} is above the operator's cap of ${cap.value} (${cap.from})` });
+const above = (path: string, asked: number, cap: Cap): PolicyProblem => ({
+  path,
+  message: `${asked} is above the operator's cap of ${cap.value} (${cap.from})`,
+});
 
 /** What is wrong with server `name`'s own `box`, measured against the operator's `global`. */
-export function serverBoxProblems(name: string, own: ServerBoxOptions | undefined, global: GlobalBoxOptions): PolicyProblem[] {
+export function serverBoxProblems(
+  name: string,
+  own: ServerBoxOptions | undefined,
+  global: GlobalBoxOptions,
+): PolicyProblem[] {
   if (own === undefined) return [];
   const at = (field: string): string => `mcpServers.${name}.box.${field}`;
   const problems: PolicyProblem[] = [];
@@ -77,14 +94,29 @@ export function serverBoxProblems(name: string, own: ServerBoxOptions | undefine
     if (own[field] === undefined) continue;
     if (field === 'image') {
       const allowed = global.allowedImages ?? [global.image ?? DEFAULT_PROFILE.image];
-      if (!allowed.includes(own.image ?? '')) problems.push({ path: at('image'), message: `${JSON.stringify(own.image)} is not an allowed image (box.allowedImages: ${allowed.map((i) => JSON.stringify(i)).join(', ')})` });
+      if (!allowed.includes(own.image ?? ''))
+        problems.push({
+          path: at('image'),
+          message: `${JSON.stringify(own.image)} is not an allowed image (box.allowedImages: ${allowed.map((i) => JSON.stringify(i)).join(', ')})`,
+        });
     } else if (field === 'network') {
-      if (own.network === 'on' && (global.network ?? DEFAULT_PROFILE.network) === 'off' && global.allowNetworkOverride !== true) {
-        problems.push({ path: at('network'), message: '"on" is refused: the operator turned the network off (box.network; box.allowNetworkOverride allows it)' });
+      if (
+        own.network === 'on' &&
+        (global.network ?? DEFAULT_PROFILE.network) === 'off' &&
+        global.allowNetworkOverride !== true
+      ) {
+        problems.push({
+          path: at('network'),
+          message:
+            '"on" is refused: the operator turned the network off (box.network; box.allowNetworkOverride allows it)',
+        });
       }
     } else if (field === 'readOnlyRootfs') {
       if (own.readOnlyRootfs === false && (global.readOnlyRootfs ?? DEFAULT_PROFILE.readOnlyRootfs)) {
-        problems.push({ path: at('readOnlyRootfs'), message: "false is refused: the operator's root filesystem is read-only (box.readOnlyRootfs)" });
+        problems.push({
+          path: at('readOnlyRootfs'),
+          message: "false is refused: the operator's root filesystem is read-only (box.readOnlyRootfs)",
+        });
       }
     } else {
       const cap = capOf(field, global);
@@ -99,7 +131,10 @@ export function serverBoxProblems(name: string, own: ServerBoxOptions | undefine
   }
   if (own.processLimit !== undefined) {
     // At most the operator's processLimit cap, and never above the pids limit this server runs under.
-    const pids: Cap = own.pidsLimit !== undefined ? { value: own.pidsLimit, from: at('pidsLimit') } : { value: global.pidsLimit ?? DEFAULT_PROFILE.pidsLimit, from: 'box.pidsLimit' };
+    const pids: Cap =
+      own.pidsLimit !== undefined
+        ? { value: own.pidsLimit, from: at('pidsLimit') }
+        : { value: global.pidsLimit ?? DEFAULT_PROFILE.pidsLimit, from: 'box.pidsLimit' };
     const limit = capOf('processLimit', global);
     const cap = pids.value < limit.value ? pids : limit;
     if (own.processLimit > cap.value) problems.push(above(at('processLimit'), own.processLimit, cap));
@@ -108,17 +143,25 @@ export function serverBoxProblems(name: string, own: ServerBoxOptions | undefine
     const asked = own.stageLimits?.[field];
     if (asked === undefined) continue;
     const fromLimits = global.limits?.[limit];
-    const cap: Cap = fromLimits !== undefined ? { value: fromLimits, from: `box.limits.${limit}` } : { value: global.stageLimits?.[field] ?? DEFAULT_STAGE_LIMITS[field], from: `box.stageLimits.${field}` };
+    const cap: Cap =
+      fromLimits !== undefined
+        ? { value: fromLimits, from: `box.limits.${limit}` }
+        : { value: global.stageLimits?.[field] ?? DEFAULT_STAGE_LIMITS[field], from: `box.stageLimits.${field}` };
     if (asked > cap.value) problems.push(above(at(`stageLimits.${field}`), asked, cap));
   }
-  if (own.caCertsFile !== undefined) problems.push({ path: at('caCertsFile'), message: 'set by the operator only (box.caCertsFile)' });
+  if (own.caCertsFile !== undefined)
+    problems.push({ path: at('caCertsFile'), message: 'set by the operator only (box.caCertsFile)' });
   for (const field of OPERATOR_ONLY_INSTALL) {
-    if (own.install?.[field] !== undefined) problems.push({ path: at(`install.${field}`), message: `set by the operator only (box.install.${field})` });
+    if (own.install?.[field] !== undefined)
+      problems.push({ path: at(`install.${field}`), message: `set by the operator only (box.install.${field})` });
   }
   (own.install?.findLinks ?? []).forEach((link, i) => {
     const rel = normalize(link);
     if (isAbsolute(link) || link.includes('://') || rel === '..' || rel.startsWith('../')) {
-      problems.push({ path: at(`install.findLinks.${i}`), message: `${JSON.stringify(link)} must be a relative path inside the server's folder` });
+      problems.push({
+        path: at(`install.findLinks.${i}`),
+        message: `${JSON.stringify(link)} must be a relative path inside the server's folder`,
+      });
     }
   });
   return problems;
@@ -132,17 +175,24 @@ export function operatorBoxProblems(global: GlobalBoxOptions): PolicyProblem[] {
   for (const field of Object.keys(DEFAULTS) as CappedField[]) {
     const value = global[field];
     const cap = limits[field];
-    if (value !== undefined && cap !== undefined && value > cap) problems.push(above(`box.${field}`, value, { value: cap, from: `box.limits.${field}` }));
+    if (value !== undefined && cap !== undefined && value > cap)
+      problems.push(above(`box.${field}`, value, { value: cap, from: `box.limits.${field}` }));
   }
   for (const { field, limit } of STAGE_FIELDS) {
     const value = global.stageLimits?.[field];
     const cap = limits[limit];
-    if (value !== undefined && cap !== undefined && value > cap) problems.push(above(`box.stageLimits.${field}`, value, { value: cap, from: `box.limits.${limit}` }));
+    if (value !== undefined && cap !== undefined && value > cap)
+      problems.push(above(`box.stageLimits.${field}`, value, { value: cap, from: `box.limits.${limit}` }));
   }
   return problems;
 }
 
 /** One config error naming every problem, in the format of the schema's errors. */
 export function configError(problems: PolicyProblem[]): BoxError {
-  return new BoxError('INVALID_ARGUMENT', 'config', `Invalid configuration: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, { details: { problems } });
+  return new BoxError(
+    'INVALID_ARGUMENT',
+    'config',
+    `Invalid configuration: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`,
+    { details: { problems } },
+  );
 }

@@ -30,17 +30,20 @@ describe('BoxError', () => {
     expect(err.details).toEqual({ exitCode: 1 });
   });
 
-  it.each([{ cause: new Error('secret stack') }, { cause: 'a string cause' }, { cause: null }])('toJSON excludes cause and stack ($cause)', ({ cause }) => {
-    const err = new BoxError('ENGINE_ERROR', 'runtime', 'boom', { cause, details: { statusCode: 500 } });
-    const json = err.toJSON();
-    expect(json).toEqual({ code: 'ENGINE_ERROR', phase: 'runtime', message: 'boom', details: { statusCode: 500 } });
-    expect(Object.keys(json).sort()).toEqual(['code', 'details', 'message', 'phase']);
-    const serialized = JSON.stringify(err);
-    expect(JSON.parse(serialized)).toEqual(json);
-    expect(serialized).not.toContain('stack');
-    expect(serialized).not.toContain('secret stack');
-    expect(serialized).not.toContain('a string cause');
-  });
+  it.each([{ cause: new Error('secret stack') }, { cause: 'a string cause' }, { cause: null }])(
+    'toJSON excludes cause and stack ($cause)',
+    ({ cause }) => {
+      const err = new BoxError('ENGINE_ERROR', 'runtime', 'boom', { cause, details: { statusCode: 500 } });
+      const json = err.toJSON();
+      expect(json).toEqual({ code: 'ENGINE_ERROR', phase: 'runtime', message: 'boom', details: { statusCode: 500 } });
+      expect(Object.keys(json).sort()).toEqual(['code', 'details', 'message', 'phase']);
+      const serialized = JSON.stringify(err);
+      expect(JSON.parse(serialized)).toEqual(json);
+      expect(serialized).not.toContain('stack');
+      expect(serialized).not.toContain('secret stack');
+      expect(serialized).not.toContain('a string cause');
+    },
+  );
 
   it('isBoxError tells BoxErrors apart', () => {
     expect(isBoxError(new BoxError('ABORTED', 'shutdown', 'x'))).toBe(true);

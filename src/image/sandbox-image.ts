@@ -43,7 +43,8 @@ export async function ensureSandboxImage(opts: EnsureSandboxImageOptions): Promi
   const progress = opts.onProgress ?? (() => undefined);
   const base = await resolveBase(opts, progress);
   const baseInfo = await opts.runtime.imageInfo(base, opts.signal === undefined ? {} : { signal: opts.signal });
-  if (baseInfo === null) throw new BoxError('IMAGE_MISSING', 'image', `Base image ${base} is not present on the engine`);
+  if (baseInfo === null)
+    throw new BoxError('IMAGE_MISSING', 'image', `Base image ${base} is not present on the engine`);
   const contextDir = join(IMAGES_DIR, 'sandbox');
   const inputsHash = hashInputs(contextDir, baseInfo.id);
 
@@ -84,14 +85,19 @@ async function resolveBase(opts: EnsureSandboxImageOptions, progress: (line: str
   const explicit = opts.base ?? process.env.MCP_BOX_BASE_IMAGE;
   if (explicit !== undefined && explicit !== '') return explicit;
   if ((await opts.runtime.imageInfo(PUBLIC_BASE_IMAGE)) !== null) return PUBLIC_BASE_IMAGE;
-  progress(`${PUBLIC_BASE_IMAGE} is not present and no registry is assumed: building a local Debian base (debootstrap)`);
+  progress(
+    `${PUBLIC_BASE_IMAGE} is not present and no registry is assumed: building a local Debian base (debootstrap)`,
+  );
   return runBaseScript(progress, opts.signal);
 }
 
 function runBaseScript(progress: (line: string) => void, signal?: AbortSignal): Promise<string> {
   const script = join(IMAGES_DIR, 'base', 'build-base.sh');
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'pipe'], ...(signal === undefined ? {} : { signal }) });
+    const child = spawn('bash', [script], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(signal === undefined ? {} : { signal }),
+    });
     let stdout = '';
     let pendingErr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -101,11 +107,20 @@ function runBaseScript(progress: (line: string) => void, signal?: AbortSignal): 
       pendingErr = lines.pop() ?? '';
       for (const line of lines) if (line.trim() !== '') progress(line);
     });
-    child.on('error', (err) => reject(new BoxError('IMAGE_BUILD_FAILED', 'image', `Failed to run ${script}: ${err.message}`, { cause: err })));
+    child.on('error', (err) =>
+      reject(new BoxError('IMAGE_BUILD_FAILED', 'image', `Failed to run ${script}: ${err.message}`, { cause: err })),
+    );
     child.on('close', (code) => {
       const ref = stdout.trim().split('\n').pop() ?? '';
       if (code === 0 && ref !== '') resolve(ref);
-      else reject(new BoxError('IMAGE_BUILD_FAILED', 'image', `Building the local base image failed (exit ${code}); see the lines above`));
+      else
+        reject(
+          new BoxError(
+            'IMAGE_BUILD_FAILED',
+            'image',
+            `Building the local base image failed (exit ${code}); see the lines above`,
+          ),
+        );
     });
   });
 }

@@ -21,7 +21,15 @@ import {
   type ToolVersions,
 } from './detect-install.js';
 
-const TOOLS: ToolVersions = { python: '3.12.3', pip: '24.0', node: '20.11.1', npm: '10.2.4', uv: '0.4.18', pnpm: '9.1.0', yarn: '1.22.22' };
+const TOOLS: ToolVersions = {
+  python: '3.12.3',
+  pip: '24.0',
+  node: '20.11.1',
+  npm: '10.2.4',
+  uv: '0.4.18',
+  pnpm: '9.1.0',
+  yarn: '1.22.22',
+};
 const NO_EXTRAS: ToolVersions = { ...TOOLS, uv: null, pnpm: null, yarn: null };
 
 /** An in-memory folder: root names are the keys without a `/`. */
@@ -38,15 +46,26 @@ function folder(files: Record<string, string>): FolderView & { reads: string[] }
   };
 }
 
-const names = (...list: string[]): Record<string, string> => Object.fromEntries(list.map((n) => [n, n.endsWith('.txt') ? 'requests\n' : '{}']));
-
+const names = (...list: string[]): Record<string, string> =>
+  Object.fromEntries(list.map((n) => [n, n.endsWith('.txt') ? 'requests\n' : '{}']));
 
 describe('detectInstallPlan', () => {
-  const req = (manifests: string[], requirements: string[]): InstallPlan['python'] => ({ mode: 'requirements', manifests, requirements });
+  const req = (manifests: string[], requirements: string[]): InstallPlan['python'] => ({
+    mode: 'requirements',
+    manifests,
+    requirements,
+  });
   const pkg = (manifests: string[]): InstallPlan['python'] => ({ mode: 'package', manifests, requirements: [] });
 
   it.each([
-    { name: 'requirements.txt only', files: names('requirements.txt'), tools: TOOLS, python: req(['requirements.txt'], ['requirements.txt']), node: null, notes: [] },
+    {
+      name: 'requirements.txt only',
+      files: names('requirements.txt'),
+      tools: TOOLS,
+      python: req(['requirements.txt'], ['requirements.txt']),
+      node: null,
+      notes: [],
+    },
     {
       name: 'requirements.txt wins over pyproject.toml (with a note)',
       files: names('requirements.txt', 'pyproject.toml'),
@@ -73,10 +92,30 @@ describe('detectInstallPlan', () => {
     },
     {
       name: 'several requirements-*.txt without requirements.txt (dev/test/doc/lint/ci/typing/bench excluded)',
-      files: names('requirements-prod.txt', 'requirements-dev.txt', 'requirements-test.txt', 'requirements-docs.txt', 'requirements-lint.txt', 'requirements-ci.txt', 'requirements-typing.txt', 'requirements-bench.txt', 'requirements-gpu.txt'),
+      files: names(
+        'requirements-prod.txt',
+        'requirements-dev.txt',
+        'requirements-test.txt',
+        'requirements-docs.txt',
+        'requirements-lint.txt',
+        'requirements-ci.txt',
+        'requirements-typing.txt',
+        'requirements-bench.txt',
+        'requirements-gpu.txt',
+      ),
       tools: TOOLS,
       python: req(
-        ['requirements-bench.txt', 'requirements-ci.txt', 'requirements-dev.txt', 'requirements-docs.txt', 'requirements-gpu.txt', 'requirements-lint.txt', 'requirements-prod.txt', 'requirements-test.txt', 'requirements-typing.txt'],
+        [
+          'requirements-bench.txt',
+          'requirements-ci.txt',
+          'requirements-dev.txt',
+          'requirements-docs.txt',
+          'requirements-gpu.txt',
+          'requirements-lint.txt',
+          'requirements-prod.txt',
+          'requirements-test.txt',
+          'requirements-typing.txt',
+        ],
         ['requirements-gpu.txt', 'requirements-prod.txt'],
       ),
       node: null,
@@ -90,10 +129,38 @@ describe('detectInstallPlan', () => {
       node: null,
       notes: [],
     },
-    { name: 'pyproject.toml only → package', files: names('pyproject.toml'), tools: TOOLS, python: pkg(['pyproject.toml']), node: null, notes: [] },
-    { name: 'setup.py → package', files: names('setup.py'), tools: TOOLS, python: pkg(['setup.py']), node: null, notes: [] },
-    { name: 'setup.cfg → package', files: names('setup.cfg'), tools: TOOLS, python: pkg(['setup.cfg']), node: null, notes: [] },
-    { name: 'pyproject + setup.py + setup.cfg → package', files: names('setup.cfg', 'setup.py', 'pyproject.toml'), tools: TOOLS, python: pkg(['pyproject.toml', 'setup.py', 'setup.cfg']), node: null, notes: [] },
+    {
+      name: 'pyproject.toml only → package',
+      files: names('pyproject.toml'),
+      tools: TOOLS,
+      python: pkg(['pyproject.toml']),
+      node: null,
+      notes: [],
+    },
+    {
+      name: 'setup.py → package',
+      files: names('setup.py'),
+      tools: TOOLS,
+      python: pkg(['setup.py']),
+      node: null,
+      notes: [],
+    },
+    {
+      name: 'setup.cfg → package',
+      files: names('setup.cfg'),
+      tools: TOOLS,
+      python: pkg(['setup.cfg']),
+      node: null,
+      notes: [],
+    },
+    {
+      name: 'pyproject + setup.py + setup.cfg → package',
+      files: names('setup.cfg', 'setup.py', 'pyproject.toml'),
+      tools: TOOLS,
+      python: pkg(['pyproject.toml', 'setup.py', 'setup.cfg']),
+      node: null,
+      notes: [],
+    },
     {
       name: 'uv.lock + pyproject with uv → uv',
       files: names('pyproject.toml', 'uv.lock'),
@@ -126,8 +193,22 @@ describe('detectInstallPlan', () => {
       node: null,
       notes: [/poetry\.lock found: installing the package with pip/],
     },
-    { name: 'package.json + package-lock.json → npm ci', files: names('package.json', 'package-lock.json'), tools: TOOLS, python: null, node: { tool: 'npm-ci', manifests: ['package.json', 'package-lock.json'] }, notes: [] },
-    { name: 'npm-shrinkwrap.json → npm ci', files: names('package.json', 'npm-shrinkwrap.json'), tools: TOOLS, python: null, node: { tool: 'npm-ci', manifests: ['package.json', 'npm-shrinkwrap.json'] }, notes: [] },
+    {
+      name: 'package.json + package-lock.json → npm ci',
+      files: names('package.json', 'package-lock.json'),
+      tools: TOOLS,
+      python: null,
+      node: { tool: 'npm-ci', manifests: ['package.json', 'package-lock.json'] },
+      notes: [],
+    },
+    {
+      name: 'npm-shrinkwrap.json → npm ci',
+      files: names('package.json', 'npm-shrinkwrap.json'),
+      tools: TOOLS,
+      python: null,
+      node: { tool: 'npm-ci', manifests: ['package.json', 'npm-shrinkwrap.json'] },
+      notes: [],
+    },
     {
       name: 'package-lock.json is preferred over npm-shrinkwrap.json',
       files: names('package.json', 'npm-shrinkwrap.json', 'package-lock.json'),
@@ -144,9 +225,30 @@ describe('detectInstallPlan', () => {
       node: { tool: 'npm-ci', manifests: ['package.json', 'package-lock.json'] },
       notes: [],
     },
-    { name: 'pnpm-lock.yaml with pnpm → pnpm', files: names('package.json', 'pnpm-lock.yaml'), tools: TOOLS, python: null, node: { tool: 'pnpm', manifests: ['package.json', 'pnpm-lock.yaml'] }, notes: [] },
-    { name: 'yarn.lock with yarn → yarn', files: names('package.json', 'yarn.lock'), tools: TOOLS, python: null, node: { tool: 'yarn', manifests: ['package.json', 'yarn.lock'] }, notes: [] },
-    { name: 'pnpm-lock.yaml is preferred over yarn.lock', files: names('package.json', 'yarn.lock', 'pnpm-lock.yaml'), tools: TOOLS, python: null, node: { tool: 'pnpm', manifests: ['package.json', 'pnpm-lock.yaml'] }, notes: [] },
+    {
+      name: 'pnpm-lock.yaml with pnpm → pnpm',
+      files: names('package.json', 'pnpm-lock.yaml'),
+      tools: TOOLS,
+      python: null,
+      node: { tool: 'pnpm', manifests: ['package.json', 'pnpm-lock.yaml'] },
+      notes: [],
+    },
+    {
+      name: 'yarn.lock with yarn → yarn',
+      files: names('package.json', 'yarn.lock'),
+      tools: TOOLS,
+      python: null,
+      node: { tool: 'yarn', manifests: ['package.json', 'yarn.lock'] },
+      notes: [],
+    },
+    {
+      name: 'pnpm-lock.yaml is preferred over yarn.lock',
+      files: names('package.json', 'yarn.lock', 'pnpm-lock.yaml'),
+      tools: TOOLS,
+      python: null,
+      node: { tool: 'pnpm', manifests: ['package.json', 'pnpm-lock.yaml'] },
+      notes: [],
+    },
     {
       name: 'package.json alone → npm install (with a note)',
       files: names('package.json'),
@@ -185,11 +287,36 @@ describe('detectInstallPlan', () => {
   });
 
   it.each([
-    { name: 'requirements without python', files: names('requirements.txt'), tools: { ...TOOLS, python: null }, message: /Python project but the sandbox image has no python3/ },
-    { name: 'a package without python', files: names('pyproject.toml'), tools: { ...TOOLS, python: null }, message: /no python3/ },
-    { name: 'pnpm-lock.yaml without pnpm', files: names('package.json', 'pnpm-lock.yaml'), tools: NO_EXTRAS, message: /pnpm-lock\.yaml found but the sandbox image has no pnpm/ },
-    { name: 'yarn.lock without yarn', files: names('package.json', 'yarn.lock'), tools: NO_EXTRAS, message: /yarn\.lock found but the sandbox image has no yarn/ },
-    { name: 'a Node project without node', files: names('package.json', 'package-lock.json'), tools: { ...TOOLS, node: null }, message: /Node project but the sandbox image has no node/ },
+    {
+      name: 'requirements without python',
+      files: names('requirements.txt'),
+      tools: { ...TOOLS, python: null },
+      message: /Python project but the sandbox image has no python3/,
+    },
+    {
+      name: 'a package without python',
+      files: names('pyproject.toml'),
+      tools: { ...TOOLS, python: null },
+      message: /no python3/,
+    },
+    {
+      name: 'pnpm-lock.yaml without pnpm',
+      files: names('package.json', 'pnpm-lock.yaml'),
+      tools: NO_EXTRAS,
+      message: /pnpm-lock\.yaml found but the sandbox image has no pnpm/,
+    },
+    {
+      name: 'yarn.lock without yarn',
+      files: names('package.json', 'yarn.lock'),
+      tools: NO_EXTRAS,
+      message: /yarn\.lock found but the sandbox image has no yarn/,
+    },
+    {
+      name: 'a Node project without node',
+      files: names('package.json', 'package-lock.json'),
+      tools: { ...TOOLS, node: null },
+      message: /Node project but the sandbox image has no node/,
+    },
   ])('INSTALL_FAILED: $name', ({ files, tools, message }) => {
     const err = thrown(() => detectInstallPlan(folder(files), tools));
     expect(err.code).toBe('INSTALL_FAILED');
@@ -198,7 +325,9 @@ describe('detectInstallPlan', () => {
   });
 
   it('names the manifests when python is missing', () => {
-    const err = thrown(() => detectInstallPlan(folder(names('pyproject.toml', 'setup.py')), { ...TOOLS, python: null }));
+    const err = thrown(() =>
+      detectInstallPlan(folder(names('pyproject.toml', 'setup.py')), { ...TOOLS, python: null }),
+    );
     expect(err.details.manifests).toEqual(['pyproject.toml', 'setup.py']);
   });
 
@@ -233,9 +362,21 @@ describe('detectInstallPlan', () => {
   });
 
   it.each<{ name: string; files: Record<string, string>; where: string }>([
-    { name: 'in the chosen file', files: { 'requirements.txt': 'requests\n--index-url https://evil.example/simple\n' }, where: 'requirements.txt:2' },
-    { name: 'in an included file', files: { 'requirements.txt': '-r reqs/base.txt\n', 'reqs/base.txt': 'x\n-e ../../outside\n' }, where: 'reqs/base.txt:2' },
-    { name: 'an include leaving the folder', files: { 'requirements.txt': '-r ../outside.txt\n' }, where: 'requirements.txt:1' },
+    {
+      name: 'in the chosen file',
+      files: { 'requirements.txt': 'requests\n--index-url https://evil.example/simple\n' },
+      where: 'requirements.txt:2',
+    },
+    {
+      name: 'in an included file',
+      files: { 'requirements.txt': '-r reqs/base.txt\n', 'reqs/base.txt': 'x\n-e ../../outside\n' },
+      where: 'reqs/base.txt:2',
+    },
+    {
+      name: 'an include leaving the folder',
+      files: { 'requirements.txt': '-r ../outside.txt\n' },
+      where: 'requirements.txt:1',
+    },
   ])('validates requirement files: $name', ({ files, where }) => {
     const err = thrown(() => detectInstallPlan(folder(files), TOOLS));
     expect(err.code).toBe('INVALID_REQUIREMENT');
@@ -244,8 +385,16 @@ describe('detectInstallPlan', () => {
 });
 
 describe('installFingerprints', () => {
-  const reqPlan: InstallPlan = { python: { mode: 'requirements', manifests: ['requirements.txt'], requirements: ['requirements.txt'] }, node: { tool: 'npm-ci', manifests: ['package.json', 'package-lock.json'] }, notes: [] };
-  const pkgPlan: InstallPlan = { python: { mode: 'package', manifests: ['pyproject.toml'], requirements: [] }, node: null, notes: [] };
+  const reqPlan: InstallPlan = {
+    python: { mode: 'requirements', manifests: ['requirements.txt'], requirements: ['requirements.txt'] },
+    node: { tool: 'npm-ci', manifests: ['package.json', 'package-lock.json'] },
+    notes: [],
+  };
+  const pkgPlan: InstallPlan = {
+    python: { mode: 'package', manifests: ['pyproject.toml'], requirements: [] },
+    node: null,
+    notes: [],
+  };
   const hashes = new Map([
     ['requirements.txt', 'r1'],
     ['package.json', 'p1'],
@@ -268,14 +417,31 @@ describe('installFingerprints', () => {
     expect(base.node).toMatch(/^[0-9a-f]{16}$/);
     expect(base.python).not.toBe(base.node);
     expect(basePkg.node).toBeNull();
-    expect(installFingerprints({ python: null, node: null, notes: [] }, hashes, TOOLS, {})).toEqual({ python: null, node: null });
+    expect(installFingerprints({ python: null, node: null, notes: [] }, hashes, TOOLS, {})).toEqual({
+      python: null,
+      node: null,
+    });
   });
 
   it('treats explicit empty/false options like absent ones', () => {
-    expect(installFingerprints(reqPlan, hashes, TOOLS, { extraIndexUrls: [], findLinks: [], trustedHosts: [], noIndex: false })).toEqual(base);
+    expect(
+      installFingerprints(reqPlan, hashes, TOOLS, {
+        extraIndexUrls: [],
+        findLinks: [],
+        trustedHosts: [],
+        noIndex: false,
+      }),
+    ).toEqual(base);
   });
 
-  type Change = { name: string; hashes?: Map<string, string>; tools?: ToolVersions; opts?: InstallOptions; python: boolean; node: boolean };
+  type Change = {
+    name: string;
+    hashes?: Map<string, string>;
+    tools?: ToolVersions;
+    opts?: InstallOptions;
+    python: boolean;
+    node: boolean;
+  };
   const changes: Change[] = [
     { name: 'requirements.txt hash', hashes: withHash('requirements.txt', 'r2'), python: true, node: false },
     { name: 'requirements.txt missing', hashes: withHash('requirements.txt', null), python: true, node: false },
@@ -314,9 +480,19 @@ describe('installFingerprints', () => {
   });
 
   it('the mode and the chosen requirement files are part of the fingerprint', () => {
-    const other: InstallPlan = { ...reqPlan, python: { mode: 'requirements', manifests: ['requirements.txt'], requirements: ['requirements.txt', 'requirements.txt'] } };
+    const other: InstallPlan = {
+      ...reqPlan,
+      python: {
+        mode: 'requirements',
+        manifests: ['requirements.txt'],
+        requirements: ['requirements.txt', 'requirements.txt'],
+      },
+    };
     expect(installFingerprints(other, hashes, TOOLS, {}).python).not.toBe(base.python);
-    const uv: InstallPlan = { ...reqPlan, python: { mode: 'uv', manifests: ['requirements.txt'], requirements: ['requirements.txt'] } };
+    const uv: InstallPlan = {
+      ...reqPlan,
+      python: { mode: 'uv', manifests: ['requirements.txt'], requirements: ['requirements.txt'] },
+    };
     expect(installFingerprints(uv, hashes, TOOLS, {}).python).not.toBe(base.python);
     const yarn: InstallPlan = { ...reqPlan, node: { tool: 'yarn', manifests: ['package.json', 'package-lock.json'] } };
     expect(installFingerprints(yarn, hashes, TOOLS, {}).node).not.toBe(base.node);
@@ -326,18 +502,29 @@ describe('installFingerprints', () => {
 describe('installScript', () => {
   const paths: InstallPaths = { root: '/box/id-1', workspace: '/box/id-1/workspace', caBundle: null };
   const plan = (python: InstallPlan['python'], node: InstallPlan['node']): InstallPlan => ({ python, node, notes: [] });
-  const requirements = (...reqs: string[]): InstallPlan['python'] => ({ mode: 'requirements', manifests: reqs, requirements: reqs });
+  const requirements = (...reqs: string[]): InstallPlan['python'] => ({
+    mode: 'requirements',
+    manifests: reqs,
+    requirements: reqs,
+  });
   const lines = (script: string): string[] => script.split('\n');
   /** `needles` appear as whole lines, in this order. */
   const expectInOrder = (script: string, needles: string[]): void => {
     const all = lines(script);
     const positions = needles.map((n) => all.indexOf(n));
-    expect(positions.every((p) => p >= 0), `missing one of ${JSON.stringify(needles)} in:\n${script}`).toBe(true);
+    expect(
+      positions.every((p) => p >= 0),
+      `missing one of ${JSON.stringify(needles)} in:\n${script}`,
+    ).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
   };
 
   it('python requirements: venv, pip install -r per file, .done marker, old generations removed', () => {
-    const script = installScript(plan(requirements('requirements-a.txt', 'requirements-b.txt'), null), { python: 'abc123', node: null }, paths);
+    const script = installScript(
+      plan(requirements('requirements-a.txt', 'requirements-b.txt'), null),
+      { python: 'abc123', node: null },
+      paths,
+    );
     expect(lines(script).slice(0, 2)).toEqual(['set -eu', "cd '/box/id-1/workspace'"]);
     expectInOrder(script, [
       "D='/box/id-1/deps/py-abc123'",
@@ -356,7 +543,11 @@ describe('installScript', () => {
     { mode: 'package' as const, command: '"$D/venv/bin/python" -m pip install .' },
     { mode: 'uv' as const, command: 'UV_PROJECT_ENVIRONMENT="$D/venv" uv sync --frozen --no-dev' },
   ])('python $mode', ({ mode, command }) => {
-    const script = installScript(plan({ mode, manifests: ['pyproject.toml'], requirements: [] }, null), { python: 'f00', node: null }, paths);
+    const script = installScript(
+      plan({ mode, manifests: ['pyproject.toml'], requirements: [] }, null),
+      { python: 'f00', node: null },
+      paths,
+    );
     expectInOrder(script, ['python3 -m venv "$D/venv"', command, 'touch "$D/.done"']);
     expect(script).not.toContain('pip install -r');
   });
@@ -367,7 +558,11 @@ describe('installScript', () => {
     { tool: 'pnpm' as const, command: 'pnpm install --frozen-lockfile' },
     { tool: 'yarn' as const, command: 'yarn install --frozen-lockfile' },
   ])('node $tool: install, move node_modules to the deps folder, link it back', ({ tool, command }) => {
-    const script = installScript(plan(null, { tool, manifests: ['package.json'] }), { python: null, node: 'beef' }, paths);
+    const script = installScript(
+      plan(null, { tool, manifests: ['package.json'] }),
+      { python: null, node: 'beef' },
+      paths,
+    );
     expectInOrder(script, [
       'set -eu',
       "cd '/box/id-1/workspace'",
@@ -384,7 +579,10 @@ describe('installScript', () => {
   });
 
   it('installs nothing for parts whose fingerprint is null', () => {
-    const both = plan(requirements('requirements.txt'), { tool: 'npm-ci', manifests: ['package.json', 'package-lock.json'] });
+    const both = plan(requirements('requirements.txt'), {
+      tool: 'npm-ci',
+      manifests: ['package.json', 'package-lock.json'],
+    });
     expect(installScript(both, { python: null, node: null }, paths)).toBe("set -eu\ncd '/box/id-1/workspace'");
     const onlyNode = installScript(both, { python: null, node: 'n1' }, paths);
     expect(onlyNode).not.toContain('venv');
@@ -395,7 +593,11 @@ describe('installScript', () => {
   });
 
   it('python runs before node when both are installed', () => {
-    const script = installScript(plan(requirements('requirements.txt'), { tool: 'npm-ci', manifests: ['package.json'] }), { python: 'p1', node: 'n1' }, paths);
+    const script = installScript(
+      plan(requirements('requirements.txt'), { tool: 'npm-ci', manifests: ['package.json'] }),
+      { python: 'p1', node: 'n1' },
+      paths,
+    );
     expectInOrder(script, ['touch "$D/.done"', 'npm ci', 'touch "$N/.done"']);
   });
 
@@ -407,16 +609,29 @@ describe('installScript', () => {
 
     it('cd, D=, N= and the pip -r argument survive the shell intact', () => {
       tmp = realpathSync(mkdtempSync(join(tmpdir(), 'mcp-box-quote-')));
-      const root = join(tmp, "it's $HOME `x` \"q\"");
+      const root = join(tmp, 'it\'s $HOME `x` "q"');
       const workspace = join(root, 'workspace');
       mkdirSync(workspace, { recursive: true });
       const p: InstallPaths = { root, workspace, caBundle: null };
       const req = "requirements-o'k.txt";
-      const script = installScript(plan(requirements(req), { tool: 'npm-ci', manifests: ['package.json'] }), { python: 'p1', node: 'n1' }, p);
+      const script = installScript(
+        plan(requirements(req), { tool: 'npm-ci', manifests: ['package.json'] }),
+        { python: 'p1', node: 'n1' },
+        p,
+      );
       const all = lines(script);
       const pick = (prefix: string): string => all.find((l) => l.startsWith(prefix)) ?? '';
       const pipLine = pick('"$D/venv/bin/python" -m pip install -r ');
-      const probe = [pick('cd '), 'pwd', pick('D='), 'printf "%s\\n" "$D"', pick('N='), 'printf "%s\\n" "$N"', `set -- ${pipLine.slice('"$D/venv/bin/python" -m pip install -r '.length)}`, 'printf "%s|%s\\n" "$#" "$1"'].join('\n');
+      const probe = [
+        pick('cd '),
+        'pwd',
+        pick('D='),
+        'printf "%s\\n" "$D"',
+        pick('N='),
+        'printf "%s\\n" "$N"',
+        `set -- ${pipLine.slice('"$D/venv/bin/python" -m pip install -r '.length)}`,
+        'printf "%s|%s\\n" "$#" "$1"',
+      ].join('\n');
       const out = execFileSync('sh', ['-c', probe], { encoding: 'utf8' }).split('\n');
       expect(out.slice(0, 4)).toEqual([workspace, pythonDepsDir(p, 'p1'), nodeDepsDir(p, 'n1'), `1|${req}`]);
       execFileSync('sh', ['-n', '-c', script]); // the whole script parses
@@ -427,7 +642,14 @@ describe('installScript', () => {
 describe('installEnv', () => {
   const paths: InstallPaths = { root: '/box/id-2', workspace: '/box/id-2/workspace', caBundle: null };
   const CA_VARS = ['PIP_CERT', 'SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'NODE_EXTRA_CA_CERTS', 'npm_config_cafile'];
-  const INDEX_VARS = ['PIP_INDEX_URL', 'PIP_EXTRA_INDEX_URL', 'PIP_FIND_LINKS', 'PIP_TRUSTED_HOST', 'PIP_NO_INDEX', 'npm_config_registry'];
+  const INDEX_VARS = [
+    'PIP_INDEX_URL',
+    'PIP_EXTRA_INDEX_URL',
+    'PIP_FIND_LINKS',
+    'PIP_TRUSTED_HOST',
+    'PIP_NO_INDEX',
+    'npm_config_registry',
+  ];
 
   it('is non-interactive, without progress bars, with per-server caches under the root', () => {
     const env = installEnv(paths, {});
@@ -447,9 +669,18 @@ describe('installEnv', () => {
   });
 
   it.each([
-    { opts: { indexUrl: 'https://mirror.example/simple' }, expected: { PIP_INDEX_URL: 'https://mirror.example/simple' } },
-    { opts: { extraIndexUrls: ['https://a.example/simple', 'https://b.example/simple'] }, expected: { PIP_EXTRA_INDEX_URL: 'https://a.example/simple https://b.example/simple' } },
-    { opts: { findLinks: ['wheels', 'https://w.example/'] }, expected: { PIP_FIND_LINKS: 'wheels https://w.example/' } },
+    {
+      opts: { indexUrl: 'https://mirror.example/simple' },
+      expected: { PIP_INDEX_URL: 'https://mirror.example/simple' },
+    },
+    {
+      opts: { extraIndexUrls: ['https://a.example/simple', 'https://b.example/simple'] },
+      expected: { PIP_EXTRA_INDEX_URL: 'https://a.example/simple https://b.example/simple' },
+    },
+    {
+      opts: { findLinks: ['wheels', 'https://w.example/'] },
+      expected: { PIP_FIND_LINKS: 'wheels https://w.example/' },
+    },
     { opts: { trustedHosts: ['a.example', 'b.example'] }, expected: { PIP_TRUSTED_HOST: 'a.example b.example' } },
     { opts: { noIndex: true }, expected: { PIP_NO_INDEX: '1' } },
     { opts: { noIndex: false, extraIndexUrls: [], findLinks: [], trustedHosts: [] }, expected: {} },
@@ -469,19 +700,41 @@ describe('installEnv', () => {
 describe('activationEnv', () => {
   const paths: InstallPaths = { root: '/box/id-3', workspace: '/box/id-3/workspace', caBundle: null };
   const BASE = '/usr/local/bin:/usr/bin:/bin';
-  const both: InstallPlan = { python: { mode: 'requirements', manifests: [], requirements: [] }, node: { tool: 'npm-ci', manifests: [] }, notes: [] };
+  const both: InstallPlan = {
+    python: { mode: 'requirements', manifests: [], requirements: [] },
+    node: { tool: 'npm-ci', manifests: [] },
+    notes: [],
+  };
 
   it.each([
     {
       name: 'python and node: venv bin, node_modules/.bin, then the base PATH',
       plan: both,
       fps: { python: 'p1', node: 'n1' },
-      expected: { VIRTUAL_ENV: '/box/id-3/deps/py-p1/venv', PATH: `/box/id-3/deps/py-p1/venv/bin:/box/id-3/workspace/node_modules/.bin:${BASE}` },
+      expected: {
+        VIRTUAL_ENV: '/box/id-3/deps/py-p1/venv',
+        PATH: `/box/id-3/deps/py-p1/venv/bin:/box/id-3/workspace/node_modules/.bin:${BASE}`,
+      },
     },
     { name: 'no plan: just the base PATH', plan: null, fps: { python: null, node: null }, expected: { PATH: BASE } },
-    { name: 'python only', plan: { ...both, node: null }, fps: { python: 'p1', node: null }, expected: { VIRTUAL_ENV: '/box/id-3/deps/py-p1/venv', PATH: `/box/id-3/deps/py-p1/venv/bin:${BASE}` } },
-    { name: 'node only', plan: { ...both, python: null }, fps: { python: null, node: 'n1' }, expected: { PATH: `/box/id-3/workspace/node_modules/.bin:${BASE}` } },
-    { name: 'a python plan without a fingerprint has no venv', plan: { ...both, node: null }, fps: { python: null, node: null }, expected: { PATH: BASE } },
+    {
+      name: 'python only',
+      plan: { ...both, node: null },
+      fps: { python: 'p1', node: null },
+      expected: { VIRTUAL_ENV: '/box/id-3/deps/py-p1/venv', PATH: `/box/id-3/deps/py-p1/venv/bin:${BASE}` },
+    },
+    {
+      name: 'node only',
+      plan: { ...both, python: null },
+      fps: { python: null, node: 'n1' },
+      expected: { PATH: `/box/id-3/workspace/node_modules/.bin:${BASE}` },
+    },
+    {
+      name: 'a python plan without a fingerprint has no venv',
+      plan: { ...both, node: null },
+      fps: { python: null, node: null },
+      expected: { PATH: BASE },
+    },
   ])('$name', ({ plan, fps, expected }) => {
     expect(activationEnv(plan, fps, paths, BASE)).toEqual(expected);
     // The prefix is what comes before the base PATH: a server's own PATH goes after it unchanged.
@@ -515,7 +768,10 @@ describe('shellQuote', () => {
     expect(shellQuote(input)).toBe(expected);
   });
 
-  it.each(["it's", '$(id)', '`id`', 'a "b" c', 'back\\slash', 'new\nline', "'", '*', '; rm -rf /', '-n'])('round-trips %j through sh', (value) => {
-    expect(execFileSync('sh', ['-c', `printf '%s' ${shellQuote(value)}`], { encoding: 'utf8' })).toBe(value);
-  });
+  it.each(["it's", '$(id)', '`id`', 'a "b" c', 'back\\slash', 'new\nline', "'", '*', '; rm -rf /', '-n'])(
+    'round-trips %j through sh',
+    (value) => {
+      expect(execFileSync('sh', ['-c', `printf '%s' ${shellQuote(value)}`], { encoding: 'utf8' })).toBe(value);
+    },
+  );
 });

@@ -53,7 +53,21 @@ export interface FolderView {
 
 const PY_PACKAGE_FILES = ['pyproject.toml', 'setup.py', 'setup.cfg'];
 /** Name parts (between - _ . in requirements-<parts>.txt) that mark files not needed at run time. */
-const NON_RUNTIME_PARTS = new Set(['dev', 'develop', 'test', 'tests', 'testing', 'doc', 'docs', 'lint', 'ci', 'typing', 'bench', 'benchmark', 'benchmarks']);
+const NON_RUNTIME_PARTS = new Set([
+  'dev',
+  'develop',
+  'test',
+  'tests',
+  'testing',
+  'doc',
+  'docs',
+  'lint',
+  'ci',
+  'typing',
+  'bench',
+  'benchmark',
+  'benchmarks',
+]);
 const isNonRuntimeRequirements = (name: string): boolean =>
   name
     .replace(/^requirements/, '')
@@ -67,7 +81,9 @@ export function detectInstallPlan(folder: FolderView, tools: ToolVersions): Inst
   const has = (name: string): boolean => folder.rootNames.has(name);
   let python: InstallPlan['python'] = null;
   const requirementFiles = [...folder.rootNames].filter((n) => /^requirements.*\.txt$/.test(n)).sort();
-  const chosen = has('requirements.txt') ? ['requirements.txt'] : requirementFiles.filter((n) => !isNonRuntimeRequirements(n));
+  const chosen = has('requirements.txt')
+    ? ['requirements.txt']
+    : requirementFiles.filter((n) => !isNonRuntimeRequirements(n));
   if (chosen.length > 0) {
     const manifests = new Set<string>(requirementFiles);
     const checked = new Set<string>();
@@ -77,23 +93,35 @@ export function detectInstallPlan(folder: FolderView, tools: ToolVersions): Inst
       if (checked.has(rel)) continue;
       checked.add(rel);
       const text = folder.read(rel);
-      if (text === null) throw new BoxError('INVALID_REQUIREMENT', 'dep_install', `${rel} is referenced but was not staged`, { details: { file: rel } });
+      if (text === null)
+        throw new BoxError('INVALID_REQUIREMENT', 'dep_install', `${rel} is referenced but was not staged`, {
+          details: { file: rel },
+        });
       manifests.add(rel);
       // Every included file is checked too, root-level requirement files included.
       for (const inc of checkRequirements(rel, text).includes) if (!checked.has(inc)) queue.push(inc);
     }
     python = { mode: 'requirements', manifests: [...manifests].sort(), requirements: chosen };
-    if (PY_PACKAGE_FILES.some(has)) notes.push(`${chosen.join(', ')} found: installing it, not the package in pyproject/setup files`);
+    if (PY_PACKAGE_FILES.some(has))
+      notes.push(`${chosen.join(', ')} found: installing it, not the package in pyproject/setup files`);
   } else if (has('uv.lock') && has('pyproject.toml') && tools.uv !== null) {
     python = { mode: 'uv', manifests: ['pyproject.toml', 'uv.lock'], requirements: [] };
   } else if (PY_PACKAGE_FILES.some(has)) {
     const manifests = [...PY_PACKAGE_FILES, 'uv.lock', 'poetry.lock'].filter(has);
     python = { mode: 'package', manifests, requirements: [] };
     if (has('uv.lock')) notes.push('uv.lock found but the image has no uv: installing the pyproject package with pip');
-    if (has('poetry.lock')) notes.push('poetry.lock found: installing the package with pip through its build backend (the lock is not enforced)');
+    if (has('poetry.lock'))
+      notes.push(
+        'poetry.lock found: installing the package with pip through its build backend (the lock is not enforced)',
+      );
   }
   if (python !== null && tools.python === null) {
-    throw new BoxError('INSTALL_FAILED', 'dep_install', 'This is a Python project but the sandbox image has no python3', { details: { manifests: python.manifests } });
+    throw new BoxError(
+      'INSTALL_FAILED',
+      'dep_install',
+      'This is a Python project but the sandbox image has no python3',
+      { details: { manifests: python.manifests } },
+    );
   }
 
   let node: InstallPlan['node'] = null;
@@ -101,16 +129,29 @@ export function detectInstallPlan(folder: FolderView, tools: ToolVersions): Inst
     const lock = ['package-lock.json', 'npm-shrinkwrap.json'].find(has);
     if (lock !== undefined) node = { tool: 'npm-ci', manifests: ['package.json', lock] };
     else if (has('pnpm-lock.yaml')) {
-      if (tools.pnpm === null) throw new BoxError('INSTALL_FAILED', 'dep_install', 'pnpm-lock.yaml found but the sandbox image has no pnpm; add pnpm to the image or commit a package-lock.json');
+      if (tools.pnpm === null)
+        throw new BoxError(
+          'INSTALL_FAILED',
+          'dep_install',
+          'pnpm-lock.yaml found but the sandbox image has no pnpm; add pnpm to the image or commit a package-lock.json',
+        );
       node = { tool: 'pnpm', manifests: ['package.json', 'pnpm-lock.yaml'] };
     } else if (has('yarn.lock')) {
-      if (tools.yarn === null) throw new BoxError('INSTALL_FAILED', 'dep_install', 'yarn.lock found but the sandbox image has no yarn; add yarn to the image or commit a package-lock.json');
+      if (tools.yarn === null)
+        throw new BoxError(
+          'INSTALL_FAILED',
+          'dep_install',
+          'yarn.lock found but the sandbox image has no yarn; add yarn to the image or commit a package-lock.json',
+        );
       node = { tool: 'yarn', manifests: ['package.json', 'yarn.lock'] };
     } else {
       node = { tool: 'npm-install', manifests: ['package.json'] };
-      notes.push('package.json has no lockfile: `npm install` resolves versions afresh (commit a package-lock.json for reproducible installs)');
+      notes.push(
+        'package.json has no lockfile: `npm install` resolves versions afresh (commit a package-lock.json for reproducible installs)',
+      );
     }
-    if (tools.node === null) throw new BoxError('INSTALL_FAILED', 'dep_install', 'This is a Node project but the sandbox image has no node');
+    if (tools.node === null)
+      throw new BoxError('INSTALL_FAILED', 'dep_install', 'This is a Node project but the sandbox image has no node');
   }
   return python === null && node === null ? null : { python, node, notes };
 }
@@ -119,8 +160,14 @@ export function detectInstallPlan(folder: FolderView, tools: ToolVersions): Inst
  * Fingerprints of the Python and Node parts: manifests and lockfiles (for a Python package, its
  * whole source), the interpreter and installer versions, and the install options.
  */
-export function installFingerprints(plan: InstallPlan, hashes: Map<string, string>, tools: ToolVersions, opts: InstallOptions): { python: string | null; node: string | null } {
-  const digest = (parts: unknown[]): string => createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
+export function installFingerprints(
+  plan: InstallPlan,
+  hashes: Map<string, string>,
+  tools: ToolVersions,
+  opts: InstallOptions,
+): { python: string | null; node: string | null } {
+  const digest = (parts: unknown[]): string =>
+    createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
   const filesOf = (names: string[]): [string, string][] => names.map((n) => [n, hashes.get(n) ?? 'missing']);
   const python =
     plan.python === null
@@ -129,13 +176,33 @@ export function installFingerprints(plan: InstallPlan, hashes: Map<string, strin
           'py1',
           plan.python.mode,
           plan.python.requirements,
-          plan.python.mode === 'package' ? [...hashes.entries()].sort(([a], [b]) => a.localeCompare(b)) : filesOf(plan.python.manifests),
+          plan.python.mode === 'package'
+            ? [...hashes.entries()].sort(([a], [b]) => a.localeCompare(b))
+            : filesOf(plan.python.manifests),
           tools.python,
           tools.pip,
           tools.uv,
-          [opts.indexUrl ?? null, opts.extraIndexUrls ?? [], opts.findLinks ?? [], opts.trustedHosts ?? [], opts.noIndex === true],
+          [
+            opts.indexUrl ?? null,
+            opts.extraIndexUrls ?? [],
+            opts.findLinks ?? [],
+            opts.trustedHosts ?? [],
+            opts.noIndex === true,
+          ],
         ]);
-  const node = plan.node === null ? null : digest(['node1', plan.node.tool, filesOf(plan.node.manifests), tools.node, tools.npm, tools.pnpm, tools.yarn, opts.npmRegistry ?? null]);
+  const node =
+    plan.node === null
+      ? null
+      : digest([
+          'node1',
+          plan.node.tool,
+          filesOf(plan.node.manifests),
+          tools.node,
+          tools.npm,
+          tools.pnpm,
+          tools.yarn,
+          opts.npmRegistry ?? null,
+        ]);
   return { python, node };
 }
 
@@ -152,24 +219,43 @@ export const pythonDepsDir = (paths: InstallPaths, fp: string): string => `${pat
 export const nodeDepsDir = (paths: InstallPaths, fp: string): string => `${paths.root}/deps/node-${fp}`;
 
 /** The sh script that installs the missing parts (`fps` null = already installed). */
-export function installScript(plan: InstallPlan, fps: { python: string | null; node: string | null }, paths: InstallPaths): string {
+export function installScript(
+  plan: InstallPlan,
+  fps: { python: string | null; node: string | null },
+  paths: InstallPaths,
+): string {
   const q = shellQuote;
   const lines = ['set -eu', `cd ${q(paths.workspace)}`];
   if (plan.python !== null && fps.python !== null) {
     const dir = pythonDepsDir(paths, fps.python);
-    lines.push(`D=${q(dir)}`, 'rm -rf "$D"', 'mkdir -p "$D"', 'echo "mcp-box: creating a virtualenv"', 'python3 -m venv "$D/venv"');
+    lines.push(
+      `D=${q(dir)}`,
+      'rm -rf "$D"',
+      'mkdir -p "$D"',
+      'echo "mcp-box: creating a virtualenv"',
+      'python3 -m venv "$D/venv"',
+    );
     if (plan.python.mode === 'requirements') {
-      for (const req of plan.python.requirements) lines.push(`echo ${q(`mcp-box: pip install -r ${req}`)}`, `"$D/venv/bin/python" -m pip install -r ${q(req)}`);
+      for (const req of plan.python.requirements)
+        lines.push(`echo ${q(`mcp-box: pip install -r ${req}`)}`, `"$D/venv/bin/python" -m pip install -r ${q(req)}`);
     } else if (plan.python.mode === 'uv') {
       lines.push('echo "mcp-box: uv sync --frozen"', 'UV_PROJECT_ENVIRONMENT="$D/venv" uv sync --frozen --no-dev');
     } else {
       lines.push('echo "mcp-box: pip install ."', '"$D/venv/bin/python" -m pip install .');
     }
-    lines.push('touch "$D/.done"', `for old in ${q(paths.root)}/deps/py-*; do [ "$old" = "$D" ] || rm -rf "$old"; done`);
+    lines.push(
+      'touch "$D/.done"',
+      `for old in ${q(paths.root)}/deps/py-*; do [ "$old" = "$D" ] || rm -rf "$old"; done`,
+    );
   }
   if (plan.node !== null && fps.node !== null) {
     const dir = nodeDepsDir(paths, fps.node);
-    const command = { 'npm-ci': 'npm ci', 'npm-install': 'npm install --no-package-lock', pnpm: 'pnpm install --frozen-lockfile', yarn: 'yarn install --frozen-lockfile' }[plan.node.tool];
+    const command = {
+      'npm-ci': 'npm ci',
+      'npm-install': 'npm install --no-package-lock',
+      pnpm: 'pnpm install --frozen-lockfile',
+      yarn: 'yarn install --frozen-lockfile',
+    }[plan.node.tool];
     lines.push(
       `N=${q(dir)}`,
       'rm -rf "$N" node_modules',
@@ -204,9 +290,11 @@ export function installEnv(paths: InstallPaths, opts: InstallOptions): Record<st
     CI: 'true',
   };
   if (opts.indexUrl !== undefined) env.PIP_INDEX_URL = opts.indexUrl;
-  if (opts.extraIndexUrls !== undefined && opts.extraIndexUrls.length > 0) env.PIP_EXTRA_INDEX_URL = opts.extraIndexUrls.join(' ');
+  if (opts.extraIndexUrls !== undefined && opts.extraIndexUrls.length > 0)
+    env.PIP_EXTRA_INDEX_URL = opts.extraIndexUrls.join(' ');
   if (opts.findLinks !== undefined && opts.findLinks.length > 0) env.PIP_FIND_LINKS = opts.findLinks.join(' ');
-  if (opts.trustedHosts !== undefined && opts.trustedHosts.length > 0) env.PIP_TRUSTED_HOST = opts.trustedHosts.join(' ');
+  if (opts.trustedHosts !== undefined && opts.trustedHosts.length > 0)
+    env.PIP_TRUSTED_HOST = opts.trustedHosts.join(' ');
   if (opts.noIndex === true) env.PIP_NO_INDEX = '1';
   if (opts.npmRegistry !== undefined) env.npm_config_registry = opts.npmRegistry;
   return { ...env, ...caEnv(paths) };
@@ -217,9 +305,18 @@ export function installEnv(paths: InstallPaths, opts: InstallOptions): Record<st
  * The environment of a server whose dependencies are installed: CA and index settings, the venv,
  * and PATH = the install's bins (`activationPathPrefix`) before `basePath`.
  */
-export function activationEnv(plan: InstallPlan | null, fps: { python: string | null; node: string | null }, paths: InstallPaths, basePath: string, opts: InstallOptions = {}): Record<string, string> {
+export function activationEnv(
+  plan: InstallPlan | null,
+  fps: { python: string | null; node: string | null },
+  paths: InstallPaths,
+  basePath: string,
+  opts: InstallOptions = {},
+): Record<string, string> {
   // Servers that install at run time (`npx -y …`, `pip` from a server) use the same index settings.
-  const env: Record<string, string> = { ...caEnv(paths), ...(opts.npmRegistry === undefined ? {} : { npm_config_registry: opts.npmRegistry }) };
+  const env: Record<string, string> = {
+    ...caEnv(paths),
+    ...(opts.npmRegistry === undefined ? {} : { npm_config_registry: opts.npmRegistry }),
+  };
   if (opts.indexUrl !== undefined) env.PIP_INDEX_URL = opts.indexUrl;
   if (plan?.python != null && fps.python !== null) env.VIRTUAL_ENV = `${pythonDepsDir(paths, fps.python)}/venv`;
   env.PATH = [...activationPathPrefix(plan, fps, paths), basePath].join(':');
@@ -227,7 +324,11 @@ export function activationEnv(plan: InstallPlan | null, fps: { python: string | 
 }
 
 /** The folders an install puts in front of PATH: the venv's bin, then node_modules/.bin. */
-export function activationPathPrefix(plan: InstallPlan | null, fps: { python: string | null; node: string | null }, paths: InstallPaths): string[] {
+export function activationPathPrefix(
+  plan: InstallPlan | null,
+  fps: { python: string | null; node: string | null },
+  paths: InstallPaths,
+): string[] {
   const path: string[] = [];
   if (plan?.python != null && fps.python !== null) path.push(`${pythonDepsDir(paths, fps.python)}/venv/bin`);
   if (plan?.node != null) path.push(`${paths.workspace}/node_modules/.bin`);

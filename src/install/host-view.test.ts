@@ -22,18 +22,21 @@ describe('hostFolderView', () => {
     expect(view.read('missing.json')).toBeNull();
   });
 
-  it.runIf(process.platform === 'linux')('refuses a manifest whose parent folder was moved out and replaced by a symlink after the walk', async () => {
-    const proj = join(base, 'proj');
-    const outside = join(base, 'outside');
-    mkdirSync(join(proj, 'sub'), { recursive: true });
-    writeFileSync(join(proj, 'sub', 'package.json'), '{"name":"x"}');
-    const view = hostFolderView(await walkFolder(proj));
-    // The same inode, now outside the folder, reached through a link in place of its parent.
-    renameSync(join(proj, 'sub'), outside);
-    symlinkSync(outside, join(proj, 'sub'));
-    expect(() => view.read('sub/package.json')).toThrow(/opened outside the folder/);
-    expect(view.readHashes.size).toBe(0);
-  });
+  it.runIf(process.platform === 'linux')(
+    'refuses a manifest whose parent folder was moved out and replaced by a symlink after the walk',
+    async () => {
+      const proj = join(base, 'proj');
+      const outside = join(base, 'outside');
+      mkdirSync(join(proj, 'sub'), { recursive: true });
+      writeFileSync(join(proj, 'sub', 'package.json'), '{"name":"x"}');
+      const view = hostFolderView(await walkFolder(proj));
+      // The same inode, now outside the folder, reached through a link in place of its parent.
+      renameSync(join(proj, 'sub'), outside);
+      symlinkSync(outside, join(proj, 'sub'));
+      expect(() => view.read('sub/package.json')).toThrow(/opened outside the folder/);
+      expect(view.readHashes.size).toBe(0);
+    },
+  );
 
   it('refuses a manifest replaced by another file after the walk', async () => {
     const proj = join(base, 'proj');

@@ -34,14 +34,22 @@ export function hostFolderView(walk: WalkResult): HostFolderView {
       const entry = files.get(rel);
       if (entry === undefined) return null;
       if (entry.size > MAX_MANIFEST_BYTES) {
-        throw new BoxError('INSTALL_FAILED', 'dep_install', `${rel} is larger than ${MAX_MANIFEST_BYTES} bytes; not a manifest mcp-box will read`);
+        throw new BoxError(
+          'INSTALL_FAILED',
+          'dep_install',
+          `${rel} is larger than ${MAX_MANIFEST_BYTES} bytes; not a manifest mcp-box will read`,
+        );
       }
       realRoot ??= realpathSync.native(walk.root);
       const fd = openSync(join(walk.root, rel), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
       try {
         // A folder on the way swapped for a symlink after the walk: O_NOFOLLOW guards only the last component.
         if (!opensAtSync(fd, join(realRoot, rel))) {
-          throw new BoxError('STAGE_FAILED', 'workspace_stage', `${rel} changed during staging (a folder on its path was replaced: it opened outside the folder); try again`);
+          throw new BoxError(
+            'STAGE_FAILED',
+            'workspace_stage',
+            `${rel} changed during staging (a folder on its path was replaced: it opened outside the folder); try again`,
+          );
         }
         const st = fstatSync(fd);
         if (!st.isFile() || st.ino !== entry.ino || st.dev !== entry.dev) {
@@ -70,7 +78,9 @@ export function hostFolderView(walk: WalkResult): HostFolderView {
 export function assertSameAsStaged(view: HostFolderView, staged: Map<string, string>): void {
   for (const [rel, hash] of view.readHashes) {
     if (staged.get(rel) !== hash) {
-      throw new BoxError('STAGE_FAILED', 'workspace_stage', `${rel} changed while it was being staged; try again`, { details: { path: rel } });
+      throw new BoxError('STAGE_FAILED', 'workspace_stage', `${rel} changed while it was being staged; try again`, {
+        details: { path: rel },
+      });
     }
   }
 }

@@ -50,7 +50,8 @@ export interface StagedWorkspace {
 
 export async function stageWorkspace(input: StageWorkspaceInput): Promise<StagedWorkspace> {
   const opts = input.installOptions ?? {};
-  const walk = input.hostPath === null ? emptyWalk() : await walkFolder(input.hostPath, input.limits ?? DEFAULT_STAGE_LIMITS);
+  const walk =
+    input.hostPath === null ? emptyWalk() : await walkFolder(input.hostPath, input.limits ?? DEFAULT_STAGE_LIMITS);
   const tools = await probeTools(input.session);
   const view = hostFolderView(walk);
   const plan = input.hostPath === null ? null : detectInstallPlan(view, tools);
@@ -66,8 +67,13 @@ export async function stageWorkspace(input: StageWorkspaceInput): Promise<Staged
     ...(input.signal === undefined ? {} : { signal: input.signal }),
   });
   assertSameAsStaged(view, stage.hashes);
-  const fingerprints = plan === null ? { python: null, node: null } : installFingerprints(plan, stage.hashes, tools, opts);
-  const paths: InstallPaths = { root: input.identity.root, workspace: input.identity.workspace, caBundle: stage.caBundle };
+  const fingerprints =
+    plan === null ? { python: null, node: null } : installFingerprints(plan, stage.hashes, tools, opts);
+  const paths: InstallPaths = {
+    root: input.identity.root,
+    workspace: input.identity.workspace,
+    caBundle: stage.caBundle,
+  };
   return { stage, plan, tools, fingerprints, paths };
 }
 
@@ -99,7 +105,10 @@ export interface InstallOutcome {
 }
 
 /** An install task's failures: phase dep_install; a crash of the run is INSTALL_FAILED, a cancel INSTALL_CANCELLED. */
-const INSTALL_TASK_ERRORS: TaskErrorSpec = { phase: 'dep_install', codes: { failed: 'INSTALL_FAILED', cancelled: 'INSTALL_CANCELLED' } };
+const INSTALL_TASK_ERRORS: TaskErrorSpec = {
+  phase: 'dep_install',
+  codes: { failed: 'INSTALL_FAILED', cancelled: 'INSTALL_CANCELLED' },
+};
 
 export async function installDependencies(input: InstallInput): Promise<InstallOutcome> {
   const started = Date.now();
@@ -107,39 +116,73 @@ export async function installDependencies(input: InstallInput): Promise<InstallO
   const env = activationEnv(plan, fps, paths, BASE_PATH, input.installOptions ?? {});
   const pathPrefix = activationPathPrefix(plan, fps, paths);
   const missing: { python: string | null; node: string | null } = {
-    python: plan?.python != null && fps.python !== null && !stage.depsPresent.has(`py-${fps.python}`) ? fps.python : null,
+    python:
+      plan?.python != null && fps.python !== null && !stage.depsPresent.has(`py-${fps.python}`) ? fps.python : null,
     node: plan?.node != null && fps.node !== null && !stage.depsPresent.has(`node-${fps.node}`) ? fps.node : null,
   };
   const installed = (['python', 'node'] as const).filter((k) => missing[k] !== null);
   if (plan === null || installed.length === 0) {
-    return { skipped: true, installed: [], taskId: null, durationMs: Date.now() - started, env, pathPrefix, notes: plan?.notes ?? [] };
+    return {
+      skipped: true,
+      installed: [],
+      taskId: null,
+      durationMs: Date.now() - started,
+      env,
+      pathPrefix,
+      notes: plan?.notes ?? [],
+    };
   }
   const timeoutMs = input.timeoutMs ?? DEFAULT_INSTALL_TIMEOUT_MS;
-  const task = input.tasks.start('install', input.subject, async (ctx) => {
-    for (const note of plan.notes) ctx.output(`mcp-box: note: ${note}\n`);
-    const signal = input.signal === undefined ? ctx.signal : AbortSignal.any([ctx.signal, input.signal]);
-    const result = await input.session.exec({
-      identity: input.identity,
-      cmd: ['/bin/sh', '-c', installScript(plan, missing, paths)],
-      env: installEnv(paths, input.installOptions ?? {}),
-      cwd: paths.workspace,
-      timeoutMs,
-      signal,
-      maxOutputBytes: 256 * 1024,
-      onOutput: (_stream, chunk) => ctx.output(chunk.toString('utf8')),
-    });
-    const tail = lastLines(`${result.stdout}\n${result.stderr}`, 30);
-    const details = { exitCode: result.exitCode, durationMs: result.durationMs, outputTail: tail, taskId: ctx.id };
-    if (result.timedOut) throw new BoxError('INSTALL_TIMEOUT', 'dep_install', `Dependency install timed out after ${Math.round(timeoutMs / 1000)} s and was killed; last output:\n${tail}`, { details });
-    if (result.cancelled) throw new BoxError('INSTALL_CANCELLED', 'dep_install', 'Dependency install was cancelled', { details });
-    if (result.exitCode !== 0) {
-      throw new BoxError('INSTALL_FAILED', 'dep_install', `Dependency install failed (exit ${result.exitCode}); last output:\n${lastLines(result.stderr || result.stdout, 15)}`, { details });
-    }
-    return result;
-  }, INSTALL_TASK_ERRORS);
+  const task = input.tasks.start(
+    'install',
+    input.subject,
+    async (ctx) => {
+      for (const note of plan.notes) ctx.output(`mcp-box: note: ${note}\n`);
+      const signal = input.signal === undefined ? ctx.signal : AbortSignal.any([ctx.signal, input.signal]);
+      const result = await input.session.exec({
+        identity: input.identity,
+        cmd: ['/bin/sh', '-c', installScript(plan, missing, paths)],
+        env: installEnv(paths, input.installOptions ?? {}),
+        cwd: paths.workspace,
+        timeoutMs,
+        signal,
+        maxOutputBytes: 256 * 1024,
+        onOutput: (_stream, chunk) => ctx.output(chunk.toString('utf8')),
+      });
+      const tail = lastLines(`${result.stdout}\n${result.stderr}`, 30);
+      const details = { exitCode: result.exitCode, durationMs: result.durationMs, outputTail: tail, taskId: ctx.id };
+      if (result.timedOut)
+        throw new BoxError(
+          'INSTALL_TIMEOUT',
+          'dep_install',
+          `Dependency install timed out after ${Math.round(timeoutMs / 1000)} s and was killed; last output:\n${tail}`,
+          { details },
+        );
+      if (result.cancelled)
+        throw new BoxError('INSTALL_CANCELLED', 'dep_install', 'Dependency install was cancelled', { details });
+      if (result.exitCode !== 0) {
+        throw new BoxError(
+          'INSTALL_FAILED',
+          'dep_install',
+          `Dependency install failed (exit ${result.exitCode}); last output:\n${lastLines(result.stderr || result.stdout, 15)}`,
+          { details },
+        );
+      }
+      return result;
+    },
+    INSTALL_TASK_ERRORS,
+  );
   input.onTask?.(task.id);
   await task.done;
-  return { skipped: false, installed: [...installed], taskId: task.id, durationMs: Date.now() - started, env, pathPrefix, notes: plan.notes };
+  return {
+    skipped: false,
+    installed: [...installed],
+    taskId: task.id,
+    durationMs: Date.now() - started,
+    env,
+    pathPrefix,
+    notes: plan.notes,
+  };
 }
 
 function lastLines(text: string, n: number): string {

@@ -21,7 +21,9 @@ export function probeTools(session: Session): Promise<ToolVersions> {
   const imageId = session.info.imageId;
   let probe = imageId === undefined ? bySession.get(session) : byImage.get(imageId);
   if (probe === undefined) {
-    probe = session.exec({ cmd: ['/bin/sh', '-c', PROBE], timeoutMs: 30_000, cwd: '/' }).then((r) => parseToolVersions(r.stdout));
+    probe = session
+      .exec({ cmd: ['/bin/sh', '-c', PROBE], timeoutMs: 30_000, cwd: '/' })
+      .then((r) => parseToolVersions(r.stdout));
     const forget = (): void => void (imageId === undefined ? bySession.delete(session) : byImage.delete(imageId));
     probe.catch(forget);
     if (imageId === undefined) bySession.set(session, probe);
@@ -37,5 +39,13 @@ export function parseToolVersions(output: string): ToolVersions {
     if (m !== null) found[m[1] as string] = m[2] as string;
   }
   const get = (k: string): string | null => found[k] ?? null;
-  return { python: get('python'), pip: get('pip'), node: get('node'), npm: get('npm'), uv: get('uv'), pnpm: get('pnpm'), yarn: get('yarn') };
+  return {
+    python: get('python'),
+    pip: get('pip'),
+    node: get('node'),
+    npm: get('npm'),
+    uv: get('uv'),
+    pnpm: get('pnpm'),
+    yarn: get('yarn'),
+  };
 }

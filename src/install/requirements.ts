@@ -6,7 +6,22 @@
 import { posix } from 'node:path';
 import { BoxError } from '../errors/box-error.js';
 
-const INDEX_OPTIONS = ['-i', '--index-url', '--extra-index-url', '--no-index', '-f', '--find-links', '--trusted-host', '--pre', '--prefer-binary', '--only-binary', '--no-binary', '--use-feature', '--global-option', '--config-settings'];
+const INDEX_OPTIONS = [
+  '-i',
+  '--index-url',
+  '--extra-index-url',
+  '--no-index',
+  '-f',
+  '--find-links',
+  '--trusted-host',
+  '--pre',
+  '--prefer-binary',
+  '--only-binary',
+  '--no-binary',
+  '--use-feature',
+  '--global-option',
+  '--config-settings',
+];
 const INCLUDE_OPTIONS = ['-r', '--requirement', '-c', '--constraint'];
 const EDITABLE_OPTIONS = ['-e', '--editable'];
 
@@ -23,9 +38,14 @@ export function checkRequirements(rel: string, text: string): RequirementsCheck 
     const content = stripComment(line).trim();
     if (content === '') return;
     const reject = (why: string): never => {
-      throw new BoxError('INVALID_REQUIREMENT', 'dep_install', `${rel}:${number}: ${why}: ${JSON.stringify(content.slice(0, 200))}`, {
-        details: { file: rel, line: number },
-      });
+      throw new BoxError(
+        'INVALID_REQUIREMENT',
+        'dep_install',
+        `${rel}:${number}: ${why}: ${JSON.stringify(content.slice(0, 200))}`,
+        {
+          details: { file: rel, line: number },
+        },
+      );
     };
     let [option, ...rest] = content.split(/[\s=]+/);
     // `-rfile.txt`, `-cfile`, `-e./pkg`: pip accepts the short options glued to their value.
@@ -37,7 +57,10 @@ export function checkRequirements(rel: string, text: string): RequirementsCheck 
     const value = rest.join(' ').trim();
     const lower = (option ?? '').toLowerCase();
     if (lower === '--require-hashes') return;
-    if (INDEX_OPTIONS.some((o) => lower === o || lower.startsWith(`${o}=`))) reject('options that change the package index are not allowed in requirement files (configure box.install instead)');
+    if (INDEX_OPTIONS.some((o) => lower === o || lower.startsWith(`${o}=`)))
+      reject(
+        'options that change the package index are not allowed in requirement files (configure box.install instead)',
+      );
     if (INCLUDE_OPTIONS.includes(lower)) {
       const target = insideFolder(rel, value);
       if (target === null) reject('includes a file outside the server folder');
@@ -45,7 +68,8 @@ export function checkRequirements(rel: string, text: string): RequirementsCheck 
       return;
     }
     if (EDITABLE_OPTIONS.includes(lower)) {
-      if (/^[a-z+]+:\/\//i.test(value) || value.startsWith('git+')) reject('editable VCS or URL installs are not allowed');
+      if (/^[a-z+]+:\/\//i.test(value) || value.startsWith('git+'))
+        reject('editable VCS or URL installs are not allowed');
       if (insideFolder(rel, value) === null) reject('an editable install outside the server folder is not allowed');
       return;
     }
@@ -53,7 +77,8 @@ export function checkRequirements(rel: string, text: string): RequirementsCheck 
     if (/(^|\s|@\s*)file:/i.test(content)) reject('file: URLs are not allowed');
     const first = content.split(/\s|;|\[|@/)[0] ?? '';
     // pip treats a requirement with a slash as a path: it must stay inside the folder.
-    if (first.includes('/') && !/^[a-z][a-z0-9+.-]*:\/\//i.test(first) && insideFolder(rel, first) === null) reject('a local path outside the server folder is not allowed');
+    if (first.includes('/') && !/^[a-z][a-z0-9+.-]*:\/\//i.test(first) && insideFolder(rel, first) === null)
+      reject('a local path outside the server folder is not allowed');
   });
   return { includes };
 }

@@ -18,13 +18,27 @@ export interface Logger {
 }
 
 /** `stream` defaults to stdout; `write` replaces it (tests). */
-export function createLogger(opts: { format: LogFormat; level: LogLevel; write?: (line: string) => void; stream?: Writable }): Logger {
+export function createLogger(opts: {
+  format: LogFormat;
+  level: LogLevel;
+  write?: (line: string) => void;
+  stream?: Writable;
+}): Logger {
   const write = opts.write ?? lineWriter(opts.stream ?? process.stdout);
   const emit = (level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void => {
     if (ORDER[level] < ORDER[opts.level]) return;
     const time = new Date().toISOString();
     if (opts.format === 'json') write(JSON.stringify({ time, level, msg, ...fields }));
-    else write(`${time} ${level.padEnd(5)} ${msg}${Object.keys(fields).length === 0 ? '' : ` ${Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')}`}`);
+    else
+      write(
+        `${time} ${level.padEnd(5)} ${msg}${
+          Object.keys(fields).length === 0
+            ? ''
+            : ` ${Object.entries(fields)
+                .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+                .join(' ')}`
+        }`,
+      );
   };
   return {
     debug: (m, f) => emit('debug', m, f),

@@ -22,15 +22,31 @@ describe('WsClientTransport and the caller signal', () => {
   const refusing = createServer();
   refusing.on('upgrade', (_req, socket) => {
     const body = JSON.stringify({ error: { message: 'no such process' } });
-    socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+    socket.end(
+      `HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+    );
   });
   /** Answers `initialize`, like a relay in front of a healthy MCP server. */
   const relay = createServer();
   new WebSocketServer({ server: relay }).on('connection', (ws) => {
     ws.on('message', (data: Buffer) => {
-      const msg = JSON.parse(data.toString('utf8')) as { id?: number; method?: string; params?: { protocolVersion?: string } };
+      const msg = JSON.parse(data.toString('utf8')) as {
+        id?: number;
+        method?: string;
+        params?: { protocolVersion?: string };
+      };
       if (msg.method !== 'initialize') return;
-      ws.send(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { protocolVersion: msg.params?.protocolVersion, capabilities: {}, serverInfo: { name: 'fake-relay', version: '0' } } }));
+      ws.send(
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id: msg.id,
+          result: {
+            protocolVersion: msg.params?.protocolVersion,
+            capabilities: {},
+            serverInfo: { name: 'fake-relay', version: '0' },
+          },
+        }),
+      );
     });
   });
   let refusingUrl: string;
@@ -52,7 +68,11 @@ describe('WsClientTransport and the caller signal', () => {
   it('leaves no abort listener behind when connects fail (refused or unreachable)', async () => {
     const loop = new AbortController();
     for (let i = 0; i < ROUNDS; i++) {
-      const transport = new WsClientTransport({ url: i % 2 === 0 ? refusingUrl : closedUrl, token: 't', signal: loop.signal });
+      const transport = new WsClientTransport({
+        url: i % 2 === 0 ? refusingUrl : closedUrl,
+        token: 't',
+        signal: loop.signal,
+      });
       await expect(transport.connect()).rejects.toMatchObject({ phase: 'relay_connect' });
     }
     expect(abortListeners(loop.signal)).toBe(0);
@@ -99,7 +119,9 @@ describe('WsClientTransport: a refused upgrade says why', () => {
     const server = createServer();
     server.on('upgrade', (_req, socket) => {
       const body = JSON.stringify({ error: { code, message } });
-      socket.end(`HTTP/1.1 ${status} Refused\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 ${status} Refused\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+      );
     });
     return server;
   };
@@ -114,23 +136,37 @@ describe('WsClientTransport: a refused upgrade says why', () => {
   });
 
   it('a 401 is an authentication failure (RELAY_CONNECT_FAILED, details.auth), not NOT_FOUND', async () => {
-    const transport = new WsClientTransport({ url: await urlOf(401, 'UNAUTHORIZED', 'Wrong bearer token'), token: 'wrong' });
+    const transport = new WsClientTransport({
+      url: await urlOf(401, 'UNAUTHORIZED', 'Wrong bearer token'),
+      token: 'wrong',
+    });
     const err = await transport.connect().then(
       () => null,
       (e: unknown) => e,
     );
-    expect(err).toMatchObject({ name: 'BoxError', code: 'RELAY_CONNECT_FAILED', phase: 'relay_connect', details: { status: 401, code: 'UNAUTHORIZED', auth: true } });
+    expect(err).toMatchObject({
+      name: 'BoxError',
+      code: 'RELAY_CONNECT_FAILED',
+      phase: 'relay_connect',
+      details: { status: 401, code: 'UNAUTHORIZED', auth: true },
+    });
     expect((err as Error).message).toBe('The relay refused the token (HTTP 401): Wrong bearer token');
   });
 
   it('a 403 (origin or host refused) is an authentication failure too', async () => {
     const transport = new WsClientTransport({ url: await urlOf(403, 'FORBIDDEN', 'Host not allowed'), token: 't' });
-    await expect(transport.connect()).rejects.toMatchObject({ code: 'RELAY_CONNECT_FAILED', details: { status: 403, code: 'FORBIDDEN', auth: true } });
+    await expect(transport.connect()).rejects.toMatchObject({
+      code: 'RELAY_CONNECT_FAILED',
+      details: { status: 403, code: 'FORBIDDEN', auth: true },
+    });
   });
 
   it('a 404 (no such process) stays NOT_FOUND; any other status is RELAY_CONNECT_FAILED', async () => {
     const missing = new WsClientTransport({ url: await urlOf(404, 'NOT_FOUND', 'No running process "p"'), token: 't' });
-    await expect(missing.connect()).rejects.toMatchObject({ code: 'NOT_FOUND', details: { status: 404, code: 'NOT_FOUND' } });
+    await expect(missing.connect()).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+      details: { status: 404, code: 'NOT_FOUND' },
+    });
     const other = new WsClientTransport({ url: await urlOf(503, 'BOX_DISABLED', 'disabled'), token: 't' });
     const err = await other.connect().then(
       () => null,

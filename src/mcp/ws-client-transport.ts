@@ -51,7 +51,10 @@ export class WsClientTransport implements Transport {
     const cancelled = (): BoxError => new BoxError('ABORTED', 'relay_connect', 'Connecting to the relay was cancelled');
     if (signal?.aborted === true) throw cancelled();
     const ws = new WebSocket(this.opts.url, 'mcp', {
-      headers: { Authorization: `Bearer ${this.opts.token}`, ...(this.opts.takeover === true ? { 'X-MCP-Box-Takeover': '1' } : {}) },
+      headers: {
+        Authorization: `Bearer ${this.opts.token}`,
+        ...(this.opts.takeover === true ? { 'X-MCP-Box-Takeover': '1' } : {}),
+      },
       maxPayload: this.opts.maxPayload ?? 17 * 1024 * 1024,
       perMessageDeflate: false,
       handshakeTimeout: this.opts.connectTimeoutMs ?? 10_000,
@@ -70,7 +73,11 @@ export class WsClientTransport implements Transport {
         res.on('data', (c: Buffer) => (body += c.toString()));
         res.on('end', () => reject(refusalError(res.statusCode ?? 0, body)));
       });
-      ws.once('error', (err) => reject(new BoxError('ENGINE_ERROR', 'relay_connect', `Cannot connect to the relay: ${err.message}`, { cause: err })));
+      ws.once('error', (err) =>
+        reject(
+          new BoxError('ENGINE_ERROR', 'relay_connect', `Cannot connect to the relay: ${err.message}`, { cause: err }),
+        ),
+      );
     }).finally(() => {
       // Every outcome (open, refused, error, abort) unlinks: the caller's signal is often long-lived.
       signal?.removeEventListener('abort', onAbort);
@@ -95,7 +102,8 @@ export class WsClientTransport implements Transport {
 
   async send(message: JSONRPCMessage): Promise<void> {
     const ws = this.ws;
-    if (ws === null || ws.readyState !== WebSocket.OPEN) throw new BoxError('PROCESS_NOT_RUNNING', 'relay_connect', 'The relay connection is not open');
+    if (ws === null || ws.readyState !== WebSocket.OPEN)
+      throw new BoxError('PROCESS_NOT_RUNNING', 'relay_connect', 'The relay connection is not open');
     await new Promise<void>((resolve, reject) => {
       ws.send(JSON.stringify(message), (err) => (err ? reject(err) : resolve()));
       if (ws.bufferedAmount < SEND_HIGH_WATER) resolve();
@@ -131,8 +139,21 @@ function refusalError(status: number, body: string): BoxError {
   const details = { status, ...(code === undefined ? {} : { code }) };
   if (status === 401 || status === 403) {
     const what = status === 401 ? 'the token' : 'the request (origin or host)';
-    return new BoxError('RELAY_CONNECT_FAILED', 'relay_connect', `The relay refused ${what} (HTTP ${status}): ${message}`, { details: { ...details, auth: true } });
+    return new BoxError(
+      'RELAY_CONNECT_FAILED',
+      'relay_connect',
+      `The relay refused ${what} (HTTP ${status}): ${message}`,
+      { details: { ...details, auth: true } },
+    );
   }
-  if (status === 404) return new BoxError('NOT_FOUND', 'relay_connect', `The relay refused the connection (HTTP ${status}): ${message}`, { details });
-  return new BoxError('RELAY_CONNECT_FAILED', 'relay_connect', `The relay refused the connection (HTTP ${status}): ${message}`, { details });
+  if (status === 404)
+    return new BoxError('NOT_FOUND', 'relay_connect', `The relay refused the connection (HTTP ${status}): ${message}`, {
+      details,
+    });
+  return new BoxError(
+    'RELAY_CONNECT_FAILED',
+    'relay_connect',
+    `The relay refused the connection (HTTP ${status}): ${message}`,
+    { details },
+  );
 }

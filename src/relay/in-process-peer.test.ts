@@ -1,14 +1,31 @@
 import { EventEmitter } from 'node:events';
 import { PassThrough, Writable } from 'node:stream';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { ErrorCode, LoggingMessageNotificationSchema, McpError, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import {
+  ErrorCode,
+  LoggingMessageNotificationSchema,
+  McpError,
+  type JSONRPCMessage,
+} from '@modelcontextprotocol/sdk/types.js';
 import type { WebSocket } from 'ws';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CLOSE_ALREADY_ATTACHED, CLOSE_PROCESS_EXITED, CLOSE_STDOUT_CLOSED, CLOSE_TAKEN_OVER, CLOSE_TOO_BIG } from './close-codes.js';
+import {
+  CLOSE_ALREADY_ATTACHED,
+  CLOSE_PROCESS_EXITED,
+  CLOSE_STDOUT_CLOSED,
+  CLOSE_TAKEN_OVER,
+  CLOSE_TOO_BIG,
+} from './close-codes.js';
 import type { InProcessTransport } from './in-process-peer.js';
 import { RELAY_ERROR_CODE, StdioRelay, type RelayOptions, type RelayProcessExit } from './stdio-relay.js';
 
-type Msg = { jsonrpc: '2.0'; id?: number | string; method?: string; params?: Record<string, unknown>; result?: unknown };
+type Msg = {
+  jsonrpc: '2.0';
+  id?: number | string;
+  method?: string;
+  params?: Record<string, unknown>;
+  result?: unknown;
+};
 
 /**
  * A tiny stdio MCP server on in-memory streams. stdin has a highWaterMark of 1, so every write
@@ -78,7 +95,8 @@ class ScriptedProcess {
   }
 
   answerHung(): void {
-    for (const m of this.hung.splice(0)) this.write({ jsonrpc: '2.0', id: m.id, result: { content: [{ type: 'text', text: 'late' }] } });
+    for (const m of this.hung.splice(0))
+      this.write({ jsonrpc: '2.0', id: m.id, result: { content: [{ type: 'text', text: 'late' }] } });
   }
 
   end(exit: RelayProcessExit): void {
@@ -100,14 +118,23 @@ class ScriptedProcess {
 
   private handle(m: Msg): void {
     const answer = (result: unknown): void => this.write({ jsonrpc: '2.0', id: m.id, result });
-    if (m.method === 'initialize') return answer({ protocolVersion: m.params?.protocolVersion, capabilities: { tools: {}, logging: {} }, serverInfo: { name: 'scripted', version: '1.0.0' } });
+    if (m.method === 'initialize')
+      return answer({
+        protocolVersion: m.params?.protocolVersion,
+        capabilities: { tools: {}, logging: {} },
+        serverInfo: { name: 'scripted', version: '1.0.0' },
+      });
     if (m.method !== 'tools/call' || m.id === undefined) return;
     const args = (m.params?.arguments ?? {}) as { text?: string };
     switch (m.params?.name) {
       case 'echo':
         return answer({ content: [{ type: 'text', text: args.text ?? '' }] });
       case 'notify':
-        this.write({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'hello from the process' } });
+        this.write({
+          jsonrpc: '2.0',
+          method: 'notifications/message',
+          params: { level: 'info', data: 'hello from the process' },
+        });
         return answer({ content: [{ type: 'text', text: 'notified' }] });
       case 'big':
         return answer({ content: [{ type: 'text', text: 'x'.repeat(1000) }] });
@@ -162,7 +189,10 @@ function newClient(): Client {
   return client;
 }
 
-async function connected(relay: StdioRelay, takeover = false): Promise<{ client: Client; transport: InProcessTransport; closes: () => number }> {
+async function connected(
+  relay: StdioRelay,
+  takeover = false,
+): Promise<{ client: Client; transport: InProcessTransport; closes: () => number }> {
   const client = newClient();
   let closes = 0;
   client.onclose = () => closes++;
@@ -182,7 +212,12 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 }
 
 const settled = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-const request = (id: number | string) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'hang', arguments: {} } });
+const request = (id: number | string) => ({
+  jsonrpc: '2.0',
+  id,
+  method: 'tools/call',
+  params: { name: 'hang', arguments: {} },
+});
 
 describe('InProcessTransport: an SDK Client on the relay', () => {
   it('initializes, calls a tool and receives a notification; each message is one line on stdin', async () => {
@@ -199,11 +234,18 @@ describe('InProcessTransport: an SDK Client on the relay', () => {
       }),
     );
     const text = 'two\nlines, a \u2028 separator and "quotes"';
-    expect(await client.callTool({ name: 'echo', arguments: { text } })).toMatchObject({ content: [{ type: 'text', text }] });
+    expect(await client.callTool({ name: 'echo', arguments: { text } })).toMatchObject({
+      content: [{ type: 'text', text }],
+    });
     expect(await client.callTool({ name: 'notify', arguments: {} })).toMatchObject({ content: [{ text: 'notified' }] });
     await noted;
     expect(notes).toEqual([{ level: 'info', data: 'hello from the process' }]);
-    expect(proc.received.map((m) => m.method)).toEqual(['initialize', 'notifications/initialized', 'tools/call', 'tools/call']);
+    expect(proc.received.map((m) => m.method)).toEqual([
+      'initialize',
+      'notifications/initialized',
+      'tools/call',
+      'tools/call',
+    ]);
     for (const line of proc.lines) {
       expect(line.endsWith('\n')).toBe(true);
       expect(line.indexOf('\n')).toBe(line.length - 1);
@@ -220,11 +262,17 @@ describe('InProcessTransport: an SDK Client on the relay', () => {
     const stringify = JSON.stringify;
     let parsed = 0;
     let serialised = 0;
-    vi.spyOn(JSON, 'parse').mockImplementation((text: string, reviver?: (this: unknown, key: string, value: unknown) => unknown) => {
-      if (text.includes(marker)) parsed++;
-      return parse(text, reviver) as unknown;
-    });
-    vi.spyOn(JSON, 'stringify').mockImplementation(((value: unknown, replacer?: (this: unknown, key: string, value: unknown) => unknown, space?: string | number) => {
+    vi.spyOn(JSON, 'parse').mockImplementation(
+      (text: string, reviver?: (this: unknown, key: string, value: unknown) => unknown) => {
+        if (text.includes(marker)) parsed++;
+        return parse(text, reviver) as unknown;
+      },
+    );
+    vi.spyOn(JSON, 'stringify').mockImplementation(((
+      value: unknown,
+      replacer?: (this: unknown, key: string, value: unknown) => unknown,
+      space?: string | number,
+    ) => {
       const out = stringify(value, replacer, space);
       if (out?.includes(marker) === true) serialised++;
       return out;
@@ -248,11 +296,16 @@ describe('InProcessTransport: an SDK Client on the relay', () => {
     await settled();
     expect(transport.closeInfo).toEqual({ code: CLOSE_PROCESS_EXITED, reason: 'the process ended its output' });
     expect(closes()).toBe(1);
-    await expect(transport.send({ jsonrpc: '2.0', method: 'notifications/initialized' })).rejects.toMatchObject({ code: 'PROCESS_NOT_RUNNING' });
+    await expect(transport.send({ jsonrpc: '2.0', method: 'notifications/initialized' })).rejects.toMatchObject({
+      code: 'PROCESS_NOT_RUNNING',
+    });
     await transport.close();
     expect(closes()).toBe(1);
     // Later attaches are refused.
-    await expect(relay.connectInProcess().connect()).rejects.toMatchObject({ code: 'PROCESS_NOT_RUNNING', phase: 'relay_connect' });
+    await expect(relay.connectInProcess().connect()).rejects.toMatchObject({
+      code: 'PROCESS_NOT_RUNNING',
+      phase: 'relay_connect',
+    });
   });
 
   it('the process closes its stdout with a request in flight: STDOUT_CLOSED, 4002', async () => {
@@ -265,7 +318,10 @@ describe('InProcessTransport: an SDK Client on the relay', () => {
     await settled();
     expect(transport.closeInfo?.code).toBe(CLOSE_STDOUT_CLOSED);
     expect(told).toBe(1);
-    await expect(relay.connectInProcess().connect()).rejects.toMatchObject({ code: 'STDOUT_CLOSED', details: { closeCode: CLOSE_STDOUT_CLOSED } });
+    await expect(relay.connectInProcess().connect()).rejects.toMatchObject({
+      code: 'STDOUT_CLOSED',
+      details: { closeCode: CLOSE_STDOUT_CLOSED },
+    });
   });
 
   it('a WebSocket client that takes over answers the in-process request in flight (RELAY_DROPPED) and gets what follows', async () => {
@@ -275,7 +331,10 @@ describe('InProcessTransport: an SDK Client on the relay', () => {
     await proc.until('tools/call', 'hang');
     const ws = new FakeSocket();
     expect(relay.attach(ws as unknown as WebSocket, { takeover: true })).toEqual({ attached: true });
-    expect(await rejection(call)).toMatchObject({ code: RELAY_ERROR_CODE, data: { phase: 'runtime', code: 'RELAY_DROPPED' } });
+    expect(await rejection(call)).toMatchObject({
+      code: RELAY_ERROR_CODE,
+      data: { phase: 'runtime', code: 'RELAY_DROPPED' },
+    });
     await settled();
     expect(transport.closeInfo).toEqual({ code: CLOSE_TAKEN_OVER, reason: 'another client took over this process' });
     expect(closes()).toBe(1);
@@ -292,7 +351,11 @@ describe('InProcessTransport: an SDK Client on the relay', () => {
     const refused = relay.connectInProcess();
     let refusedCloses = 0;
     refused.onclose = () => refusedCloses++;
-    await expect(refused.connect()).rejects.toMatchObject({ code: 'CONFLICT', phase: 'relay_connect', details: { closeCode: CLOSE_ALREADY_ATTACHED } });
+    await expect(refused.connect()).rejects.toMatchObject({
+      code: 'CONFLICT',
+      phase: 'relay_connect',
+      details: { closeCode: CLOSE_ALREADY_ATTACHED },
+    });
     await settled();
     expect(refused.closeInfo?.code).toBe(CLOSE_ALREADY_ATTACHED);
     expect(refusedCloses).toBe(1);
@@ -300,9 +363,16 @@ describe('InProcessTransport: an SDK Client on the relay', () => {
     const { client } = await connected(relay, true);
     expect(ws.closedWith?.code).toBe(CLOSE_TAKEN_OVER);
     expect(JSON.parse(ws.sent[0] ?? '')).toMatchObject({ id: 'ws-1', error: { data: { code: 'RELAY_DROPPED' } } });
-    expect(await client.callTool({ name: 'echo', arguments: { text: 'mine now' } })).toMatchObject({ content: [{ text: 'mine now' }] });
+    expect(await client.callTool({ name: 'echo', arguments: { text: 'mine now' } })).toMatchObject({
+      content: [{ text: 'mine now' }],
+    });
     expect(proc.received.filter((m) => m.method === 'initialize')).toHaveLength(1);
-    expect(events).toEqual(expect.arrayContaining(['refused a second in-process client (no takeover)', 'a new in-process client took over the relay']));
+    expect(events).toEqual(
+      expect.arrayContaining([
+        'refused a second in-process client (no takeover)',
+        'a new in-process client took over the relay',
+      ]),
+    );
   });
 
   it('delivers the lines held while nobody was attached, also to a transport connected before the client starts it', async () => {
@@ -338,7 +408,9 @@ describe('InProcessTransport: an SDK Client on the relay', () => {
     expect(relay.stats.overLimitLines).toBe(1);
     expect(events.some((e) => e.startsWith('a stdout line exceeded 512 bytes'))).toBe(true);
     const next = await connected(relay);
-    expect(await next.client.callTool({ name: 'echo', arguments: { text: 'again' } })).toMatchObject({ content: [{ text: 'again' }] });
+    expect(await next.client.callTool({ name: 'echo', arguments: { text: 'again' } })).toMatchObject({
+      content: [{ text: 'again' }],
+    });
   });
 
   it('an onclose handler may reconnect at once: callbacks never run inside the relay', async () => {
@@ -358,7 +430,9 @@ describe('InProcessTransport: an SDK Client on the relay', () => {
     expect(again).not.toBeNull();
     const next = await (again as unknown as Promise<Client>);
     expect(relay.attachedLabel).toBe('in-process client');
-    expect(await next.callTool({ name: 'echo', arguments: { text: 'reconnected' } })).toMatchObject({ content: [{ text: 'reconnected' }] });
+    expect(await next.callTool({ name: 'echo', arguments: { text: 'reconnected' } })).toMatchObject({
+      content: [{ text: 'reconnected' }],
+    });
   });
 
   it('backpressure: while stdin is full, messages are held in order and their sends wait; they go on once it drains', async () => {
@@ -380,7 +454,12 @@ describe('InProcessTransport: an SDK Client on the relay', () => {
     proc.release();
     await Promise.all([b, c]);
     expect(await call).toMatchObject({ content: [{ text: 'after the drain' }] });
-    expect(proc.received.slice(-4).map((m) => m.method)).toEqual(['notifications/roots/list_changed', 'notifications/roots/list_changed', 'notifications/cancelled', 'tools/call']);
+    expect(proc.received.slice(-4).map((m) => m.method)).toEqual([
+      'notifications/roots/list_changed',
+      'notifications/roots/list_changed',
+      'notifications/cancelled',
+      'tools/call',
+    ]);
   });
 
   it('a request still held by backpressure when the process ends gets the same { phase, code } answer', async () => {
@@ -392,7 +471,10 @@ describe('InProcessTransport: an SDK Client on the relay', () => {
     const notification = client.sendRootsListChanged();
     await settled();
     proc.end({ reason: 'oom', exitCode: 137, signal: 'SIGKILL' });
-    expect(await rejection(held)).toMatchObject({ code: RELAY_ERROR_CODE, data: { phase: 'runtime', code: 'OOM_KILLED' } });
+    expect(await rejection(held)).toMatchObject({
+      code: RELAY_ERROR_CODE,
+      data: { phase: 'runtime', code: 'OOM_KILLED' },
+    });
     await expect(notification).rejects.toMatchObject({ code: 'RELAY_DROPPED' });
     expect(proc.received.some((m) => m.params?.name === 'echo')).toBe(false);
   });
@@ -410,7 +492,9 @@ describe('InProcessTransport: an SDK Client on the relay', () => {
     expect(transport.closeInfo).toEqual({ code: 1000, reason: 'client closed' });
     expect(relay.attached).toBe(false);
     expect(events).toContain('in-process client detached');
-    await expect(transport.send({ jsonrpc: '2.0', method: 'notifications/initialized' })).rejects.toMatchObject({ code: 'PROCESS_NOT_RUNNING' });
+    await expect(transport.send({ jsonrpc: '2.0', method: 'notifications/initialized' })).rejects.toMatchObject({
+      code: 'PROCESS_NOT_RUNNING',
+    });
     const { client } = await connected(relay);
     expect(client.getServerVersion()?.name).toBe('scripted');
   });
@@ -423,7 +507,9 @@ describe('InProcessTransport: an SDK Client on the relay', () => {
     transport.onerror = (e) => errors.push(e.message);
     transport.onmessage = (m) => got.push(m);
     await transport.start();
-    await expect(transport.send({ id: 1, method: 'x' } as unknown as JSONRPCMessage)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(transport.send({ id: 1, method: 'x' } as unknown as JSONRPCMessage)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
     expect(relay.stats.rejectedFrames).toBe(1);
     expect(proc.lines).toEqual([]);
     proc.stdout.write('[{"jsonrpc":"2.0","method":"a"},{"not":"rpc"}]\n');

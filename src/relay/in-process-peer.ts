@@ -38,7 +38,10 @@ import { isObject, jsonRpcProblem, RELAY_ERROR_CODE, requestIdOf } from './json-
 import type { AttachResult, RelayPeer, RelayPeerClose, RelayPeerLink } from './relay-peer.js';
 
 /** The close code and reason of an in-process transport its owner closed. */
-export const CLOSE_CLIENT_CLOSED: { readonly code: number; readonly reason: string } = { code: 1000, reason: 'client closed' };
+export const CLOSE_CLIENT_CLOSED: { readonly code: number; readonly reason: string } = {
+  code: 1000,
+  reason: 'client closed',
+};
 
 interface Held {
   message: JSONRPCMessage;
@@ -98,15 +101,27 @@ export class InProcessTransport implements Transport {
       if (this.state === 'new') this.state = 'attached';
       return;
     }
-    const code = result.code === CLOSE_ALREADY_ATTACHED ? 'CONFLICT' : result.code === CLOSE_STDOUT_CLOSED ? 'STDOUT_CLOSED' : 'PROCESS_NOT_RUNNING';
-    throw new BoxError(code, 'relay_connect', `The relay refused the connection (${result.code}): ${result.reason}`, { details: { closeCode: result.code, reason: result.reason } });
+    const code =
+      result.code === CLOSE_ALREADY_ATTACHED
+        ? 'CONFLICT'
+        : result.code === CLOSE_STDOUT_CLOSED
+          ? 'STDOUT_CLOSED'
+          : 'PROCESS_NOT_RUNNING';
+    throw new BoxError(code, 'relay_connect', `The relay refused the connection (${result.code}): ${result.reason}`, {
+      details: { closeCode: result.code, reason: result.reason },
+    });
   }
 
   /** The SDK calls start(): attaches unless connect() did, then delivers what came meanwhile. */
   async start(): Promise<void> {
     if (this.started) throw new Error('InProcessTransport already started');
     if (this.state === 'new') await this.connect();
-    if (this.state === 'closed') throw new BoxError('PROCESS_NOT_RUNNING', 'relay_connect', `The relay connection is closed (${this.closeInfo?.code ?? '?'} ${this.closeInfo?.reason ?? ''})`);
+    if (this.state === 'closed')
+      throw new BoxError(
+        'PROCESS_NOT_RUNNING',
+        'relay_connect',
+        `The relay connection is closed (${this.closeInfo?.code ?? '?'} ${this.closeInfo?.reason ?? ''})`,
+      );
     this.started = true;
     const early = this.early;
     this.early = [];
@@ -115,13 +130,15 @@ export class InProcessTransport implements Transport {
 
   async send(message: JSONRPCMessage): Promise<void> {
     const link = this.link;
-    if (this.state !== 'attached' || link === null) throw new BoxError('PROCESS_NOT_RUNNING', 'relay_connect', 'The relay connection is not open');
+    if (this.state !== 'attached' || link === null)
+      throw new BoxError('PROCESS_NOT_RUNNING', 'relay_connect', 'The relay connection is not open');
     const problem = jsonRpcProblem(message);
     if (problem !== null) {
       link.rejected();
       throw new BoxError('INVALID_ARGUMENT', 'runtime', `Not a JSON-RPC message: ${problem}`);
     }
-    if (this.paused || this.held.length > 0) return new Promise<void>((resolve, reject) => this.held.push({ message, resolve, reject }));
+    if (this.paused || this.held.length > 0)
+      return new Promise<void>((resolve, reject) => this.held.push({ message, resolve, reject }));
     link.write(message);
   }
 
@@ -143,7 +160,12 @@ export class InProcessTransport implements Transport {
     for (const value of values) {
       if (this.silenced) break;
       if (isObject(value) && value.jsonrpc === '2.0') this.onmessage?.(value as JSONRPCMessage);
-      else this.onerror?.(new Error(`the process sent a value that is not a JSON-RPC message: ${String(JSON.stringify(value)).slice(0, 200)}`));
+      else
+        this.onerror?.(
+          new Error(
+            `the process sent a value that is not a JSON-RPC message: ${String(JSON.stringify(value)).slice(0, 200)}`,
+          ),
+        );
     }
     done();
   }
@@ -171,7 +193,11 @@ export class InProcessTransport implements Transport {
         const cancelled = new Set(held.map((h) => cancelledIdOf(h.message)).filter((id) => id !== undefined));
         for (const { message } of held) {
           const id = requestIdOf(message);
-          if (id !== undefined && !cancelled.has(id)) this.receive([{ jsonrpc: '2.0', id, error: { code: RELAY_ERROR_CODE, message: answer.message, data: answer.data } }], () => undefined);
+          if (id !== undefined && !cancelled.has(id))
+            this.receive(
+              [{ jsonrpc: '2.0', id, error: { code: RELAY_ERROR_CODE, message: answer.message, data: answer.data } }],
+              () => undefined,
+            );
         }
       }
       this.rejectHeld(held, close);
@@ -190,7 +216,15 @@ export class InProcessTransport implements Transport {
   }
 
   private rejectHeld(held: Held[], info: { code: number; reason: string }): void {
-    for (const h of held) h.reject(new BoxError('RELAY_DROPPED', 'runtime', `The relay connection closed (${info.code} ${info.reason}) before the message reached the process`, { details: { closeCode: info.code } }));
+    for (const h of held)
+      h.reject(
+        new BoxError(
+          'RELAY_DROPPED',
+          'runtime',
+          `The relay connection closed (${info.code} ${info.reason}) before the message reached the process`,
+          { details: { closeCode: info.code } },
+        ),
+      );
   }
 
   private fireClose(): void {

@@ -30,9 +30,11 @@ export function jsonRpcProblem(message: unknown): string | null {
     if (!isObject(m)) return 'a message must be a JSON object';
     if (m.jsonrpc !== '2.0') return 'jsonrpc must be "2.0"';
     const { method, id, result, error } = m;
-    if (method === undefined && result === undefined && error === undefined) return 'neither a request, a notification nor a response';
+    if (method === undefined && result === undefined && error === undefined)
+      return 'neither a request, a notification nor a response';
     if (method !== undefined && typeof method !== 'string') return 'method must be a string';
-    if (id !== undefined && id !== null && typeof id !== 'string' && typeof id !== 'number') return 'id must be a string or a number';
+    if (id !== undefined && id !== null && typeof id !== 'string' && typeof id !== 'number')
+      return 'id must be a string or a number';
     return null;
   };
   if (Array.isArray(message)) {

@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { LineFramer } from './line-framer.js';
 
 /** Feeds chunks through one framer; returns the lines (as text) and the over-limit reports in order. */
-function frame(max: number, chunks: (string | Buffer)[]): { lines: string[]; overLimit: number[]; events: string[]; framer: LineFramer } {
+function frame(
+  max: number,
+  chunks: (string | Buffer)[],
+): { lines: string[]; overLimit: number[]; events: string[]; framer: LineFramer } {
   const framer = new LineFramer(max);
   const lines: string[] = [];
   const overLimit: number[] = [];
@@ -57,9 +60,17 @@ describe('LineFramer', () => {
     const framer = new LineFramer(1024);
     const lines: string[] = [];
     const chunk = Buffer.from('abc');
-    framer.push(chunk, (l) => lines.push(l.toString()), () => undefined);
+    framer.push(
+      chunk,
+      (l) => lines.push(l.toString()),
+      () => undefined,
+    );
     chunk.write('xyz');
-    framer.push(Buffer.from('def\n'), (l) => lines.push(l.toString()), () => undefined);
+    framer.push(
+      Buffer.from('def\n'),
+      (l) => lines.push(l.toString()),
+      () => undefined,
+    );
     expect(lines).toEqual(['abcdef']);
   });
 
@@ -69,7 +80,15 @@ describe('LineFramer', () => {
   });
 
   it('reports a line over the limit while it is still arriving (size seen so far), skips the rest of it, and recovers after its newline', () => {
-    const { events, framer } = frame(10, ['head\n', 'x'.repeat(8), 'x'.repeat(8), 'x'.repeat(100), 'x'.repeat(100), 'tail-of-big\n', 'after\n']);
+    const { events, framer } = frame(10, [
+      'head\n',
+      'x'.repeat(8),
+      'x'.repeat(8),
+      'x'.repeat(100),
+      'x'.repeat(100),
+      'tail-of-big\n',
+      'after\n',
+    ]);
     expect(events).toEqual(['line:head', 'over:16', 'line:after']);
     expect(framer.pendingBytes).toBe(0);
   });
@@ -83,7 +102,11 @@ describe('LineFramer', () => {
     const framer = new LineFramer(16);
     let reports = 0;
     for (let i = 0; i < 100; i++) {
-      framer.push(Buffer.alloc(1000, 0x61), () => undefined, () => reports++);
+      framer.push(
+        Buffer.alloc(1000, 0x61),
+        () => undefined,
+        () => reports++,
+      );
       expect(framer.pendingBytes).toBe(0);
     }
     expect(reports).toBe(1);

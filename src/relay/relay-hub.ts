@@ -43,7 +43,12 @@ export class RelayHub {
 
   constructor(private readonly defaults: RelayOptions = {}) {}
 
-  register(session: string, processId: string, proc: RelayProcess, hooks: Pick<RelayOptions, 'onNonJsonLine' | 'onEvent' | 'onStdoutClosed'> = {}): StdioRelay {
+  register(
+    session: string,
+    processId: string,
+    proc: RelayProcess,
+    hooks: Pick<RelayOptions, 'onNonJsonLine' | 'onEvent' | 'onStdoutClosed'> = {},
+  ): StdioRelay {
     const key = keyOf(session, processId);
     this.relays.get(key)?.close(CLOSE_PROCESS_EXITED, 'replaced by a new process');
     const relay = new StdioRelay(proc, { ...this.defaults, ...hooks });
@@ -64,8 +69,17 @@ export class RelayHub {
 
   /** Totals over all relays (for metrics). */
   totals(): RelayStats {
-    const sum: RelayStats = { messagesOut: 0, bytesOut: 0, messagesIn: 0, bytesIn: 0, nonJsonLines: 0, overLimitLines: 0, rejectedFrames: 0 };
-    for (const r of this.relays.values()) for (const k of Object.keys(sum) as (keyof RelayStats)[]) sum[k] += r.stats[k];
+    const sum: RelayStats = {
+      messagesOut: 0,
+      bytesOut: 0,
+      messagesIn: 0,
+      bytesIn: 0,
+      nonJsonLines: 0,
+      overLimitLines: 0,
+      rejectedFrames: 0,
+    };
+    for (const r of this.relays.values())
+      for (const k of Object.keys(sum) as (keyof RelayStats)[]) sum[k] += r.stats[k];
     return sum;
   }
 
@@ -75,7 +89,11 @@ export class RelayHub {
       RELAY_SUBPROTOCOL,
       (_req, params) => {
         if (this.get(params.session ?? '', params.process ?? '') === undefined) {
-          throw new BoxError('NOT_FOUND', 'relay_connect', `No running process ${JSON.stringify(params.process)} in session ${JSON.stringify(params.session)}`);
+          throw new BoxError(
+            'NOT_FOUND',
+            'relay_connect',
+            `No running process ${JSON.stringify(params.process)} in session ${JSON.stringify(params.session)}`,
+          );
         }
       },
       (ws, req, params) => {

@@ -6,7 +6,13 @@ import { PassThrough, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { WebSocket } from 'ws';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { CLOSE_ALREADY_ATTACHED, CLOSE_PROCESS_EXITED, CLOSE_STDOUT_CLOSED, CLOSE_TAKEN_OVER, CLOSE_TOO_BIG } from './close-codes.js';
+import {
+  CLOSE_ALREADY_ATTACHED,
+  CLOSE_PROCESS_EXITED,
+  CLOSE_STDOUT_CLOSED,
+  CLOSE_TAKEN_OVER,
+  CLOSE_TOO_BIG,
+} from './close-codes.js';
 import { RelayHub, type RelayUpgradeRouter } from './relay-hub.js';
 import { RELAY_ERROR_CODE, StdioRelay, type RelayProcess, type RelayProcessExit } from './stdio-relay.js';
 
@@ -50,7 +56,9 @@ class FakeSocket extends EventEmitter {
 
 type StdoutState = 'open' | 'closed' | 'unknown';
 
-function fakeProcess(answers: StdoutState[] = []): RelayProcess & { stdout: PassThrough; stdin: PassThrough; asked: number } {
+function fakeProcess(
+  answers: StdoutState[] = [],
+): RelayProcess & { stdout: PassThrough; stdin: PassThrough; asked: number } {
   const proc = {
     stdout: new PassThrough(),
     stdin: new PassThrough(),
@@ -75,8 +83,16 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-function attached(proc: RelayProcess, events: string[] = [], onStdoutClosed?: () => void): { relay: StdioRelay; ws: FakeSocket } {
-  const relay = new StdioRelay(proc, { stdoutProbeAfterMs: 40, onEvent: (m) => events.push(m), ...(onStdoutClosed === undefined ? {} : { onStdoutClosed }) });
+function attached(
+  proc: RelayProcess,
+  events: string[] = [],
+  onStdoutClosed?: () => void,
+): { relay: StdioRelay; ws: FakeSocket } {
+  const relay = new StdioRelay(proc, {
+    stdoutProbeAfterMs: 40,
+    onEvent: (m) => events.push(m),
+    ...(onStdoutClosed === undefined ? {} : { onStdoutClosed }),
+  });
   relays.push(relay);
   const ws = new FakeSocket();
   expect(relay.attach(ws as unknown as WebSocket)).toEqual({ attached: true });
@@ -96,18 +112,29 @@ describe('StdioRelay: a process that closes its stdout but keeps running', () =>
     ws.frame({ jsonrpc: '2.0', method: 'notifications/initialized' });
     await sleep(150);
     expect(proc.asked).toBe(1);
-    const answers = ws.sent.map((s) => JSON.parse(s) as { id: unknown; error: { code: number; message: string; data: unknown } });
+    const answers = ws.sent.map(
+      (s) => JSON.parse(s) as { id: unknown; error: { code: number; message: string; data: unknown } },
+    );
     expect(answers.map((a) => a.id)).toEqual([1, 'two']);
     for (const a of answers) {
       expect(a.error).toMatchObject({ code: -32603, data: { phase: 'runtime', code: 'STDOUT_CLOSED' } });
       expect(a.error.message).toMatch(/closed its stdout but is still running/);
     }
-    expect(ws.closedWith).toEqual({ code: CLOSE_STDOUT_CLOSED, reason: 'the process closed its stdout but is still running' });
+    expect(ws.closedWith).toEqual({
+      code: CLOSE_STDOUT_CLOSED,
+      reason: 'the process closed its stdout but is still running',
+    });
     expect(told).toBe(1);
-    expect(events).toContain('the process closed its stdout but is still running; 2 request(s) in flight answered with an error');
+    expect(events).toContain(
+      'the process closed its stdout but is still running; 2 request(s) in flight answered with an error',
+    );
     // A client that comes later is refused with the same reason.
     const late = new FakeSocket();
-    expect(relays[0]?.attach(late as unknown as WebSocket)).toEqual({ attached: false, code: CLOSE_STDOUT_CLOSED, reason: 'the process closed its stdout but is still running' });
+    expect(relays[0]?.attach(late as unknown as WebSocket)).toEqual({
+      attached: false,
+      code: CLOSE_STDOUT_CLOSED,
+      reason: 'the process closed its stdout but is still running',
+    });
   });
 
   it('never asks while nothing waits, nor while stdout keeps talking, and stops asking once answered', async () => {
@@ -154,7 +181,9 @@ describe('StdioRelay: a process that closes its stdout but keeps running', () =>
     ws.frame([request(1), request(2), request(3)]);
     proc.stdout.write('[{"jsonrpc":"2.0","id":2,"result":{}}]\n');
     await sleep(150);
-    const errors = ws.sent.map((s) => JSON.parse(s) as { id?: unknown; error?: unknown }).filter((m) => m.error !== undefined);
+    const errors = ws.sent
+      .map((s) => JSON.parse(s) as { id?: unknown; error?: unknown })
+      .filter((m) => m.error !== undefined);
     expect(errors.map((m) => m.id)).toEqual([1, 3]);
   });
 
@@ -223,8 +252,13 @@ describe('StdioRelay with a WebSocket peer', () => {
     relays.push(relay);
     const ws = new FakeSocket();
     relay.attach(ws as unknown as WebSocket);
-    proc.stdout.write('{ "jsonrpc" : "2.0", "method": "notifications/message", "params": {"s": "\\u00e9"} }\r\nstarting up...\n[{"jsonrpc":"2.0","id":1,"result":{}}]\n');
-    expect(ws.sent).toEqual(['{ "jsonrpc" : "2.0", "method": "notifications/message", "params": {"s": "\\u00e9"} }', '[{"jsonrpc":"2.0","id":1,"result":{}}]']);
+    proc.stdout.write(
+      '{ "jsonrpc" : "2.0", "method": "notifications/message", "params": {"s": "\\u00e9"} }\r\nstarting up...\n[{"jsonrpc":"2.0","id":1,"result":{}}]\n',
+    );
+    expect(ws.sent).toEqual([
+      '{ "jsonrpc" : "2.0", "method": "notifications/message", "params": {"s": "\\u00e9"} }',
+      '[{"jsonrpc":"2.0","id":1,"result":{}}]',
+    ]);
     expect(previews).toEqual(['starting up...']);
     expect(relay.stats).toMatchObject({ messagesOut: 2, nonJsonLines: 1 });
   });
@@ -255,7 +289,11 @@ describe('StdioRelay with a WebSocket peer', () => {
     const written: string[] = [];
     proc.stdin.on('data', (c: Buffer) => written.push(c.toString()));
     const { relay, ws } = attached(proc);
-    ws.emit('message', Buffer.from('{\n  "jsonrpc": "2.0",\n  "id": 1,\n  "method": "tools/call",\n  "params": {"text": "a\\nb"}\n}'), false);
+    ws.emit(
+      'message',
+      Buffer.from('{\n  "jsonrpc": "2.0",\n  "id": 1,\n  "method": "tools/call",\n  "params": {"text": "a\\nb"}\n}'),
+      false,
+    );
     await tick();
     expect(written).toEqual(['{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"text":"a\\nb"}}\n']);
     expect(relay.stats).toMatchObject({ messagesIn: 1, bytesIn: written[0]?.length });
@@ -304,19 +342,25 @@ describe('StdioRelay with a WebSocket peer', () => {
     expect(proc.stdout.isPaused()).toBe(false);
   });
 
-  it('refuses a second client with 4409; one that takes over answers the first one\'s requests (RELAY_DROPPED) and closes it with 4001', () => {
+  it("refuses a second client with 4409; one that takes over answers the first one's requests (RELAY_DROPPED) and closes it with 4001", () => {
     const proc = fakeProcess();
     const events: string[] = [];
     const { relay, ws: first } = attached(proc, events);
     first.frame(request(1));
     const second = new FakeSocket();
-    expect(relay.attach(second as unknown as WebSocket)).toMatchObject({ attached: false, code: CLOSE_ALREADY_ATTACHED });
+    expect(relay.attach(second as unknown as WebSocket)).toMatchObject({
+      attached: false,
+      code: CLOSE_ALREADY_ATTACHED,
+    });
     expect(second.closedWith?.code).toBe(CLOSE_ALREADY_ATTACHED);
     expect(first.closedWith).toBeNull();
     const third = new FakeSocket();
     expect(relay.attach(third as unknown as WebSocket, { takeover: true })).toEqual({ attached: true });
     const answer = JSON.parse(first.sent[0] ?? '') as { id: number; error: { code: number; data: unknown } };
-    expect(answer).toMatchObject({ id: 1, error: { code: RELAY_ERROR_CODE, data: { phase: 'runtime', code: 'RELAY_DROPPED' } } });
+    expect(answer).toMatchObject({
+      id: 1,
+      error: { code: RELAY_ERROR_CODE, data: { phase: 'runtime', code: 'RELAY_DROPPED' } },
+    });
     expect(first.closedWith).toEqual({ code: CLOSE_TAKEN_OVER, reason: 'another client took over this process' });
     proc.stdout.write('{"jsonrpc":"2.0","id":1,"result":{}}\n');
     expect(third.sent).toHaveLength(1);
@@ -326,10 +370,16 @@ describe('StdioRelay with a WebSocket peer', () => {
     proc.stdin.on('data', (c: Buffer) => written.push(c.toString()));
     first.frame(request(9));
     expect(written).toEqual([]);
-    expect(events).toEqual(expect.arrayContaining(['refused a second client (no takeover)', 'a new client took over the relay', 'client detached']));
+    expect(events).toEqual(
+      expect.arrayContaining([
+        'refused a second client (no takeover)',
+        'a new client took over the relay',
+        'client detached',
+      ]),
+    );
   });
 
-  it('closes the client with 1009 and a reason on an over-limit line, and relays the next client\'s lines after it', () => {
+  it("closes the client with 1009 and a reason on an over-limit line, and relays the next client's lines after it", () => {
     const proc = fakeProcess();
     const events: string[] = [];
     const relay = new StdioRelay(proc, { maxLineBytes: 64, onEvent: (m) => events.push(m) });
@@ -369,7 +419,7 @@ describe('StdioRelay with a WebSocket peer', () => {
     expect(ws.pings).toBe(2); // the heartbeat stopped with the client
   });
 
-  it('answers requests in flight with the exit record\'s phase and code when the process ends', async () => {
+  it("answers requests in flight with the exit record's phase and code when the process ends", async () => {
     let exited: (exit: RelayProcessExit) => void = () => undefined;
     const proc = { ...fakeProcess(), exited: new Promise<RelayProcessExit>((r) => (exited = r)) };
     const { ws } = attached(proc);
@@ -377,21 +427,33 @@ describe('StdioRelay with a WebSocket peer', () => {
     exited({ reason: 'oom', exitCode: 137, signal: 'SIGKILL' });
     proc.stdout.end();
     await sleep(10);
-    expect(JSON.parse(ws.sent[0] ?? '')).toMatchObject({ id: 1, error: { data: { phase: 'runtime', code: 'OOM_KILLED' } } });
+    expect(JSON.parse(ws.sent[0] ?? '')).toMatchObject({
+      id: 1,
+      error: { data: { phase: 'runtime', code: 'OOM_KILLED' } },
+    });
     expect(ws.closedWith).toEqual({ code: CLOSE_PROCESS_EXITED, reason: 'the process ended its output' });
   });
 });
 
 describe('RelayHub', () => {
   it('mounts its route on anything with upgrade(), finds relays by session and process, and attaches with takeover', () => {
-    const routes: { path: string; protocol: string; check: (req: IncomingMessage, params: Record<string, string>) => void; handler: (ws: WebSocket, req: IncomingMessage, params: Record<string, string>) => void }[] = [];
-    const router: RelayUpgradeRouter = { upgrade: (path, protocol, check, handler) => routes.push({ path, protocol, check, handler }) };
+    const routes: {
+      path: string;
+      protocol: string;
+      check: (req: IncomingMessage, params: Record<string, string>) => void;
+      handler: (ws: WebSocket, req: IncomingMessage, params: Record<string, string>) => void;
+    }[] = [];
+    const router: RelayUpgradeRouter = {
+      upgrade: (path, protocol, check, handler) => routes.push({ path, protocol, check, handler }),
+    };
     const hub = new RelayHub();
     hub.mount(router);
     expect(routes.map((r) => [r.path, r.protocol])).toEqual([['/v1/sessions/{session}/processes/{process}/ws', 'mcp']]);
     const route = routes[0] as (typeof routes)[number];
     const req = (headers: Record<string, string> = {}): IncomingMessage => ({ headers }) as unknown as IncomingMessage;
-    expect(() => route.check(req(), { session: 's', process: 'p' })).toThrow(expect.objectContaining({ code: 'NOT_FOUND', phase: 'relay_connect' }) as unknown as Error);
+    expect(() => route.check(req(), { session: 's', process: 'p' })).toThrow(
+      expect.objectContaining({ code: 'NOT_FOUND', phase: 'relay_connect' }) as unknown as Error,
+    );
     const proc = fakeProcess();
     const relay = hub.register('s', 'p', proc);
     relays.push(relay);

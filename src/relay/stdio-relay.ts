@@ -108,7 +108,15 @@ export interface AttachOptions {
 }
 
 export class StdioRelay {
-  readonly stats: RelayStats = { messagesOut: 0, bytesOut: 0, messagesIn: 0, bytesIn: 0, nonJsonLines: 0, overLimitLines: 0, rejectedFrames: 0 };
+  readonly stats: RelayStats = {
+    messagesOut: 0,
+    bytesOut: 0,
+    messagesIn: 0,
+    bytesIn: 0,
+    nonJsonLines: 0,
+    overLimitLines: 0,
+    rejectedFrames: 0,
+  };
   private readonly framer: LineFramer;
   private readonly detachedLimit: number;
   private readonly heartbeatMs: number;
@@ -189,7 +197,10 @@ export class StdioRelay {
   /** Attaches any peer; a refused peer gets `detach({ code, reason })` and the result says why. */
   attachPeer(peer: RelayPeer, opts: AttachOptions = {}): AttachResult {
     if (this.closed) {
-      const refusal = this.closedWith?.code === CLOSE_STDOUT_CLOSED ? this.closedWith : { code: CLOSE_PROCESS_EXITED, reason: 'the process is not running' };
+      const refusal =
+        this.closedWith?.code === CLOSE_STDOUT_CLOSED
+          ? this.closedWith
+          : { code: CLOSE_PROCESS_EXITED, reason: 'the process is not running' };
       peer.detach(refusal);
       return { attached: false, ...refusal };
     }
@@ -201,7 +212,10 @@ export class StdioRelay {
         return { attached: false, code: CLOSE_ALREADY_ATTACHED, reason };
       }
       this.opts.onEvent?.(`a new ${peer.label} took over the relay`);
-      const answer: RelayAnswer = { message: 'mcp-box: another client took over this process; no answer will reach this client', data: { phase: 'runtime', code: 'RELAY_DROPPED' } };
+      const answer: RelayAnswer = {
+        message: 'mcp-box: another client took over this process; no answer will reach this client',
+        data: { phase: 'runtime', code: 'RELAY_DROPPED' },
+      };
       this.answerInFlight(answer);
       this.detach({ code: CLOSE_TAKEN_OVER, reason: 'another client took over this process', answer });
       // A close handler of the peer taken over may have closed the relay, or attached another peer.
@@ -209,7 +223,9 @@ export class StdioRelay {
     }
     this.peer = peer;
     peer.attached(this.linkFor(peer));
-    this.opts.onEvent?.(`${peer.label} attached${this.pending.length > 0 ? `; delivering ${this.pending.length} buffered line(s)` : ''}`);
+    this.opts.onEvent?.(
+      `${peer.label} attached${this.pending.length > 0 ? `; delivering ${this.pending.length} buffered line(s)` : ''}`,
+    );
     const backlog = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
@@ -222,7 +238,10 @@ export class StdioRelay {
   /** Ends this process's relaying for good (the process exited or mcp-box is closing). */
   close(code = CLOSE_GOING_AWAY, reason = 'mcp-box is shutting down'): void {
     const end = this.endOfProcess(code);
-    this.end(code, reason, { message: `mcp-box: ${end.what} before answering`, data: { phase: end.phase, code: end.code } });
+    this.end(code, reason, {
+      message: `mcp-box: ${end.what} before answering`,
+      data: { phase: end.phase, code: end.code },
+    });
   }
 
   /** Closes for good: exactly one answer per request, since nothing the peer still waits for can come any more. */
@@ -238,7 +257,10 @@ export class StdioRelay {
   /** What the relay says in the process's place when it stops relaying. */
   private endOfProcess(code: number): { what: string; phase: string; code: string } {
     const exit = this.exit;
-    if (exit === null) return code === CLOSE_GOING_AWAY ? { what: 'mcp-box is shutting down', phase: 'runtime', code: 'ABORTED' } : { what: 'the process ended', phase: 'runtime', code: 'PROCESS_EXITED' };
+    if (exit === null)
+      return code === CLOSE_GOING_AWAY
+        ? { what: 'mcp-box is shutting down', phase: 'runtime', code: 'ABORTED' }
+        : { what: 'the process ended', phase: 'runtime', code: 'PROCESS_EXITED' };
     switch (exit.reason) {
       case 'oom':
         return { what: 'the process was killed by the OOM killer', phase: 'runtime', code: 'OOM_KILLED' };
@@ -247,7 +269,11 @@ export class StdioRelay {
       case 'engine_lost':
         return { what: 'the Docker engine stopped answering', phase: 'box_unavailable', code: 'ENGINE_UNREACHABLE' };
       default:
-        return { what: `the process ended (${exit.signal ?? `exit ${exit.exitCode ?? '?'}`})`, phase: 'runtime', code: 'PROCESS_EXITED' };
+        return {
+          what: `the process ended (${exit.signal ?? `exit ${exit.exitCode ?? '?'}`})`,
+          phase: 'runtime',
+          code: 'PROCESS_EXITED',
+        };
     }
   }
 
@@ -257,7 +283,12 @@ export class StdioRelay {
     this.inFlight.clear();
     const peer = this.peer;
     if (peer !== null) {
-      for (const id of ids) peer.answer({ jsonrpc: '2.0', id, error: { code: RELAY_ERROR_CODE, message: answer.message, data: answer.data } });
+      for (const id of ids)
+        peer.answer({
+          jsonrpc: '2.0',
+          id,
+          error: { code: RELAY_ERROR_CODE, message: answer.message, data: answer.data },
+        });
     }
     return ids.length;
   }
@@ -316,7 +347,8 @@ export class StdioRelay {
       return;
     }
     for (const m of Array.isArray(message) ? message : [message]) {
-      if (isObject(m) && m.method === undefined && (typeof m.id === 'string' || typeof m.id === 'number')) this.inFlight.delete(JSON.stringify(m.id));
+      if (isObject(m) && m.method === undefined && (typeof m.id === 'string' || typeof m.id === 'number'))
+        this.inFlight.delete(JSON.stringify(m.id));
     }
     if (this.peer === null) {
       this.pending.push(line);
@@ -393,18 +425,29 @@ export class StdioRelay {
   }
 
   private armProbe(): void {
-    if (this.probeTimer !== null || this.probing || this.closed || this.inFlight.size === 0 || this.proc.stdoutState === undefined) return;
+    if (
+      this.probeTimer !== null ||
+      this.probing ||
+      this.closed ||
+      this.inFlight.size === 0 ||
+      this.proc.stdoutState === undefined
+    )
+      return;
     const quietSince = Math.max(this.lastStdoutAt, this.inFlightSince, this.lastProbeAt);
-    this.probeTimer = setTimeout(() => {
-      this.probeTimer = null;
-      void this.probeStdout();
-    }, Math.max(0, quietSince + this.probeIntervalMs - Date.now()));
+    this.probeTimer = setTimeout(
+      () => {
+        this.probeTimer = null;
+        void this.probeStdout();
+      },
+      Math.max(0, quietSince + this.probeIntervalMs - Date.now()),
+    );
     this.probeTimer.unref();
   }
 
   private async probeStdout(): Promise<void> {
     if (this.closed || this.inFlight.size === 0 || this.proc.stdoutState === undefined) return;
-    if (Date.now() - Math.max(this.lastStdoutAt, this.inFlightSince, this.lastProbeAt) < this.probeIntervalMs) return this.armProbe();
+    if (Date.now() - Math.max(this.lastStdoutAt, this.inFlightSince, this.lastProbeAt) < this.probeIntervalMs)
+      return this.armProbe();
     this.probing = true;
     let state: 'open' | 'closed' | 'unknown';
     try {
@@ -423,7 +466,10 @@ export class StdioRelay {
 
   /** Answers every request in flight in the process's place, then closes for good. */
   private onStdoutClosed(): void {
-    const answered = this.end(CLOSE_STDOUT_CLOSED, STDOUT_CLOSED_REASON, { message: `mcp-box: ${STDOUT_CLOSED_REASON}; no answer can come`, data: { phase: 'runtime', code: 'STDOUT_CLOSED' } });
+    const answered = this.end(CLOSE_STDOUT_CLOSED, STDOUT_CLOSED_REASON, {
+      message: `mcp-box: ${STDOUT_CLOSED_REASON}; no answer can come`,
+      data: { phase: 'runtime', code: 'STDOUT_CLOSED' },
+    });
     this.opts.onEvent?.(`${STDOUT_CLOSED_REASON}; ${answered} request(s) in flight answered with an error`);
     this.opts.onStdoutClosed?.();
   }

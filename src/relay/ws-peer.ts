@@ -86,7 +86,8 @@ export class WsPeer implements RelayPeer {
       link.rejected();
       this.ws.send(JSON.stringify({ jsonrpc: '2.0', id: id ?? null, error: { code, message } }));
     };
-    if (isBinary) return reply(null, -32600, 'binary frames are not accepted: send one JSON-RPC message per text frame');
+    if (isBinary)
+      return reply(null, -32600, 'binary frames are not accepted: send one JSON-RPC message per text frame');
     let message: unknown;
     try {
       message = JSON.parse(data.toString('utf8'));

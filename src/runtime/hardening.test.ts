@@ -80,9 +80,21 @@ describe('evaluateHardening', () => {
     { name: 'pids_max mismatch', overrides: { pids_max: '512' }, knob: /pids limit is 512, expected 256/ },
     { name: 'pids_max unlimited', overrides: { pids_max: 'max' }, knob: /pids limit is max, expected 256/ },
     { name: 'pids_max empty', overrides: { pids_max: '' }, knob: /pids limit is unset, expected 256/ },
-    { name: 'memory_max mismatch', overrides: { memory_max: '1073741824' }, knob: /memory limit is 1073741824, expected 1610612736/ },
-    { name: 'memory_max unlimited', overrides: { memory_max: 'max' }, knob: /memory limit is max, expected 1610612736/ },
-    { name: 'memory_max missing', overrides: { memory_max: undefined }, knob: /memory limit is unset, expected 1610612736/ },
+    {
+      name: 'memory_max mismatch',
+      overrides: { memory_max: '1073741824' },
+      knob: /memory limit is 1073741824, expected 1610612736/,
+    },
+    {
+      name: 'memory_max unlimited',
+      overrides: { memory_max: 'max' },
+      knob: /memory limit is max, expected 1610612736/,
+    },
+    {
+      name: 'memory_max missing',
+      overrides: { memory_max: undefined },
+      knob: /memory limit is unset, expected 1610612736/,
+    },
   ])('fails on $name with exactly one message naming the knob', ({ overrides, knob }) => {
     const report = evaluateHardening(probe(overrides), DEFAULT_PROFILE);
     expect(report.ok).toBe(false);
@@ -93,7 +105,10 @@ describe('evaluateHardening', () => {
   it('fails on pids/memory when the profile differs from the probed values', () => {
     const report = evaluateHardening(probe(), profile({ pidsLimit: 128, memoryMb: 512 }));
     expect(report.ok).toBe(false);
-    expect(report.failures).toEqual([`pids limit is 256, expected 128`, `memory limit is 1610612736, expected ${512 * 1024 * 1024}`]);
+    expect(report.failures).toEqual([
+      `pids limit is 256, expected 128`,
+      `memory limit is 1610612736, expected ${512 * 1024 * 1024}`,
+    ]);
   });
 
   it('reports every failing knob of an unhardened container', () => {

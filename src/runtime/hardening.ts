@@ -35,18 +35,23 @@ export function evaluateHardening(output: string, profile: SessionProfile): Hard
   const failures: string[] = [];
   const zeroCaps = (name: string): void => {
     const v = values[name];
-    if (v === undefined || !/^0+$/.test(v)) failures.push(`${name} is ${v ?? 'unknown'}, expected all zero (CapDrop ALL)`);
+    if (v === undefined || !/^0+$/.test(v))
+      failures.push(`${name} is ${v ?? 'unknown'}, expected all zero (CapDrop ALL)`);
   };
   zeroCaps('CapEff');
   zeroCaps('CapPrm');
   zeroCaps('CapBnd');
   if (values.NoNewPrivs !== '1') failures.push(`NoNewPrivs is ${values.NoNewPrivs ?? 'unknown'}, expected 1`);
   if (values.Seccomp !== '2') failures.push(`Seccomp is ${values.Seccomp ?? 'unknown'}, expected 2 (filter)`);
-  if (values.uid === undefined || !/^\d+$/.test(values.uid) || values.uid === '0') failures.push(`process runs as uid ${values.uid ?? 'unknown'}, expected non-root`);
-  if (profile.readOnlyRootfs && values.rootfs !== 'ro') failures.push('root filesystem is writable, expected read-only');
+  if (values.uid === undefined || !/^\d+$/.test(values.uid) || values.uid === '0')
+    failures.push(`process runs as uid ${values.uid ?? 'unknown'}, expected non-root`);
+  if (profile.readOnlyRootfs && values.rootfs !== 'ro')
+    failures.push('root filesystem is writable, expected read-only');
   if (values.docker_sock !== 'absent') failures.push('a Docker socket is visible inside the sandbox');
-  if (values.pids_max !== String(profile.pidsLimit)) failures.push(`pids limit is ${values.pids_max || 'unset'}, expected ${profile.pidsLimit}`);
+  if (values.pids_max !== String(profile.pidsLimit))
+    failures.push(`pids limit is ${values.pids_max || 'unset'}, expected ${profile.pidsLimit}`);
   const memory = String(profile.memoryMb * 1024 * 1024);
-  if (values.memory_max !== memory) failures.push(`memory limit is ${values.memory_max || 'unset'}, expected ${memory}`);
+  if (values.memory_max !== memory)
+    failures.push(`memory limit is ${values.memory_max || 'unset'}, expected ${memory}`);
   return { values, failures, ok: failures.length === 0 };
 }

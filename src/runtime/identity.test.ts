@@ -10,7 +10,15 @@ describe('identityForSlot', () => {
   ])('slot $slot → uid $uid, folders under the slot root', ({ slot, token, uid }) => {
     const id = identityForSlot(slot, token);
     const root = `/workspace/.mcp/s${slot}-${token}`;
-    expect(id).toEqual({ slot, uid, gid: uid, root, home: `${root}/home`, tmp: `${root}/tmp`, workspace: `${root}/workspace` });
+    expect(id).toEqual({
+      slot,
+      uid,
+      gid: uid,
+      root,
+      home: `${root}/home`,
+      tmp: `${root}/tmp`,
+      workspace: `${root}/workspace`,
+    });
     expect(uid).toBe(SLOT_UID_BASE + slot);
     expect(id.root.startsWith(`${IDENTITY_PARENT}/`)).toBe(true);
   });

@@ -30,10 +30,22 @@ export const IDENTITY_LAYOUT = {
 } as const;
 
 /** The folders made under an identity's root when its slot is taken. */
-export const IDENTITY_SUBDIRS = [IDENTITY_LAYOUT.home, IDENTITY_LAYOUT.tmp, IDENTITY_LAYOUT.cache, IDENTITY_LAYOUT.deps] as const;
+export const IDENTITY_SUBDIRS = [
+  IDENTITY_LAYOUT.home,
+  IDENTITY_LAYOUT.tmp,
+  IDENTITY_LAYOUT.cache,
+  IDENTITY_LAYOUT.deps,
+] as const;
 
 /** Absolute paths of an identity root's parts. */
-export function identityPaths(root: string): { root: string; home: string; tmp: string; cache: string; deps: string; workspace: string } {
+export function identityPaths(root: string): {
+  root: string;
+  home: string;
+  tmp: string;
+  cache: string;
+  deps: string;
+  workspace: string;
+} {
   return {
     root,
     home: `${root}/${IDENTITY_LAYOUT.home}`,
@@ -45,7 +57,8 @@ export function identityPaths(root: string): { root: string; home: string; tmp: 
 }
 
 /** The folder of staged generation `gen` (`<root>/ws.<gen>`). */
-export const generationFolder = (root: string, gen: string | number): string => `${root}/${IDENTITY_LAYOUT.generationPrefix}${gen}`;
+export const generationFolder = (root: string, gen: string | number): string =>
+  `${root}/${IDENTITY_LAYOUT.generationPrefix}${gen}`;
 
 /** Builds the identity of `slot`; the folder name carries a random part nobody else can guess. */
 export function identityForSlot(slot: number, token: string = randomBytes(8).toString('hex')): Identity {

@@ -79,7 +79,8 @@ describe('resolveProfile', () => {
   it('reports every problem at once', () => {
     const err = invalid({ image: '', cpus: 0, memoryMb: 1, pidsLimit: 1, tmpfsMb: 0, network: 'x' });
     expect(err.details.problems).toHaveLength(6);
-    for (const field of ['image', 'network', 'cpus', 'memoryMb', 'pidsLimit', 'tmpfsMb']) expect(err.message).toContain(field);
+    for (const field of ['image', 'network', 'cpus', 'memoryMb', 'pidsLimit', 'tmpfsMb'])
+      expect(err.message).toContain(field);
   });
 });
 

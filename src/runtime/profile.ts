@@ -27,7 +27,10 @@ export const PROFILE_RANGES = {
 
 /** "must be an integer >= 64" / "must be > 0 and <= 64". */
 export function describeRange(range: ProfileRange): string {
-  const parts = [`${range.exclusiveMin === true ? '>' : '>='} ${range.min}`, ...(range.max === undefined ? [] : [`<= ${range.max}`])];
+  const parts = [
+    `${range.exclusiveMin === true ? '>' : '>='} ${range.min}`,
+    ...(range.max === undefined ? [] : [`<= ${range.max}`]),
+  ];
   return `${range.integer ? 'an integer ' : ''}${parts.join(' and ')}`;
 }
 
@@ -45,14 +48,20 @@ export function resolveProfile(partial: Partial<SessionProfile> = {}): SessionPr
     if (!(key in DEFAULT_PROFILE)) problems.push(`unknown field ${JSON.stringify(key)}`);
     else if (value !== undefined) (profile as unknown as Record<string, unknown>)[key] = value;
   }
-  if (typeof profile.readOnlyRootfs !== 'boolean') problems.push(`readOnlyRootfs must be true or false, got ${JSON.stringify(profile.readOnlyRootfs)}`);
-  if (typeof profile.image !== 'string' || profile.image.trim() === '') problems.push('image must be a non-empty string');
-  if (profile.network !== 'on' && profile.network !== 'off') problems.push(`network must be "on" or "off", got ${JSON.stringify(profile.network)}`);
+  if (typeof profile.readOnlyRootfs !== 'boolean')
+    problems.push(`readOnlyRootfs must be true or false, got ${JSON.stringify(profile.readOnlyRootfs)}`);
+  if (typeof profile.image !== 'string' || profile.image.trim() === '')
+    problems.push('image must be a non-empty string');
+  if (profile.network !== 'on' && profile.network !== 'off')
+    problems.push(`network must be "on" or "off", got ${JSON.stringify(profile.network)}`);
   for (const [field, range] of Object.entries(PROFILE_RANGES) as [keyof typeof PROFILE_RANGES, ProfileRange][]) {
-    if (!inRange(profile[field], range)) problems.push(`${field} must be ${describeRange(range)}, got ${profile[field]}`);
+    if (!inRange(profile[field], range))
+      problems.push(`${field} must be ${describeRange(range)}, got ${profile[field]}`);
   }
   if (problems.length > 0) {
-    throw new BoxError('INVALID_ARGUMENT', 'session_create', `Invalid session profile: ${problems.join('; ')}`, { details: { problems } });
+    throw new BoxError('INVALID_ARGUMENT', 'session_create', `Invalid session profile: ${problems.join('; ')}`, {
+      details: { problems },
+    });
   }
   return profile;
 }

@@ -21,7 +21,11 @@ export class SlotAllocator {
         return slot;
       }
     }
-    throw new BoxError('SLOTS_EXHAUSTED', 'process_start', `All ${this.size} identity slots are in use; remove servers before adding more`);
+    throw new BoxError(
+      'SLOTS_EXHAUSTED',
+      'process_start',
+      `All ${this.size} identity slots are in use; remove servers before adding more`,
+    );
   }
 
   /** Marks a slot as taken (adopting a session that already uses it). */

@@ -19,30 +19,57 @@ describe('mountApi: the phase of a request error', () => {
   });
 
   /** The API over a supervisor that must never be reached: every request below is refused before. */
-  async function api(): Promise<(method: string, path: string, body?: string) => Promise<{ status: number; error: { code: string; phase?: string; message: string } }>> {
+  async function api(): Promise<
+    (
+      method: string,
+      path: string,
+      body?: string,
+    ) => Promise<{ status: number; error: { code: string; phase?: string; message: string } }>
+  > {
     const unreachable = (): never => {
       throw new Error('the supervisor was reached');
     };
-    const supervisor = { list: () => [], add: unreachable, callTool: unreachable, logs: unreachable, tasks: { get: unreachable } } as unknown as Supervisor;
+    const supervisor = {
+      list: () => [],
+      add: unreachable,
+      callTool: unreachable,
+      logs: unreachable,
+      tasks: { get: unreachable },
+    } as unknown as Supervisor;
     http = new HttpServer({ host: '127.0.0.1', port: 0, token: TOKEN, maxPayload: 1024 * 1024 });
     mountApi(http, { supervisor, events: new EventLog(), metrics: new Metrics() });
     await http.listen();
     const base = http.url;
     return async (method, path, body) => {
-      const res = await fetch(`${base}${path}`, { method, headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' }, ...(body === undefined ? {} : { body }) });
-      return { status: res.status, ...((await res.json()) as { error: { code: string; phase?: string; message: string } }) };
+      const res = await fetch(`${base}${path}`, {
+        method,
+        headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
+        ...(body === undefined ? {} : { body }),
+      });
+      return {
+        status: res.status,
+        ...((await res.json()) as { error: { code: string; phase?: string; message: string } }),
+      };
     };
   }
 
   it.each([
     { what: 'a body that is not JSON', method: 'POST', path: '/v1/servers/x/tools/t/call', body: '{"arguments":' },
-    { what: 'a tool-call body against its schema', method: 'POST', path: '/v1/servers/x/tools/t/call', body: '{"timeoutMs":-1}' },
+    {
+      what: 'a tool-call body against its schema',
+      method: 'POST',
+      path: '/v1/servers/x/tools/t/call',
+      body: '{"timeoutMs":-1}',
+    },
     { what: 'a bad ?state=', method: 'GET', path: '/v1/servers?state=sleeping' },
     { what: 'a bad ?after=', method: 'GET', path: '/v1/servers/x/logs?after=-1' },
     { what: 'a server definition that is not JSON', method: 'POST', path: '/v1/servers', body: 'nope' },
   ])('$what is INVALID_ARGUMENT in phase request, not config', async ({ method, path, body }) => {
     const send = await api();
-    expect(await send(method, path, body)).toMatchObject({ status: 400, error: { code: 'INVALID_ARGUMENT', phase: 'request' } });
+    expect(await send(method, path, body)).toMatchObject({
+      status: 400,
+      error: { code: 'INVALID_ARGUMENT', phase: 'request' },
+    });
   });
 
   it.each([
@@ -56,12 +83,18 @@ describe('mountApi: the phase of a request error', () => {
 
   it('the OpenAPI document lists the phases and the states from their one source', async () => {
     await api();
-    const doc = (await (await fetch(`${http?.url}/v1/openapi.json`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json()) as {
-      components: { schemas: { ErrorEnvelope: { properties: { error: { properties: { phase: { enum: string[] } } } } } } };
+    const doc = (await (
+      await fetch(`${http?.url}/v1/openapi.json`, { headers: { Authorization: `Bearer ${TOKEN}` } })
+    ).json()) as {
+      components: {
+        schemas: { ErrorEnvelope: { properties: { error: { properties: { phase: { enum: string[] } } } } } };
+      };
       paths: Record<string, { get?: { parameters?: { name: string; schema: { enum?: string[] } }[] } }>;
     };
     expect(doc.components.schemas.ErrorEnvelope.properties.error.properties.phase.enum).toEqual([...PHASES]);
-    expect(doc.paths['/v1/servers']?.get?.parameters?.find((p) => p.name === 'state')?.schema.enum).toEqual([...SERVER_STATES]);
+    expect(doc.paths['/v1/servers']?.get?.parameters?.find((p) => p.name === 'state')?.schema.enum).toEqual([
+      ...SERVER_STATES,
+    ]);
   });
 });
 
@@ -73,7 +106,10 @@ describe('streamEvents (GET /v1/events)', () => {
   });
 
   /** A server streaming `events` to every request; `served` tells which responses have closed. */
-  async function sseServer(events: EventLog, opts: { maxBufferedBytes?: number } = {}): Promise<{ connect: (after?: number) => Promise<IncomingMessage>; served: { closed: boolean }[] }> {
+  async function sseServer(
+    events: EventLog,
+    opts: { maxBufferedBytes?: number } = {},
+  ): Promise<{ connect: (after?: number) => Promise<IncomingMessage>; served: { closed: boolean }[] }> {
     const served: { closed: boolean }[] = [];
     server = createServer((req, res) => {
       const entry = { closed: false };
@@ -84,7 +120,12 @@ describe('streamEvents (GET /v1/events)', () => {
     await new Promise<void>((r) => server?.listen(0, '127.0.0.1', r));
     const { port } = server.address() as AddressInfo;
     const connect = (after = 0): Promise<IncomingMessage> =>
-      new Promise((resolve) => get({ host: '127.0.0.1', port, path: '/', headers: { 'Last-Event-ID': String(after) } }, resolve).on('error', () => undefined));
+      new Promise((resolve) =>
+        get({ host: '127.0.0.1', port, path: '/', headers: { 'Last-Event-ID': String(after) } }, resolve).on(
+          'error',
+          () => undefined,
+        ),
+      );
     return { connect, served };
   }
 

@@ -15,7 +15,6 @@ import type { HttpServer, RouteContext } from './http-server.js';
 import type { Metrics } from './metrics.js';
 import { openApiDocument, type RouteDoc } from './openapi.js';
 
-
 const addServerBody = serverSchema.extend({ name: z.string().regex(SERVER_NAME_PATTERN, SERVER_NAME_RULE) });
 const callToolBody = z.strictObject({
   arguments: z.record(z.string(), z.unknown()).optional(),
@@ -26,18 +25,31 @@ const callToolBody = z.strictObject({
  * Validates a request body. Its phase is `request` (what the client sent), except where the body is
  * a server definition (`POST /v1/servers`): a bad definition is a config error wherever it comes from.
  */
-function parseBody<S extends z.ZodType>(schema: S, body: unknown, phase: Extract<Phase, 'request' | 'config'> = 'request'): z.infer<S> {
+function parseBody<S extends z.ZodType>(
+  schema: S,
+  body: unknown,
+  phase: Extract<Phase, 'request' | 'config'> = 'request',
+): z.infer<S> {
   const result = schema.safeParse(body ?? {});
   if (result.success) return result.data;
-  const problems = result.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(body)', message: i.message }));
-  throw new BoxError('INVALID_ARGUMENT', phase, `Invalid request body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, { details: { problems } });
+  const problems = result.error.issues.map((i) => ({
+    path: i.path.map(String).join('.') || '(body)',
+    message: i.message,
+  }));
+  throw new BoxError(
+    'INVALID_ARGUMENT',
+    phase,
+    `Invalid request body: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`,
+    { details: { problems } },
+  );
 }
 
 function intParam(ctx: RouteContext, name: string, fallback: number, max: number): number {
   const raw = ctx.query.get(name);
   if (raw === null || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new BoxError('INVALID_ARGUMENT', 'request', `Query parameter ${name} must be a non-negative integer`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new BoxError('INVALID_ARGUMENT', 'request', `Query parameter ${name} must be a non-negative integer`);
   return Math.min(n, max);
 }
 
@@ -75,13 +87,26 @@ export function mountApi(http: HttpServer, deps: ApiDeps): void {
     route(method, path, handler, opts = {}) {
       const body = BODIES[`${method} ${path}`];
       const query = QUERIES[`${method} ${path}`];
-      docs.push({ method, path, summary: SUMMARIES[`${method} ${path}`] ?? '', ...(body === undefined ? {} : { body }), ...(query === undefined ? {} : { query }), ...(opts.public === true ? { public: true } : {}), ...(PRODUCES[`${method} ${path}`] === undefined ? {} : { produces: PRODUCES[`${method} ${path}`] as string }) });
+      docs.push({
+        method,
+        path,
+        summary: SUMMARIES[`${method} ${path}`] ?? '',
+        ...(body === undefined ? {} : { body }),
+        ...(query === undefined ? {} : { query }),
+        ...(opts.public === true ? { public: true } : {}),
+        ...(PRODUCES[`${method} ${path}`] === undefined ? {} : { produces: PRODUCES[`${method} ${path}`] as string }),
+      });
       http.route(method, path, handler, opts);
       return http;
     },
   };
   mountRoutes(documented, deps);
-  http.route('GET', '/v1/openapi.json', () => openApiDocument([...docs, { method: 'GET', path: '/v1/openapi.json', summary: SUMMARIES['GET /v1/openapi.json'] ?? '' }]));
+  http.route('GET', '/v1/openapi.json', () =>
+    openApiDocument([
+      ...docs,
+      { method: 'GET', path: '/v1/openapi.json', summary: SUMMARIES['GET /v1/openapi.json'] ?? '' },
+    ]),
+  );
 }
 
 const BODIES: Record<string, z.ZodType> = {
@@ -103,8 +128,13 @@ function mountRoutes(http: Pick<HttpServer, 'route'>, { supervisor, events, metr
     } catch (err) {
       reasons.push(`engine: ${isBoxError(err) ? err.message : String(err)}`);
     }
-    for (const session of supervisor.runtime.sessions()) if (!session.alive) reasons.push(`session ${session.info.name} is down`);
-    const body = { ready: reasons.length === 0, reasons, sessions: supervisor.runtime.sessions().map((s) => ({ name: s.info.name, alive: s.alive })) };
+    for (const session of supervisor.runtime.sessions())
+      if (!session.alive) reasons.push(`session ${session.info.name} is down`);
+    const body = {
+      ready: reasons.length === 0,
+      reasons,
+      sessions: supervisor.runtime.sessions().map((s) => ({ name: s.info.name, alive: s.alive })),
+    };
     res.writeHead(reasons.length === 0 ? 200 : 503, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify(body));
   });
@@ -116,7 +146,8 @@ function mountRoutes(http: Pick<HttpServer, 'route'>, { supervisor, events, metr
 
   http.route('GET', '/v1/servers', ({ query }) => {
     const state = query.get('state');
-    if (state !== null && !isServerState(state)) throw new BoxError('INVALID_ARGUMENT', 'request', `state must be one of ${SERVER_STATES.join(', ')}`);
+    if (state !== null && !isServerState(state))
+      throw new BoxError('INVALID_ARGUMENT', 'request', `state must be one of ${SERVER_STATES.join(', ')}`);
     return { servers: supervisor.list().filter((s) => state === null || s.state === state) };
   });
 
@@ -142,17 +173,30 @@ function mountRoutes(http: Pick<HttpServer, 'route'>, { supervisor, events, metr
   http.route('POST', '/v1/servers/{name}/stop', ({ params }) => supervisor.stop(params.name ?? ''));
   http.route('POST', '/v1/servers/{name}/start', ({ params }) => supervisor.start(params.name ?? ''));
 
-  http.route('GET', '/v1/servers/{name}/logs', (ctx) => supervisor.logs(ctx.params.name ?? '', intParam(ctx, 'after', 0, Number.MAX_SAFE_INTEGER), intParam(ctx, 'limit', 200, 5000)));
+  http.route('GET', '/v1/servers/{name}/logs', (ctx) =>
+    supervisor.logs(
+      ctx.params.name ?? '',
+      intParam(ctx, 'after', 0, Number.MAX_SAFE_INTEGER),
+      intParam(ctx, 'limit', 200, 5000),
+    ),
+  );
 
   http.route('GET', '/v1/servers/{name}/history', ({ params }) => ({ history: supervisor.history(params.name ?? '') }));
 
-  http.route('GET', '/v1/servers/{name}/tools', async ({ params }) => ({ tools: await supervisor.listTools(params.name ?? '') }));
+  http.route('GET', '/v1/servers/{name}/tools', async ({ params }) => ({
+    tools: await supervisor.listTools(params.name ?? ''),
+  }));
 
   http.route('POST', '/v1/servers/{name}/tools/{tool}/call', async ({ params, body }) => {
     const input = parseBody(callToolBody, body);
     const started = performance.now();
     try {
-      const result = await supervisor.callTool(params.name ?? '', params.tool ?? '', input.arguments ?? {}, input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs });
+      const result = await supervisor.callTool(
+        params.name ?? '',
+        params.tool ?? '',
+        input.arguments ?? {},
+        input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs },
+      );
       metrics.onToolCall((performance.now() - started) / 1000, null);
       return result;
     } catch (err) {
@@ -162,7 +206,9 @@ function mountRoutes(http: Pick<HttpServer, 'route'>, { supervisor, events, metr
   });
 
   http.route('GET', '/v1/tasks/{id}', ({ params }) => supervisor.tasks.get(params.id ?? ''));
-  http.route('GET', '/v1/tasks/{id}/tail', (ctx) => ({ lines: supervisor.tasks.tail(ctx.params.id ?? '', intParam(ctx, 'lines', 50, 2000)) }));
+  http.route('GET', '/v1/tasks/{id}/tail', (ctx) => ({
+    lines: supervisor.tasks.tail(ctx.params.id ?? '', intParam(ctx, 'lines', 50, 2000)),
+  }));
   http.route('POST', '/v1/tasks/{id}/cancel', ({ params }) => supervisor.tasks.cancel(params.id ?? ''));
 
   http.route('GET', '/v1/events', ({ req, res, query }) => {
@@ -180,11 +226,24 @@ export const SSE_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 const sseFrame = (e: LoggedEvent): string => `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`;
 
 /** Streams the events after id `after` to `res` until the client goes or falls too far behind. */
-export function streamEvents(res: ServerResponse, events: EventLog, after: number, opts: { maxBufferedBytes?: number } = {}): void {
-  res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+export function streamEvents(
+  res: ServerResponse,
+  events: EventLog,
+  after: number,
+  opts: { maxBufferedBytes?: number } = {},
+): void {
+  res.writeHead(200, {
+    'Content-Type': 'text/event-stream; charset=utf-8',
+    'Cache-Control': 'no-store',
+    Connection: 'keep-alive',
+    'X-Accel-Buffering': 'no',
+  });
   res.flushHeaders(); // else a client with nothing to catch up on waits for the next event to see them
   const backlog = events.since(after);
-  if (backlog.gap) res.write(`event: gap\ndata: ${JSON.stringify({ message: 'some events were dropped from the buffer before this reconnect' })}\n\n`);
+  if (backlog.gap)
+    res.write(
+      `event: gap\ndata: ${JSON.stringify({ message: 'some events were dropped from the buffer before this reconnect' })}\n\n`,
+    );
   for (const e of backlog.events) res.write(sseFrame(e));
   const limit = res.writableLength + (opts.maxBufferedBytes ?? SSE_MAX_BUFFERED_BYTES);
   const send = (text: string): void => {

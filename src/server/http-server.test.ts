@@ -22,9 +22,18 @@ interface Unexpected {
 }
 
 /** A real HttpServer on port 0 with a few routes, a relay-shaped upgrade route, and the errors it reports. */
-async function startServer(opts: Partial<HttpServerOptions> = {}): Promise<{ http: HttpServer; unexpected: Unexpected[] }> {
+async function startServer(
+  opts: Partial<HttpServerOptions> = {},
+): Promise<{ http: HttpServer; unexpected: Unexpected[] }> {
   const unexpected: Unexpected[] = [];
-  const http = new HttpServer({ host: '127.0.0.1', port: 0, token: TOKEN, maxPayload: 16 * MiB + 64 * 1024, onUnexpectedError: (err, where) => unexpected.push({ err, where }), ...opts });
+  const http = new HttpServer({
+    host: '127.0.0.1',
+    port: 0,
+    token: TOKEN,
+    maxPayload: 16 * MiB + 64 * 1024,
+    onUnexpectedError: (err, where) => unexpected.push({ err, where }),
+    ...opts,
+  });
   server = http;
   http.route('GET', '/healthz', () => ({ ok: true }), { public: true });
   http.route('GET', '/v1/servers/{name}', ({ params }) => ({ name: params.name }));
@@ -66,7 +75,13 @@ const get = (path: string, headers: Record<string, string> = {}, port = server?.
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('')}\r\n`;
 const auth = { Authorization: `Bearer ${TOKEN}` };
-const upgradeHeaders = { Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Protocol': 'mcp' };
+const upgradeHeaders = {
+  Upgrade: 'websocket',
+  Connection: 'Upgrade',
+  'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+  'Sec-WebSocket-Version': '13',
+  'Sec-WebSocket-Protocol': 'mcp',
+};
 const upgrade = (path: string, headers: Record<string, string>, port: number): string =>
   `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${Object.entries({ ...upgradeHeaders, ...headers })
     .map(([k, v]) => `${k}: ${v}\r\n`)
@@ -90,7 +105,9 @@ describe('HttpServer: malformed paths', () => {
     const { http } = await startServer();
     const withToken = await raw(http.port, get('/v1/servers/%E0%A4%A', auth));
     expect(withToken.status).toBe(400);
-    expect(JSON.parse(withToken.body)).toMatchObject({ error: { code: 'INVALID_ARGUMENT', message: expect.stringContaining('percent') } });
+    expect(JSON.parse(withToken.body)).toMatchObject({
+      error: { code: 'INVALID_ARGUMENT', message: expect.stringContaining('percent') },
+    });
     expect((await raw(http.port, get('/v1/servers/%E0%A4%A'))).status).toBe(401);
     expect((await raw(http.port, get('/v1/servers/ok%20name', auth))).body).toContain('"ok name"');
   });
@@ -106,7 +123,11 @@ describe('HttpServer: malformed paths', () => {
 
 describe("HttpServer: requests Node's parser refuses", () => {
   /** The status, headers (lower-cased names) and parsed JSON body of one raw answer. */
-  function answer(text: { status: number; head: string; body: string }): { status: number; headers: Record<string, string>; json: unknown } {
+  function answer(text: { status: number; head: string; body: string }): {
+    status: number;
+    headers: Record<string, string>;
+    json: unknown;
+  } {
     const headers = Object.fromEntries(
       text.head
         .split('\r\n')
@@ -126,7 +147,9 @@ describe("HttpServer: requests Node's parser refuses", () => {
     expect(got.status).toBe(400);
     expect(got.headers['content-type']).toMatch(/^application\/json/);
     expect(got.headers.connection).toBe('close');
-    expect(got.json).toEqual({ error: { code: 'BAD_REQUEST', message: expect.stringMatching(/^The request is not valid HTTP \(HPE_\w+\)$/) } });
+    expect(got.json).toEqual({
+      error: { code: 'BAD_REQUEST', message: expect.stringMatching(/^The request is not valid HTTP \(HPE_\w+\)$/) },
+    });
     expect(unexpected).toEqual([]);
     expect(await healthz(http.port)).toBe(200);
   });
@@ -148,7 +171,13 @@ describe("HttpServer: requests Node's parser refuses", () => {
     socket.on('data', (c: Buffer) => (whole += c.toString('utf8')));
     socket.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${http.port}\r\n\r\nGET /healthz HTTP/1.1\r\nX-Stalled: `);
     await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the server did not close the stalled connection within 3 s (got ${JSON.stringify(whole)})`)), 3000);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(`the server did not close the stalled connection within 3 s (got ${JSON.stringify(whole)})`),
+          ),
+        3000,
+      );
       socket.once('close', () => resolve(clearTimeout(timer)));
     });
     expect(whole).toMatch(/^HTTP\/1\.1 200 /);
@@ -168,7 +197,9 @@ describe('HttpServer: unexpected errors in handlers', () => {
     expect(res.status).toBe(500);
     expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'INTERNAL_ERROR' } });
     expect(res.body).not.toContain('a programming error');
-    expect(unexpected).toEqual([{ where: 'request', err: expect.objectContaining({ message: 'a programming error' }) }]);
+    expect(unexpected).toEqual([
+      { where: 'request', err: expect.objectContaining({ message: 'a programming error' }) },
+    ]);
   });
 
   it('a BoxError from a handler is an answer, not an unexpected error', async () => {
@@ -183,7 +214,9 @@ describe('HttpServer: unexpected errors in handlers', () => {
   it('a throw in an upgrade check or a WebSocket handler is reported, and the server keeps serving', async () => {
     const { http, unexpected } = await startServer();
     expect((await raw(http.port, upgrade('/v1/sessions/s/processes/check-bug/ws', auth, http.port))).status).toBe(500);
-    const ws = new WebSocket(`ws://127.0.0.1:${http.port}/v1/sessions/s/processes/handler-bug/ws`, 'mcp', { headers: auth });
+    const ws = new WebSocket(`ws://127.0.0.1:${http.port}/v1/sessions/s/processes/handler-bug/ws`, 'mcp', {
+      headers: auth,
+    });
     ws.on('error', () => undefined);
     const code = await new Promise<number>((resolve) => ws.on('close', resolve));
     expect(code).toBe(1006);
@@ -204,7 +237,10 @@ describe('HttpServer: timeouts', () => {
     const started = performance.now();
     socket.write('GET /heal');
     await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('the server did not close the slow connection within 3 s')), 3000);
+      const timer = setTimeout(
+        () => reject(new Error('the server did not close the slow connection within 3 s')),
+        3000,
+      );
       socket.once('close', () => resolve(clearTimeout(timer)));
     });
     const elapsed = performance.now() - started;
@@ -222,7 +258,10 @@ describe('HttpServer: timeouts', () => {
     socket.write('GET /healthz HTTP/1.1\r\nX-Slow: ');
     try {
       await new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('the server did not close the dripping connection within 3 s')), 3000);
+        const timer = setTimeout(
+          () => reject(new Error('the server did not close the dripping connection within 3 s')),
+          3000,
+        );
         socket.once('close', () => resolve(clearTimeout(timer)));
       });
     } finally {
@@ -236,7 +275,10 @@ describe('HttpServer: timeouts', () => {
     const socket = connect(http.port, '127.0.0.1');
     socket.on('error', () => undefined);
     await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('the server did not close the idle connection within 3 s')), 3000);
+      const timer = setTimeout(
+        () => reject(new Error('the server did not close the idle connection within 3 s')),
+        3000,
+      );
       socket.once('close', () => resolve(clearTimeout(timer)));
     });
   });
@@ -251,7 +293,11 @@ describe('HttpServer: timeouts', () => {
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     await new Promise((r) => setTimeout(r, 900));
     ws.send('still here');
-    expect(await new Promise<string>((resolve, reject) => ws.once('message', (d: Buffer) => resolve(d.toString('utf8'))).once('close', () => reject(new Error('closed'))))).toBe('still here');
+    expect(
+      await new Promise<string>((resolve, reject) =>
+        ws.once('message', (d: Buffer) => resolve(d.toString('utf8'))).once('close', () => reject(new Error('closed'))),
+      ),
+    ).toBe('still here');
     ws.close();
   });
 });
@@ -262,7 +308,11 @@ interface Answer {
   body: string;
 }
 
-function send(agent: Agent, port: number, opts: { method: string; path: string; body?: Buffer; headers?: Record<string, string> }): Promise<Answer> {
+function send(
+  agent: Agent,
+  port: number,
+  opts: { method: string; path: string; body?: Buffer; headers?: Record<string, string> },
+): Promise<Answer> {
   return sendThrough(agent, port, { ...opts, headers: { ...auth, ...opts.headers } });
 }
 
@@ -274,7 +324,9 @@ describe('HttpServer: request bodies', () => {
     const socket = connect(http.port, '127.0.0.1');
     socket.on('error', () => undefined);
     await new Promise((r) => socket.once('connect', r));
-    socket.write(`POST /v1/echo HTTP/1.1\r\nHost: 127.0.0.1:${http.port}\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":`);
+    socket.write(
+      `POST /v1/echo HTTP/1.1\r\nHost: 127.0.0.1:${http.port}\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":`,
+    );
     await new Promise((r) => setTimeout(r, 50));
     socket.destroy();
     await new Promise((r) => setTimeout(r, 100));
@@ -289,7 +341,9 @@ describe('HttpServer: request bodies', () => {
       const big = await send(agent, http.port, { method: 'POST', path: '/v1/echo', body: jsonBody(20 * MiB) });
       expect(big.status).toBe(413);
       expect(big.headers.connection).toBe('close');
-      expect(JSON.parse(big.body)).toMatchObject({ error: { code: 'PAYLOAD_TOO_LARGE', message: expect.stringContaining(String(MiB)) } });
+      expect(JSON.parse(big.body)).toMatchObject({
+        error: { code: 'PAYLOAD_TOO_LARGE', message: expect.stringContaining(String(MiB)) },
+      });
       const next = await send(agent, http.port, { method: 'POST', path: '/v1/echo', body: jsonBody(1000) });
       expect(next.status).toBe(200);
     } finally {
@@ -304,9 +358,19 @@ describe('HttpServer: request bodies', () => {
       const agent = new Agent({ keepAlive: true, maxSockets: 1 });
       answers.push(
         await new Promise<number | string>((resolve) => {
-          const req = request({ agent, host: '127.0.0.1', port: http.port, method: 'POST', path: '/v1/echo', headers: { ...auth, 'Transfer-Encoding': 'chunked' } }, (res) => {
-            res.resume().on('end', () => resolve(res.statusCode ?? 0));
-          });
+          const req = request(
+            {
+              agent,
+              host: '127.0.0.1',
+              port: http.port,
+              method: 'POST',
+              path: '/v1/echo',
+              headers: { ...auth, 'Transfer-Encoding': 'chunked' },
+            },
+            (res) => {
+              res.resume().on('end', () => resolve(res.statusCode ?? 0));
+            },
+          );
           req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
           let chunks = 0;
           const writeNext = (): void => {
@@ -326,7 +390,9 @@ describe('HttpServer: request bodies', () => {
     const { http } = await startServer({ maxBodyBytes: MiB });
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     try {
-      expect((await send(agent, http.port, { method: 'POST', path: '/v1/echo', body: jsonBody(MiB + 100) })).status).toBe(413);
+      expect(
+        (await send(agent, http.port, { method: 'POST', path: '/v1/echo', body: jsonBody(MiB + 100) })).status,
+      ).toBe(413);
       expect((await send(agent, http.port, { method: 'GET', path: '/v1/servers/a' })).status).toBe(200);
       expect((await send(agent, http.port, { method: 'GET', path: '/v1/servers/b' })).status).toBe(200);
     } finally {

@@ -94,7 +94,11 @@ export class HttpServer {
 
   constructor(opts: HttpServerOptions) {
     this.opts = opts;
-    this.guard = { token: opts.token, ...(opts.allowedHosts === undefined ? {} : { allowedHosts: opts.allowedHosts }), port: () => this.port };
+    this.guard = {
+      token: opts.token,
+      ...(opts.allowedHosts === undefined ? {} : { allowedHosts: opts.allowedHosts }),
+      port: () => this.port,
+    };
     const headersTimeout = opts.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
     const requestTimeout = Math.max(opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS, headersTimeout);
     this.server = createServer(
@@ -145,7 +149,9 @@ export class HttpServer {
     // latest request on a socket tells whether an answer is already going out there.
     const responses = new WeakMap<Duplex, ServerResponse>();
     this.server.on('request', (req: IncomingMessage, res: ServerResponse) => responses.set(req.socket, res));
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => onClientError(err, socket, responses.get(socket)));
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
+      onClientError(err, socket, responses.get(socket)),
+    );
   }
 
   route(method: string, path: string, handler: RouteHandler, opts: { public?: boolean } = {}): this {
@@ -194,12 +200,22 @@ export class HttpServer {
     const method = req.method ?? 'GET';
     try {
       const found = target === null ? undefined : this.match(method, target.pathname);
-      const refusal = checkOriginAndHost(req, this.guard) ?? (found?.route.public === true ? null : checkToken(req, this.guard));
-      if (refusal !== null) return sendJson(res, refusal.status, { error: { code: refusal.code, message: refusal.message } });
-      if (target === null) return sendJson(res, 400, { error: { code: 'INVALID_ARGUMENT', message: 'The request target is not a valid path' } });
+      const refusal =
+        checkOriginAndHost(req, this.guard) ?? (found?.route.public === true ? null : checkToken(req, this.guard));
+      if (refusal !== null)
+        return sendJson(res, refusal.status, { error: { code: refusal.code, message: refusal.message } });
+      if (target === null)
+        return sendJson(res, 400, {
+          error: { code: 'INVALID_ARGUMENT', message: 'The request target is not a valid path' },
+        });
       if (found === undefined) {
         const allowed = this.routes.some((r) => r.pattern.test(target.pathname));
-        return sendJson(res, allowed ? 405 : 404, { error: { code: allowed ? 'METHOD_NOT_ALLOWED' : 'NOT_FOUND', message: `${method} ${target.pathname} is not a route` } });
+        return sendJson(res, allowed ? 405 : 404, {
+          error: {
+            code: allowed ? 'METHOD_NOT_ALLOWED' : 'NOT_FOUND',
+            message: `${method} ${target.pathname} is not a route`,
+          },
+        });
       }
       const params = paramsOf(found.route, target.pathname);
       if (params === null) return sendJson(res, 400, { error: { code: 'INVALID_ARGUMENT', message: MALFORMED_PATH } });
@@ -217,8 +233,12 @@ export class HttpServer {
         res.destroy();
         return;
       }
-      const boxError = isBoxError(err) ? err : new BoxError('INTERNAL_ERROR', 'runtime', 'Internal error (reported in the serve log)', { cause: err });
-      sendJson(res, httpStatusOf(boxError.code), { error: { code: boxError.code, message: boxError.message, phase: boxError.phase, details: boxError.details } });
+      const boxError = isBoxError(err)
+        ? err
+        : new BoxError('INTERNAL_ERROR', 'runtime', 'Internal error (reported in the serve log)', { cause: err });
+      sendJson(res, httpStatusOf(boxError.code), {
+        error: { code: boxError.code, message: boxError.message, phase: boxError.phase, details: boxError.details },
+      });
     }
   }
 
@@ -228,12 +248,16 @@ export class HttpServer {
 
   private reportUnexpected(err: unknown, where: 'request' | 'upgrade'): void {
     if (this.opts.onUnexpectedError !== undefined) this.opts.onUnexpectedError(err, where);
-    else process.emitWarning(`mcp-box: unexpected error in an HTTP ${where} handler: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    else
+      process.emitWarning(
+        `mcp-box: unexpected error in an HTTP ${where} handler: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+      );
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    const refuse = (status: number, code: string, message: string): void => void socket.end(rawErrorResponse(status, code, message));
+    const refuse = (status: number, code: string, message: string): void =>
+      void socket.end(rawErrorResponse(status, code, message));
     const target = parseTarget(req.url);
     const refusal = checkOriginAndHost(req, this.guard) ?? checkToken(req, this.guard);
     if (refusal !== null) return refuse(refusal.status, refusal.code, refusal.message);
@@ -243,7 +267,8 @@ export class HttpServer {
     const params = paramsOf(route, target.pathname);
     if (params === null) return refuse(400, 'INVALID_ARGUMENT', MALFORMED_PATH);
     const requested = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
-    if (!requested.includes(route.protocol)) return refuse(400, 'BAD_REQUEST', `the WebSocket subprotocol must be "${route.protocol}"`);
+    if (!requested.includes(route.protocol))
+      return refuse(400, 'BAD_REQUEST', `the WebSocket subprotocol must be "${route.protocol}"`);
     try {
       route.check(req, params);
     } catch (err) {
@@ -304,12 +329,19 @@ function paramsOf(route: { pattern: RegExp; names: string[] }, pathname: string)
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+  });
   res.end(text);
 }
 
 /** Reads a JSON body of at most `limit` bytes; stops reading (without a throw) at the first byte over it. */
-async function readJsonBody(req: IncomingMessage, limit: number): Promise<{ tooLarge: true } | { tooLarge: false; body: unknown }> {
+async function readJsonBody(
+  req: IncomingMessage,
+  limit: number,
+): Promise<{ tooLarge: true } | { tooLarge: false; body: unknown }> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) return { tooLarge: true };
   const chunks: Buffer[] = [];
@@ -352,9 +384,19 @@ async function readJsonBody(req: IncomingMessage, limit: number): Promise<{ tooL
  * answer is written in full at once; ending the response (which closes the socket) waits.
  */
 function refuseBody(req: IncomingMessage, res: ServerResponse, limit: number): void {
-  const text = JSON.stringify({ error: { code: 'PAYLOAD_TOO_LARGE', message: `The request body is larger than ${limit} bytes (server.maxBodyBytes)` } });
+  const text = JSON.stringify({
+    error: {
+      code: 'PAYLOAD_TOO_LARGE',
+      message: `The request body is larger than ${limit} bytes (server.maxBodyBytes)`,
+    },
+  });
   res.shouldKeepAlive = false;
-  res.writeHead(httpStatusOf('PAYLOAD_TOO_LARGE'), { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store', Connection: 'close' });
+  res.writeHead(httpStatusOf('PAYLOAD_TOO_LARGE'), {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+    Connection: 'close',
+  });
   res.write(text);
   let discarded = 0;
   const finish = (): void => {
@@ -388,9 +430,20 @@ function rawErrorResponse(status: number, code: string, message: string): string
 /** What Node's parser refused, as our answer: the statuses Node itself would send, in the error envelope. */
 function clientErrorAnswer(err: NodeJS.ErrnoException): { status: number; code: string; message: string } {
   const reason = err.code ?? 'unknown';
-  if (reason === 'HPE_HEADER_OVERFLOW') return { status: 431, code: 'HEADERS_TOO_LARGE', message: 'The request line and headers are larger than the server accepts' };
-  if (reason === 'ERR_HTTP_REQUEST_TIMEOUT' || /^HPE_.*TIMEOUT$/.test(reason)) return { status: 408, code: 'REQUEST_TIMEOUT', message: 'The request was not received in time' };
-  if (reason === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') return { status: httpStatusOf('PAYLOAD_TOO_LARGE'), code: 'PAYLOAD_TOO_LARGE', message: 'The chunk extensions of the request body are larger than the server accepts' };
+  if (reason === 'HPE_HEADER_OVERFLOW')
+    return {
+      status: 431,
+      code: 'HEADERS_TOO_LARGE',
+      message: 'The request line and headers are larger than the server accepts',
+    };
+  if (reason === 'ERR_HTTP_REQUEST_TIMEOUT' || /^HPE_.*TIMEOUT$/.test(reason))
+    return { status: 408, code: 'REQUEST_TIMEOUT', message: 'The request was not received in time' };
+  if (reason === 'HPE_CHUNK_EXTENSIONS_OVERFLOW')
+    return {
+      status: httpStatusOf('PAYLOAD_TOO_LARGE'),
+      code: 'PAYLOAD_TOO_LARGE',
+      message: 'The chunk extensions of the request body are larger than the server accepts',
+    };
   return { status: 400, code: 'BAD_REQUEST', message: `The request is not valid HTTP (${reason})` };
 }
 
@@ -421,5 +474,18 @@ function onClientError(err: NodeJS.ErrnoException, socket: Duplex, res: ServerRe
 }
 
 function statusText(status: number): string {
-  return { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 409: 'Conflict', 413: 'Payload Too Large', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable' }[status] ?? 'Error';
+  return (
+    {
+      400: 'Bad Request',
+      401: 'Unauthorized',
+      403: 'Forbidden',
+      404: 'Not Found',
+      408: 'Request Timeout',
+      409: 'Conflict',
+      413: 'Payload Too Large',
+      431: 'Request Header Fields Too Large',
+      500: 'Internal Server Error',
+      503: 'Service Unavailable',
+    }[status] ?? 'Error'
+  );
 }

@@ -6,10 +6,21 @@ import { Metrics } from './metrics.js';
 /** Just what render() reads: no servers, no relay traffic. */
 const idleSupervisor = {
   list: () => [],
-  relays: { totals: () => ({ messagesOut: 0, bytesOut: 0, messagesIn: 0, bytesIn: 0, nonJsonLines: 0, overLimitLines: 0, rejectedFrames: 0 }) },
+  relays: {
+    totals: () => ({
+      messagesOut: 0,
+      bytesOut: 0,
+      messagesIn: 0,
+      bytesIn: 0,
+      nonJsonLines: 0,
+      overLimitLines: 0,
+      rejectedFrames: 0,
+    }),
+  },
 } as unknown as Supervisor;
 
-const lagOf = (text: string, quantile: string): number => Number(new RegExp(`^mcp_box_event_loop_lag_seconds\\{quantile="${quantile}"\\} (\\S+)$`, 'm').exec(text)?.[1]);
+const lagOf = (text: string, quantile: string): number =>
+  Number(new RegExp(`^mcp_box_event_loop_lag_seconds\\{quantile="${quantile}"\\} (\\S+)$`, 'm').exec(text)?.[1]);
 
 describe('Metrics: event-loop lag', () => {
   it('is absent until the monitor runs, then exported by quantile, with the max', async () => {

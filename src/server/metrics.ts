@@ -63,7 +63,11 @@ export class Metrics {
   }
 
   onStatus(event: StatusEvent): void {
-    if ((event.state === 'backoff' || event.state === 'failed') && event.previous !== event.state && event.error !== undefined) {
+    if (
+      (event.state === 'backoff' || event.state === 'failed') &&
+      event.previous !== event.state &&
+      event.error !== undefined
+    ) {
       const key = `${event.error.phase}\u0000${event.error.code}`;
       this.failures.set(key, (this.failures.get(key) ?? 0) + 1);
     }
@@ -112,16 +116,35 @@ export class Metrics {
     for (const [code, n] of this.toolErrors) lines.push(`mcp_box_tool_call_errors_total{code="${code}"} ${n}`);
     const relay = supervisor.relays.totals();
     help('mcp_box_relay_messages_total', 'counter', 'JSON-RPC messages relayed (out = server to client).');
-    lines.push(`mcp_box_relay_messages_total{direction="out"} ${relay.messagesOut}`, `mcp_box_relay_messages_total{direction="in"} ${relay.messagesIn}`);
+    lines.push(
+      `mcp_box_relay_messages_total{direction="out"} ${relay.messagesOut}`,
+      `mcp_box_relay_messages_total{direction="in"} ${relay.messagesIn}`,
+    );
     help('mcp_box_relay_bytes_total', 'counter', 'Bytes relayed.');
-    lines.push(`mcp_box_relay_bytes_total{direction="out"} ${relay.bytesOut}`, `mcp_box_relay_bytes_total{direction="in"} ${relay.bytesIn}`);
+    lines.push(
+      `mcp_box_relay_bytes_total{direction="out"} ${relay.bytesOut}`,
+      `mcp_box_relay_bytes_total{direction="in"} ${relay.bytesIn}`,
+    );
     help('mcp_box_relay_rejected_total', 'counter', 'Non-JSON stdout lines, over-limit lines and bad client frames.');
-    lines.push(`mcp_box_relay_rejected_total{kind="non_json_stdout"} ${relay.nonJsonLines}`, `mcp_box_relay_rejected_total{kind="over_limit"} ${relay.overLimitLines}`, `mcp_box_relay_rejected_total{kind="bad_client_frame"} ${relay.rejectedFrames}`);
+    lines.push(
+      `mcp_box_relay_rejected_total{kind="non_json_stdout"} ${relay.nonJsonLines}`,
+      `mcp_box_relay_rejected_total{kind="over_limit"} ${relay.overLimitLines}`,
+      `mcp_box_relay_rejected_total{kind="bad_client_frame"} ${relay.rejectedFrames}`,
+    );
     help('mcp_box_install_duration_seconds', 'histogram', 'Dependency install durations.');
     lines.push(...this.installs.render('mcp_box_install_duration_seconds'));
-    help('mcp_box_http_unexpected_errors_total', 'counter', 'Unexpected exceptions in HTTP request and upgrade handlers (logged; serve kept serving).');
-    for (const [where, n] of this.httpUnexpected) lines.push(`mcp_box_http_unexpected_errors_total{where="${where}"} ${n}`);
-    help('mcp_box_state_write_errors_total', 'counter', 'Writes to the state folder that failed (a full disk, a removed folder); their records were dropped and serve kept serving.');
+    help(
+      'mcp_box_http_unexpected_errors_total',
+      'counter',
+      'Unexpected exceptions in HTTP request and upgrade handlers (logged; serve kept serving).',
+    );
+    for (const [where, n] of this.httpUnexpected)
+      lines.push(`mcp_box_http_unexpected_errors_total{where="${where}"} ${n}`);
+    help(
+      'mcp_box_state_write_errors_total',
+      'counter',
+      'Writes to the state folder that failed (a full disk, a removed folder); their records were dropped and serve kept serving.',
+    );
     lines.push(`mcp_box_state_write_errors_total ${this.stateWriteErrors}`);
     if (this.eventLoop !== null) lines.push(...this.renderEventLoop(this.eventLoop, help));
     return `${lines.join('\n')}\n`;
@@ -129,11 +152,20 @@ export class Metrics {
 
   /** Lag = how late the monitor's timer fired, over the samples since the previous scrape (the
    * histogram is reset on each render, as prom-client does for nodejs_eventloop_lag_*). */
-  private renderEventLoop(histogram: IntervalHistogram, help: (name: string, type: string, text: string) => void): string[] {
+  private renderEventLoop(
+    histogram: IntervalHistogram,
+    help: (name: string, type: string, text: string) => void,
+  ): string[] {
     const lines: string[] = [];
-    const lag = (ns: number): number => (histogram.count === 0 ? 0 : Math.max(0, ns / 1e6 - EVENT_LOOP_RESOLUTION_MS) / 1000);
-    help('mcp_box_event_loop_lag_seconds', 'gauge', `Event-loop lag of serve since the previous scrape, by quantile (timer sampled every ${EVENT_LOOP_RESOLUTION_MS} ms).`);
-    for (const q of LAG_QUANTILES) lines.push(`mcp_box_event_loop_lag_seconds{quantile="${q}"} ${lag(histogram.percentile(q * 100))}`);
+    const lag = (ns: number): number =>
+      histogram.count === 0 ? 0 : Math.max(0, ns / 1e6 - EVENT_LOOP_RESOLUTION_MS) / 1000;
+    help(
+      'mcp_box_event_loop_lag_seconds',
+      'gauge',
+      `Event-loop lag of serve since the previous scrape, by quantile (timer sampled every ${EVENT_LOOP_RESOLUTION_MS} ms).`,
+    );
+    for (const q of LAG_QUANTILES)
+      lines.push(`mcp_box_event_loop_lag_seconds{quantile="${q}"} ${lag(histogram.percentile(q * 100))}`);
     help('mcp_box_event_loop_lag_max_seconds', 'gauge', 'Largest event-loop lag of serve since the previous scrape.');
     lines.push(`mcp_box_event_loop_lag_max_seconds ${lag(histogram.max)}`);
     histogram.reset();

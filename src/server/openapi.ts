@@ -24,11 +24,18 @@ export interface RouteDoc {
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
-const errorResponse = (description: string): Record<string, unknown> => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorEnvelope' } } } });
+const errorResponse = (description: string): Record<string, unknown> => ({
+  description,
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorEnvelope' } } },
+});
 
 const sharedResponses = {
-  BadRequest: errorResponse('INVALID_ARGUMENT: a malformed path (a path parameter that is not valid percent-encoding), a bad query parameter, or an invalid body (not JSON, or not its schema)'),
-  PayloadTooLarge: errorResponse('PAYLOAD_TOO_LARGE: the body is larger than server.maxBodyBytes; the connection is closed after the answer'),
+  BadRequest: errorResponse(
+    'INVALID_ARGUMENT: a malformed path (a path parameter that is not valid percent-encoding), a bad query parameter, or an invalid body (not JSON, or not its schema)',
+  ),
+  PayloadTooLarge: errorResponse(
+    'PAYLOAD_TOO_LARGE: the body is larger than server.maxBodyBytes; the connection is closed after the answer',
+  ),
 };
 
 const errorEnvelope = {
@@ -38,7 +45,12 @@ const errorEnvelope = {
     error: {
       type: 'object',
       required: ['code', 'message'],
-      properties: { code: { type: 'string' }, message: { type: 'string' }, phase: { type: 'string', enum: [...PHASES] }, details: { type: 'object' } },
+      properties: {
+        code: { type: 'string' },
+        message: { type: 'string' },
+        phase: { type: 'string', enum: [...PHASES] },
+        details: { type: 'object' },
+      },
     },
   },
 };
@@ -46,17 +58,40 @@ const errorEnvelope = {
 export function openApiDocument(routes: RouteDoc[]): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes) {
-    const params = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+    const params = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({
+      name: m[1],
+      in: 'path',
+      required: true,
+      schema: { type: 'string' },
+    }));
     const query = (r.query ?? []).map((q) => ({ name: q.name, in: 'query', required: false, schema: q.schema }));
     const readsBody = BODY_METHODS.has(r.method.toUpperCase());
     const op: Record<string, unknown> = {
       summary: r.summary,
       ...(params.length + query.length === 0 ? {} : { parameters: [...params, ...query] }),
       ...(r.public === true ? { security: [] } : {}),
-      ...(r.body === undefined ? {} : { requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(r.body, { io: 'input', unrepresentable: 'any' }) } } } }),
+      ...(r.body === undefined
+        ? {}
+        : {
+            requestBody: {
+              required: true,
+              content: {
+                'application/json': { schema: z.toJSONSchema(r.body, { io: 'input', unrepresentable: 'any' }) },
+              },
+            },
+          }),
       responses: {
-        '200': { description: 'OK', content: { [r.produces ?? 'application/json']: { schema: r.produces === undefined ? { type: 'object' } : { type: 'string' } } } },
-        ...(params.length > 0 || query.length > 0 || readsBody ? { '400': { $ref: '#/components/responses/BadRequest' } } : {}),
+        '200': {
+          description: 'OK',
+          content: {
+            [r.produces ?? 'application/json']: {
+              schema: r.produces === undefined ? { type: 'object' } : { type: 'string' },
+            },
+          },
+        },
+        ...(params.length > 0 || query.length > 0 || readsBody
+          ? { '400': { $ref: '#/components/responses/BadRequest' } }
+          : {}),
         ...(readsBody ? { '413': { $ref: '#/components/responses/PayloadTooLarge' } } : {}),
         default: errorResponse('Error envelope'),
       },
@@ -68,7 +103,11 @@ export function openApiDocument(routes: RouteDoc[]): Record<string, unknown> {
     info: { title: 'mcp-box', version: MCP_BOX_VERSION, description: 'Sandboxed supervisor for stdio MCP servers.' },
     servers: [{ url: '/' }],
     security: [{ bearer: [] }],
-    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } }, schemas: { ErrorEnvelope: errorEnvelope }, responses: sharedResponses },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      schemas: { ErrorEnvelope: errorEnvelope },
+      responses: sharedResponses,
+    },
     paths,
   };
 }

@@ -31,7 +31,11 @@ describe('checkOriginAndHost', () => {
     ['a loopback name with a trailing dot', `localhost.:${PORT}`],
     ['an empty Host', ''],
   ])('refuses %s with 403', (_what, host) => {
-    expect(checkOriginAndHost(req({ host }), opts())).toMatchObject({ status: 403, code: 'FORBIDDEN', message: expect.stringContaining(JSON.stringify(host)) as unknown });
+    expect(checkOriginAndHost(req({ host }), opts())).toMatchObject({
+      status: 403,
+      code: 'FORBIDDEN',
+      message: expect.stringContaining(JSON.stringify(host)) as unknown,
+    });
   });
 
   it('refuses a request without a Host header and says how to allow a name', () => {
@@ -66,12 +70,21 @@ describe('checkOriginAndHost', () => {
     expect(checkOriginAndHost(req({ host: `localhost:${PORT}` }), o)).toBeNull();
   });
 
-  it.each(['http://127.0.0.1:5410', 'https://evil.example', 'null', 'file://'])('refuses any browser Origin (%s), even with a good Host', (origin) => {
-    expect(checkOriginAndHost(req({ origin, host: `127.0.0.1:${PORT}` }), opts())).toMatchObject({ status: 403, code: 'FORBIDDEN', message: expect.stringContaining('browsers') as unknown });
-  });
+  it.each(['http://127.0.0.1:5410', 'https://evil.example', 'null', 'file://'])(
+    'refuses any browser Origin (%s), even with a good Host',
+    (origin) => {
+      expect(checkOriginAndHost(req({ origin, host: `127.0.0.1:${PORT}` }), opts())).toMatchObject({
+        status: 403,
+        code: 'FORBIDDEN',
+        message: expect.stringContaining('browsers') as unknown,
+      });
+    },
+  );
 
   it('checks Origin before Host', () => {
-    expect(checkOriginAndHost(req({ origin: 'https://evil.example', host: 'evil.example' }), opts())?.message).toContain('browsers');
+    expect(
+      checkOriginAndHost(req({ origin: 'https://evil.example', host: 'evil.example' }), opts())?.message,
+    ).toContain('browsers');
   });
 
   it('treats an empty Origin as absent', () => {
@@ -84,9 +97,12 @@ describe('checkToken', () => {
     expect(checkToken(req({ authorization: `Bearer ${TOKEN}` }), opts())).toBeNull();
   });
 
-  it.each([`bearer ${TOKEN}`, `BEARER ${TOKEN}`, `Bearer   ${TOKEN}`, `Bearer ${TOKEN}  `, `Bearer\t${TOKEN}`])('accepts %j (scheme in any case, surrounding whitespace)', (authorization) => {
-    expect(checkToken(req({ authorization }), opts())).toBeNull();
-  });
+  it.each([`bearer ${TOKEN}`, `BEARER ${TOKEN}`, `Bearer   ${TOKEN}`, `Bearer ${TOKEN}  `, `Bearer\t${TOKEN}`])(
+    'accepts %j (scheme in any case, surrounding whitespace)',
+    (authorization) => {
+      expect(checkToken(req({ authorization }), opts())).toBeNull();
+    },
+  );
 
   it.each([
     ['no Authorization header', undefined],
@@ -97,7 +113,11 @@ describe('checkToken', () => {
     ['two credentials', `Bearer ${TOKEN} ${TOKEN}`],
     ['a leading space', ` Bearer ${TOKEN}`],
   ])('refuses %s with 401 "Missing bearer token"', (_what, authorization) => {
-    expect(checkToken(req({ authorization }), opts())).toMatchObject({ status: 401, code: 'UNAUTHORIZED', message: expect.stringContaining('Missing bearer token') as unknown });
+    expect(checkToken(req({ authorization }), opts())).toMatchObject({
+      status: 401,
+      code: 'UNAUTHORIZED',
+      message: expect.stringContaining('Missing bearer token') as unknown,
+    });
   });
 
   it.each([
@@ -106,12 +126,18 @@ describe('checkToken', () => {
     ['the token with more after it', `${TOKEN}x`],
     ['the token in another case', TOKEN.toUpperCase()],
   ])('refuses %s with 401 "Wrong bearer token"', (_what, given) => {
-    expect(checkToken(req({ authorization: `Bearer ${given}` }), opts())).toEqual({ status: 401, code: 'UNAUTHORIZED', message: 'Wrong bearer token' });
+    expect(checkToken(req({ authorization: `Bearer ${given}` }), opts())).toEqual({
+      status: 401,
+      code: 'UNAUTHORIZED',
+      message: 'Wrong bearer token',
+    });
   });
 
   it('never takes the token from the query string', () => {
     expect(checkToken(req({}, `/v1/servers?token=${TOKEN}`), opts())).toMatchObject({ status: 401 });
-    expect(checkToken(req({}, `/v1/sessions/s/processes/p/ws?access_token=${TOKEN}`), opts())).toMatchObject({ status: 401 });
+    expect(checkToken(req({}, `/v1/sessions/s/processes/p/ws?access_token=${TOKEN}`), opts())).toMatchObject({
+      status: 401,
+    });
   });
 
   it('never puts a token, given or expected, in its message', () => {

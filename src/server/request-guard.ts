@@ -30,16 +30,26 @@ export function checkOriginAndHost(req: IncomingMessage, opts: GuardOptions): Gu
   }
   const host = (req.headers.host ?? '').toLowerCase();
   const port = opts.port();
-  const allowed = new Set([...LOOPBACK_NAMES.flatMap((n) => [`${n}:${port}`, ...(port === 80 ? [n] : [])]), ...(opts.allowedHosts ?? []).map((h) => h.toLowerCase())]);
-  if (!allowed.has(host)) return { status: 403, code: 'FORBIDDEN', message: `Host ${JSON.stringify(host)} is not accepted (add it to server.allowedHosts)` };
+  const allowed = new Set([
+    ...LOOPBACK_NAMES.flatMap((n) => [`${n}:${port}`, ...(port === 80 ? [n] : [])]),
+    ...(opts.allowedHosts ?? []).map((h) => h.toLowerCase()),
+  ]);
+  if (!allowed.has(host))
+    return {
+      status: 403,
+      code: 'FORBIDDEN',
+      message: `Host ${JSON.stringify(host)} is not accepted (add it to server.allowedHosts)`,
+    };
   return null;
 }
 
 export function checkToken(req: IncomingMessage, opts: GuardOptions): GuardRefusal | null {
   const header = req.headers.authorization ?? '';
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (match === null) return { status: 401, code: 'UNAUTHORIZED', message: 'Missing bearer token (Authorization: Bearer <token>)' };
-  if (!sameSecret(match[1] as string, opts.token)) return { status: 401, code: 'UNAUTHORIZED', message: 'Wrong bearer token' };
+  if (match === null)
+    return { status: 401, code: 'UNAUTHORIZED', message: 'Missing bearer token (Authorization: Bearer <token>)' };
+  if (!sameSecret(match[1] as string, opts.token))
+    return { status: 401, code: 'UNAUTHORIZED', message: 'Wrong bearer token' };
   return null;
 }
 

@@ -32,7 +32,10 @@ export interface ServeHandle {
   close(): Promise<void>;
 }
 
-export async function startServe(loaded: LoadedConfig, opts: { runtimeOptions?: DockerRuntimeOptions; log?: Pick<Logger, 'error'> } = {}): Promise<ServeHandle> {
+export async function startServe(
+  loaded: LoadedConfig,
+  opts: { runtimeOptions?: DockerRuntimeOptions; log?: Pick<Logger, 'error'> } = {},
+): Promise<ServeHandle> {
   const { config } = loaded;
   const { token, tokenFile } = resolveToken(config.server.token, loaded.stateDir);
   const metrics = new Metrics();
@@ -56,8 +59,15 @@ export async function startServe(loaded: LoadedConfig, opts: { runtimeOptions?: 
   // MCP_BOX_TAG labels every container and volume (mcp-box.tag) — for operators and test runs.
   const tag = process.env.MCP_BOX_TAG;
   // With persistent sessions the owner id is the state dir's, so the next serve adopts its sessions.
-  const ownerId = config.box.persistentSessions === true ? createHash('sha256').update(loaded.stateDir).digest('hex').slice(0, 12) : undefined;
-  const runtimeOptions: DockerRuntimeOptions = { ...(tag === undefined || tag === '' ? {} : { tag }), ...(ownerId === undefined ? {} : { ownerId }), ...opts.runtimeOptions };
+  const ownerId =
+    config.box.persistentSessions === true
+      ? createHash('sha256').update(loaded.stateDir).digest('hex').slice(0, 12)
+      : undefined;
+  const runtimeOptions: DockerRuntimeOptions = {
+    ...(tag === undefined || tag === '' ? {} : { tag }),
+    ...(ownerId === undefined ? {} : { ownerId }),
+    ...opts.runtimeOptions,
+  };
   // A full disk (or a removed state folder) must not stop serve: each failed write is dropped and
   // counted; the operator hears of it once a minute at most.
   let lastStateWarning = 0;
@@ -71,7 +81,10 @@ export async function startServe(loaded: LoadedConfig, opts: { runtimeOptions?: 
       else opts.log.error(text, { path });
     },
   });
-  const supervisor = await createSupervisor({ ...config, mcpServers: {}, server: { ...config.server, token } }, { configDir: loaded.configDir, http, runtimeOptions, state });
+  const supervisor = await createSupervisor(
+    { ...config, mcpServers: {}, server: { ...config.server, token } },
+    { configDir: loaded.configDir, http, runtimeOptions, state },
+  );
   const events = new EventLog();
   supervisor.on('status', (e) => {
     metrics.onStatus(e);

@@ -74,7 +74,9 @@ describe('JsonlFile: write errors', () => {
     const path = join(dir, 'x.jsonl');
     mkdirSync(join(`${path}.1`, 'in-the-way'), { recursive: true }); // renaming onto a non-empty directory fails
     const reported: string[] = [];
-    const f = new JsonlFile(path, 200, { onWriteError: (err) => reported.push((err as NodeJS.ErrnoException).code ?? '') });
+    const f = new JsonlFile(path, 200, {
+      onWriteError: (err) => reported.push((err as NodeJS.ErrnoException).code ?? ''),
+    });
     for (let i = 0; i < 20; i++) {
       f.append({ i, pad: 'x'.repeat(20) });
       f.flush();

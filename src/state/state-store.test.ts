@@ -51,7 +51,12 @@ describe('JsonlFile', () => {
 });
 
 describe('StateStore', () => {
-  const event = (state: StatusEvent['state']): StatusEvent => ({ name: 'a', state, previous: null, at: new Date().toISOString() });
+  const event = (state: StatusEvent['state']): StatusEvent => ({
+    name: 'a',
+    state,
+    previous: null,
+    at: new Date().toISOString(),
+  });
 
   it('gives back what a server left: logs, history, the last failure; and finished tasks', () => {
     const dir = tempDir();
@@ -59,8 +64,28 @@ describe('StateStore', () => {
     store.appendLog('a', { seq: 1, at: 't', source: 'lifecycle', text: 'one' });
     store.appendHistory('a', event('starting'));
     store.appendHistory('a', event('failed'));
-    store.appendFailure('a', { phase: 'runtime', code: 'PROCESS_EXITED', message: 'first', retryable: true, stderrTail: '', durationMs: 1, attempt: 1, maxAttempts: 2, at: 't' });
-    store.appendFailure('a', { phase: 'mcp_init', code: 'MCP_INIT_TIMEOUT', message: 'second', retryable: true, stderrTail: '', durationMs: 1, attempt: 2, maxAttempts: 2, at: 't' });
+    store.appendFailure('a', {
+      phase: 'runtime',
+      code: 'PROCESS_EXITED',
+      message: 'first',
+      retryable: true,
+      stderrTail: '',
+      durationMs: 1,
+      attempt: 1,
+      maxAttempts: 2,
+      at: 't',
+    });
+    store.appendFailure('a', {
+      phase: 'mcp_init',
+      code: 'MCP_INIT_TIMEOUT',
+      message: 'second',
+      retryable: true,
+      stderrTail: '',
+      durationMs: 1,
+      attempt: 2,
+      maxAttempts: 2,
+      at: 't',
+    });
     store.flush();
     const again = new StateStore(dir);
     const a = again.loadServer('a');
@@ -76,7 +101,18 @@ describe('StateStore', () => {
   it('writes a task that starts at once (no flush needed), and gives back both of its records in order', () => {
     const dir = tempDir();
     const store = new StateStore(dir);
-    const task: TaskRecord = { id: 'task_1', kind: 'install', subject: 'a', state: 'working', progress: 'starting', startedAt: 't0', endedAt: null, elapsedMs: 0, outputLines: 0, error: null };
+    const task: TaskRecord = {
+      id: 'task_1',
+      kind: 'install',
+      subject: 'a',
+      state: 'working',
+      progress: 'starting',
+      startedAt: 't0',
+      endedAt: null,
+      elapsedMs: 0,
+      outputLines: 0,
+      error: null,
+    };
     store.appendTask(task);
     // What a kill -9 right now would leave on disk:
     expect(new StateStore(dir).loadTasks()).toEqual([task]);
@@ -91,15 +127,33 @@ describe('StateStore', () => {
     store.appendLog('b', { seq: 1, at: 't', source: 'stderr', text: 'line with "quotes" and \\n escapes' });
     store.flush();
     const raw = readFileSync(join(dir, 'servers', 'b', 'log.jsonl'), 'utf8');
-    expect(raw.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as unknown)).toHaveLength(1);
+    expect(
+      raw
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as unknown),
+    ).toHaveLength(1);
   });
 
   it('a state directory that cannot be written never throws into its callers; each failure is reported with its path', () => {
     const blocker = join(tempDir(), 'not-a-dir');
     writeFileSync(blocker, 'a regular file');
     const reported: { code: string | undefined; path: string }[] = [];
-    const store = new StateStore(join(blocker, 'state'), undefined, { onWriteError: (err, path) => reported.push({ code: (err as NodeJS.ErrnoException).code, path }) });
-    const task: TaskRecord = { id: 'task_1', kind: 'install', subject: 'a', state: 'working', progress: 'starting', startedAt: 't0', endedAt: null, elapsedMs: 0, outputLines: 0, error: null };
+    const store = new StateStore(join(blocker, 'state'), undefined, {
+      onWriteError: (err, path) => reported.push({ code: (err as NodeJS.ErrnoException).code, path }),
+    });
+    const task: TaskRecord = {
+      id: 'task_1',
+      kind: 'install',
+      subject: 'a',
+      state: 'working',
+      progress: 'starting',
+      startedAt: 't0',
+      endedAt: null,
+      elapsedMs: 0,
+      outputLines: 0,
+      error: null,
+    };
     expect(() => {
       store.appendLog('a', { seq: 1, at: 't', source: 'lifecycle', text: 'one' });
       store.appendTask(task); // flushed at once
@@ -108,6 +162,11 @@ describe('StateStore', () => {
     expect(store.writeErrors).toBe(reported.length);
     expect(reported.length).toBeGreaterThanOrEqual(3);
     expect(reported.every((r) => r.code === 'ENOTDIR')).toBe(true);
-    expect(reported.map((r) => r.path)).toEqual(expect.arrayContaining([join(blocker, 'state', 'tasks.jsonl'), join(blocker, 'state', 'servers', 'a', 'log.jsonl')]));
+    expect(reported.map((r) => r.path)).toEqual(
+      expect.arrayContaining([
+        join(blocker, 'state', 'tasks.jsonl'),
+        join(blocker, 'state', 'servers', 'a', 'log.jsonl'),
+      ]),
+    );
   });
 });

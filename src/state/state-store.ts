@@ -103,7 +103,11 @@ export class StateStore implements DurableState {
     if (f === undefined) {
       const path = join(this.dir, rel);
       const onWriteError = this.opts.onWriteError;
-      f = new JsonlFile(path, this.maxFileBytes, onWriteError === undefined ? {} : { onWriteError: (err) => onWriteError(err, path) });
+      f = new JsonlFile(
+        path,
+        this.maxFileBytes,
+        onWriteError === undefined ? {} : { onWriteError: (err) => onWriteError(err, path) },
+      );
       this.files.set(rel, f);
     }
     return f;

@@ -7,7 +7,10 @@ import { Attempt } from './attempt.js';
 import { stamped } from './start-phases.js';
 
 const session = { info: { name: 'sess' } } as unknown as Session;
-const hub = (calls: string[]): RelayHub => ({ unregister: (_s: string, name: string, _r: unknown, reason: string) => calls.push(`unregister ${name}: ${reason}`) }) as unknown as RelayHub;
+const hub = (calls: string[]): RelayHub =>
+  ({
+    unregister: (_s: string, name: string, _r: unknown, reason: string) => calls.push(`unregister ${name}: ${reason}`),
+  }) as unknown as RelayHub;
 
 function fakeProc(calls: string[]): ManagedProcess {
   let running = true;
@@ -51,7 +54,13 @@ describe('Attempt', () => {
     a.onClose((reason) => calls.push(`hook: ${reason}`));
     await Promise.all([a.close('done'), a.close('again')]);
     await a[Symbol.asyncDispose]();
-    expect(calls).toEqual(['hook: done', 'client close', 'unregister s: done', 'stop', 'log process stopped (eof, exit 0)']);
+    expect(calls).toEqual([
+      'hook: done',
+      'client close',
+      'unregister s: done',
+      'stop',
+      'log process stopped (eof, exit 0)',
+    ]);
   });
 
   it('exitSoon: the exit record within the wait, else null', async () => {
@@ -67,8 +76,16 @@ describe('Attempt', () => {
 
 describe('stamped', () => {
   it('an error of no particular phase gets the phase that was running; others keep theirs; a non-BoxError is INTERNAL_ERROR', () => {
-    expect(stamped(new BoxError('EXEC_FAILED', 'runtime', 'x'), 'dep_install')).toMatchObject({ code: 'EXEC_FAILED', phase: 'dep_install', message: 'x' });
+    expect(stamped(new BoxError('EXEC_FAILED', 'runtime', 'x'), 'dep_install')).toMatchObject({
+      code: 'EXEC_FAILED',
+      phase: 'dep_install',
+      message: 'x',
+    });
     expect(stamped(new BoxError('STAGE_FAILED', 'workspace_stage', 'x'), 'dep_install').phase).toBe('workspace_stage');
-    expect(stamped(new TypeError('oops'), 'process_start')).toMatchObject({ code: 'INTERNAL_ERROR', phase: 'process_start', message: 'oops' });
+    expect(stamped(new TypeError('oops'), 'process_start')).toMatchObject({
+      code: 'INTERNAL_ERROR',
+      phase: 'process_start',
+      message: 'oops',
+    });
   });
 });

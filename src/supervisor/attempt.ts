@@ -36,7 +36,9 @@ export class Attempt implements AsyncDisposable {
     private readonly log: (line: string) => void,
   ) {
     this.ended = new Promise((resolve) => {
-      this.controller.signal.addEventListener('abort', () => resolve(this.controller.signal.reason as Failure), { once: true });
+      this.controller.signal.addEventListener('abort', () => resolve(this.controller.signal.reason as Failure), {
+        once: true,
+      });
     });
   }
 

@@ -20,7 +20,10 @@ export function newClient(): Client {
 }
 
 /** A client over a new connection, initialized (used to reconnect a ready server). */
-export async function reconnectClient(ctx: StartContext, attempt: Attempt): Promise<{ client: Client; transport: ClientTransport }> {
+export async function reconnectClient(
+  ctx: StartContext,
+  attempt: Attempt,
+): Promise<{ client: Client; transport: ClientTransport }> {
   const transport = await ctx.host.connectTransport(attempt.session, ctx.name);
   const client = newClient();
   await client.connect(transport, { timeout: INIT_ATTEMPT_MS });
@@ -36,11 +39,21 @@ export async function connectClient(ctx: StartContext, attempt: Attempt, signal:
     ctx.setPhase('relay_connect');
     let transport: ClientTransport;
     try {
-      transport = await raceExit(ctx, attempt, ctx.host.connectTransport(attempt.session, ctx.name, signal), EXIT_SETTLE_MS);
+      transport = await raceExit(
+        ctx,
+        attempt,
+        ctx.host.connectTransport(attempt.session, ctx.name, signal),
+        EXIT_SETTLE_MS,
+      );
     } catch (err) {
       // The process ended (its exit record says why), or another phase's failure: as it is.
       if (isBoxError(err) && (err.phase !== 'relay_connect' || err.details.exit !== undefined)) throw err;
-      throw new BoxError('RELAY_CONNECT_FAILED', 'relay_connect', `Cannot attach to the relay of "${ctx.name}": ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new BoxError(
+        'RELAY_CONNECT_FAILED',
+        'relay_connect',
+        `Cannot attach to the relay of "${ctx.name}": ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
     }
     ctx.setPhase('mcp_init');
     const client = newClient();
@@ -49,7 +62,15 @@ export async function connectClient(ctx: StartContext, attempt: Attempt, signal:
       // The SDK's request() never removes the abort listener it adds: each round gets its own signal.
       const once = linkedSignal(signal);
       try {
-        await raceExit(ctx, attempt, client.connect(transport, { timeout: Math.max(1000, Math.min(INIT_ATTEMPT_MS, remaining)), signal: once.signal }), EXIT_SETTLE_MS);
+        await raceExit(
+          ctx,
+          attempt,
+          client.connect(transport, {
+            timeout: Math.max(1000, Math.min(INIT_ATTEMPT_MS, remaining)),
+            signal: once.signal,
+          }),
+          EXIT_SETTLE_MS,
+        );
       } finally {
         once.release();
       }

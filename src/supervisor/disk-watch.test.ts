@@ -4,7 +4,15 @@ import { DiskWatch, quotaBreach, type DiskTarget, type DiskWatched } from './dis
 
 const quota = { maxBytes: 100, maxEntries: 10 };
 
-const identity = (uid: number): Identity => ({ slot: uid, uid, gid: uid, root: `/r/${uid}`, home: '', tmp: '', workspace: '' });
+const identity = (uid: number): Identity => ({
+  slot: uid,
+  uid,
+  gid: uid,
+  root: `/r/${uid}`,
+  home: '',
+  tmp: '',
+  workspace: '',
+});
 
 /** A session whose diskUsage answers from `usage` (or throws), recording the order of the calls. */
 function fakeSession(usage: Map<number, DiskUsage | Error>, calls: number[], inFlight = { now: 0, max: 0 }): Session {
@@ -59,11 +67,21 @@ describe('DiskWatch', () => {
 
   it('a measure that fails is reported and leaves the server alone; the others are still measured', async () => {
     const calls: number[] = [];
-    const session = fakeSession(new Map<number, DiskUsage | Error>([[1, new Error('exec refused')], [2, { bytes: 1000, entries: 1 }]]), calls);
+    const session = fakeSession(
+      new Map<number, DiskUsage | Error>([
+        [1, new Error('exec refused')],
+        [2, { bytes: 1000, entries: 1 }],
+      ]),
+      calls,
+    );
     const over: string[] = [];
     const errors: string[] = [];
     const servers = [1, 2].map((uid) => server(`s${uid}`, { session, identity: identity(uid), quota }, over));
-    await new DiskWatch({ intervalMs: 0, servers: () => servers, onError: (name, err) => errors.push(`${name}: ${String(err)}`) }).sweep();
+    await new DiskWatch({
+      intervalMs: 0,
+      servers: () => servers,
+      onError: (name, err) => errors.push(`${name}: ${String(err)}`),
+    }).sweep();
     expect(errors).toEqual(['s1: Error: exec refused']);
     expect(over).toEqual(['s2']);
   });
@@ -88,7 +106,10 @@ describe('DiskWatch', () => {
   it('runs every interval until closed, and close() waits for the sweep in progress', async () => {
     const calls: number[] = [];
     const session = fakeSession(new Map(), calls);
-    const watch = new DiskWatch({ intervalMs: 10, servers: () => [server('s', { session, identity: identity(1), quota }, [])] });
+    const watch = new DiskWatch({
+      intervalMs: 10,
+      servers: () => [server('s', { session, identity: identity(1), quota }, [])],
+    });
     watch.start();
     watch.start(); // idempotent
     await new Promise((r) => setTimeout(r, 120));
@@ -102,7 +123,10 @@ describe('DiskWatch', () => {
 
   it('an interval of 0 never measures', async () => {
     const calls: number[] = [];
-    const watch = new DiskWatch({ intervalMs: 0, servers: () => [server('s', { session: fakeSession(new Map(), calls), identity: identity(1), quota }, [])] });
+    const watch = new DiskWatch({
+      intervalMs: 0,
+      servers: () => [server('s', { session: fakeSession(new Map(), calls), identity: identity(1), quota }, [])],
+    });
     watch.start();
     await new Promise((r) => setTimeout(r, 30));
     await watch.close();

@@ -56,7 +56,12 @@ export function quotaError(name: string, usage: DiskUsage, quota: DiskQuota): Bo
     quotaBreach(usage, quota) === 'entries'
       ? `holds ${usage.entries} files, above its quota of ${quota.maxEntries} (box.diskFiles)`
       : `uses ${mib(usage.bytes)} MiB of disk, above its quota of ${mib(quota.maxBytes)} MiB (box.diskMb)`;
-  return new BoxError('DISK_QUOTA_EXCEEDED', 'runtime', `"${name}" ${what}; stopped, and its folders are cleared before the next start`, { details: { usage: { ...usage }, quota: { ...quota } } });
+  return new BoxError(
+    'DISK_QUOTA_EXCEEDED',
+    'runtime',
+    `"${name}" ${what}; stopped, and its folders are cleared before the next start`,
+    { details: { usage: { ...usage }, quota: { ...quota } } },
+  );
 }
 
 export class DiskWatch {
@@ -78,8 +83,12 @@ export class DiskWatch {
       const target = server.diskTarget();
       if (target === null) continue;
       try {
-        const usage = await target.session.diskUsage(target.identity, { signal, timeoutMs: this.opts.measureTimeoutMs ?? 20_000 });
-        if (quotaBreach(usage, target.quota) !== null && server.diskTarget()?.identity === target.identity) server.onDiskOverQuota(usage, target);
+        const usage = await target.session.diskUsage(target.identity, {
+          signal,
+          timeoutMs: this.opts.measureTimeoutMs ?? 20_000,
+        });
+        if (quotaBreach(usage, target.quota) !== null && server.diskTarget()?.identity === target.identity)
+          server.onDiskOverQuota(usage, target);
       } catch (err) {
         if (!signal.aborted) this.opts.onError?.(server.name, err);
       }

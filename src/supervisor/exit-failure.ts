@@ -25,13 +25,23 @@ export interface ExitContext {
 export function exitFailure(exit: ProcessExit, ctx: ExitContext): BoxError {
   const early = Date.parse(exit.endedAt) - Date.parse(exit.startedAt) < EARLY_EXIT_MS;
   const notRunnable = exit.exitCode === 126 || exit.exitCode === 127;
-  const phase: ServerPhase = notRunnable && (early || ctx.state !== 'ready') ? 'process_start' : exit.reason === 'engine_lost' ? 'box_unavailable' : ctx.phase;
+  const phase: ServerPhase =
+    notRunnable && (early || ctx.state !== 'ready')
+      ? 'process_start'
+      : exit.reason === 'engine_lost'
+        ? 'box_unavailable'
+        : ctx.phase;
   const fileTooBig = exit.reason === 'exited' && exit.signal === 'SIGXFSZ';
   const { code, what } = fileTooBig
-    ? { code: 'DISK_QUOTA_EXCEEDED' as const, what: `wrote a file past its disk quota of ${Math.round(ctx.diskQuotaBytes / 1024 / 1024)} MiB (box.diskMb) and was killed by SIGXFSZ` }
+    ? {
+        code: 'DISK_QUOTA_EXCEEDED' as const,
+        what: `wrote a file past its disk quota of ${Math.round(ctx.diskQuotaBytes / 1024 / 1024)} MiB (box.diskMb) and was killed by SIGXFSZ`,
+      }
     : describe(exit);
   const message = `"${ctx.name}" ${what}${ctx.context === undefined || ctx.context === '' ? '' : ` ${ctx.context}`}`;
-  return new BoxError(code, phase, message, { details: { exit: { ...exit, stderrTail: ctx.redact(exit.stderrTail) } } });
+  return new BoxError(code, phase, message, {
+    details: { exit: { ...exit, stderrTail: ctx.redact(exit.stderrTail) } },
+  });
 }
 
 function describe(exit: ProcessExit): { code: ErrorCode; what: string } {
@@ -43,8 +53,10 @@ function describe(exit: ProcessExit): { code: ErrorCode; what: string } {
     case 'engine_lost':
       return { code: 'ENGINE_UNREACHABLE', what: 'lost contact with the Docker engine' };
     default:
-      if (exit.exitCode === 127) return { code: 'PROCESS_START_FAILED', what: 'could not start: command not found (exit 127)' };
-      if (exit.exitCode === 126) return { code: 'PROCESS_START_FAILED', what: 'could not start: command not executable (exit 126)' };
+      if (exit.exitCode === 127)
+        return { code: 'PROCESS_START_FAILED', what: 'could not start: command not found (exit 127)' };
+      if (exit.exitCode === 126)
+        return { code: 'PROCESS_START_FAILED', what: 'could not start: command not executable (exit 126)' };
       return { code: 'PROCESS_EXITED', what: `exited with ${exit.signal ?? `code ${exit.exitCode}`}` };
   }
 }
@@ -53,6 +65,7 @@ function describe(exit: ProcessExit): { code: ErrorCode; what: string } {
 export function relayFailure(data: unknown): { phase: ServerPhase; code: ErrorCode } | null {
   if (typeof data !== 'object' || data === null) return null;
   const { phase, code } = data as { phase?: unknown; code?: unknown };
-  if (typeof phase !== 'string' || typeof code !== 'string' || !(SERVER_PHASES as readonly string[]).includes(phase)) return null;
+  if (typeof phase !== 'string' || typeof code !== 'string' || !(SERVER_PHASES as readonly string[]).includes(phase))
+    return null;
   return { phase: phase as ServerPhase, code: code as ErrorCode };
 }

@@ -35,7 +35,9 @@ export function failureRecord(failure: Failure, ctx: RecordContext): FailureReco
   const now = ctx.now ?? Date.now();
   const exit = failure.exit ?? (failure.error.details.exit as ProcessExit | undefined);
   const own = failure.error.phase;
-  const phase = (own === 'config' || own === 'image' || own === 'shutdown' ? (ctx.phase ?? 'runtime') : own) as ServerPhase;
+  const phase = (
+    own === 'config' || own === 'image' || own === 'shutdown' ? (ctx.phase ?? 'runtime') : own
+  ) as ServerPhase;
   const tail = exit === undefined ? ctx.stderrTail() : exit.stderrTail.split('\n').slice(-STDERR_TAIL_LINES).join('\n');
   return {
     phase,

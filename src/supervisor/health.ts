@@ -33,7 +33,13 @@ export function startPing(attempt: Attempt, intervalMs: number, opts: HealthOpti
     } catch (err) {
       if (!opts.isCurrent() || attempt.client !== client) return;
       if ((await attempt.exitSoon(EXIT_SETTLE_MS)) !== null || !opts.isCurrent() || attempt.client !== client) return;
-      attempt.fail({ error: new BoxError('SERVER_UNRESPONSIVE', 'runtime', `"${opts.name}" did not answer ping: ${err instanceof Error ? err.message : String(err)}; restarting it`) });
+      attempt.fail({
+        error: new BoxError(
+          'SERVER_UNRESPONSIVE',
+          'runtime',
+          `"${opts.name}" did not answer ping: ${err instanceof Error ? err.message : String(err)}; restarting it`,
+        ),
+      });
     }
   };
   const timer = setInterval(() => void ping(), intervalMs);
@@ -60,7 +66,9 @@ async function onDropped(attempt: Attempt, client: Client, opts: ReconnectOption
   const why = attempt.transport?.closeInfo;
   // The process is ending (its exit record decides) or closed its stdout (the relay decides).
   if (why?.code === CLOSE_PROCESS_EXITED || why?.code === CLOSE_STDOUT_CLOSED) return;
-  opts.log(`relay connection dropped (${why?.code ?? '?'} ${why?.reason ?? ''}); reconnecting without restarting the process`);
+  opts.log(
+    `relay connection dropped (${why?.code ?? '?'} ${why?.reason ?? ''}); reconnecting without restarting the process`,
+  );
   for (let i = 1; i <= RECONNECT_ATTEMPTS; i++) {
     if (!opts.isCurrent() || !proc.running) return;
     try {
@@ -72,10 +80,14 @@ async function onDropped(attempt: Attempt, client: Client, opts: ReconnectOption
       opts.log('relay reconnected');
       return;
     } catch (err) {
-      opts.log(`relay reconnect ${i}/${RECONNECT_ATTEMPTS} failed: ${err instanceof Error ? err.message : String(err)}`);
+      opts.log(
+        `relay reconnect ${i}/${RECONNECT_ATTEMPTS} failed: ${err instanceof Error ? err.message : String(err)}`,
+      );
       await delay(250 * i);
     }
   }
   if ((await attempt.exitSoon(EXIT_SETTLE_MS)) !== null) return;
-  attempt.fail({ error: new BoxError('RELAY_DROPPED', 'runtime', `The relay of "${opts.name}" dropped and could not be reconnected`) });
+  attempt.fail({
+    error: new BoxError('RELAY_DROPPED', 'runtime', `The relay of "${opts.name}" dropped and could not be reconnected`),
+  });
 }

@@ -17,7 +17,15 @@ const SERVER = { command: 'node', args: ['server.js'] };
 // The test's own waits use the real clock, also while a test fakes the timers of the code under test.
 const realSetTimeout = globalThis.setTimeout;
 const realClearTimeout = globalThis.clearTimeout;
-const START_PHASES = ['box_unavailable', 'session_create', 'workspace_stage', 'dep_install', 'process_start', 'relay_connect', 'mcp_init'];
+const START_PHASES = [
+  'box_unavailable',
+  'session_create',
+  'workspace_stage',
+  'dep_install',
+  'process_start',
+  'relay_connect',
+  'mcp_init',
+];
 
 let fake: FakeRuntime;
 let sup: Supervisor | undefined;
@@ -77,7 +85,11 @@ function until<T>(name: string, check: () => T | undefined, what: string, timeou
     };
     const timer = realSetTimeout(() => {
       s.off('status', onStatus);
-      const seen = s.history(name).map((h) => `${h.state}${h.error === undefined ? '' : `(${h.error.phase}/${h.error.code} #${h.error.attempt})`}`);
+      const seen = s
+        .history(name)
+        .map(
+          (h) => `${h.state}${h.error === undefined ? '' : `(${h.error.phase}/${h.error.code} #${h.error.attempt})`}`,
+        );
       reject(new Error(`${name}: ${what} not reached within ${timeoutMs} ms; history: ${seen.join(' → ')}`));
     }, timeoutMs);
     const now = check();
@@ -88,12 +100,25 @@ function until<T>(name: string, check: () => T | undefined, what: string, timeou
 
 /** The server's status once it is in one of `states`. */
 function inState(name: string, ...states: ServerState[]): Promise<ServerStatus> {
-  return until(name, () => (states.includes(current().get(name).state) ? current().get(name) : undefined), states.join('|'));
+  return until(
+    name,
+    () => (states.includes(current().get(name).state) ? current().get(name) : undefined),
+    states.join('|'),
+  );
 }
 
 /** The server's status once its history holds `n` transitions into `state`. */
 function nth(name: string, state: ServerState, n: number): Promise<ServerStatus> {
-  return until(name, () => (current().history(name).filter((e) => e.state === state).length >= n ? current().get(name) : undefined), `${state} #${n}`);
+  return until(
+    name,
+    () =>
+      current()
+        .history(name)
+        .filter((e) => e.state === state).length >= n
+        ? current().get(name)
+        : undefined,
+    `${state} #${n}`,
+  );
 }
 
 /** The failure records of the transitions into backoff or failed, oldest first. */
@@ -164,7 +189,9 @@ describe('states', () => {
     expect([...new Set(phases)]).toEqual(START_PHASES);
     // A server with no folder stages an empty workspace and installs nothing.
     expect(fake.execs.map((e) => e.kind)).toEqual(['probe', 'stage']);
-    expect(await s.callTool('a', 'echo', { text: 'hello' })).toMatchObject({ content: [{ type: 'text', text: 'hello' }] });
+    expect(await s.callTool('a', 'echo', { text: 'hello' })).toMatchObject({
+      content: [{ type: 'text', text: 'hello' }],
+    });
     expect((await s.listTools('a')).map((t) => t.name)).toContain('echo');
   });
 
@@ -189,7 +216,12 @@ describe('states', () => {
     s.add('a', SERVER);
     const failed = await inState('a', 'failed');
     expect(failed.phase).toBe('box_unavailable');
-    expect(failed.error).toMatchObject({ phase: 'box_unavailable', code: 'BOX_DISABLED', retryable: false, attempt: 1 });
+    expect(failed.error).toMatchObject({
+      phase: 'box_unavailable',
+      code: 'BOX_DISABLED',
+      retryable: false,
+      attempt: 1,
+    });
     expect(failed.error?.nextRetryAt).toBeUndefined();
     expect(states('a')).toEqual(['starting', 'failed']);
     expect(fake.pings).toBe(0);
@@ -204,7 +236,16 @@ describe('states', () => {
     const backoff = await inState('a', 'backoff');
     expect(backoff.phase).toBe('runtime');
     expect(backoff.pid).toBeUndefined();
-    expect(backoff.error).toMatchObject({ phase: 'runtime', code: 'PROCESS_EXITED', retryable: true, exitCode: 3, signal: null, oomKilled: false, attempt: 1, maxAttempts: 6 });
+    expect(backoff.error).toMatchObject({
+      phase: 'runtime',
+      code: 'PROCESS_EXITED',
+      retryable: true,
+      exitCode: 3,
+      signal: null,
+      oomKilled: false,
+      attempt: 1,
+      maxAttempts: 6,
+    });
     expect(backoff.error?.message).toContain('exited with code 3');
     expect(backoff.error?.stderrTail).toContain('server starting (attempt 1)');
     expect(backoff.error?.stderrTail).toContain('ValueError: bad thing');
@@ -220,7 +261,10 @@ describe('states', () => {
     // Every transition was a 'status' event; backoff carries its error.
     const transitions = events.filter((e) => e.name === 'a' && e.previous !== e.state);
     expect(transitions.map((e) => e.state)).toEqual(states('a'));
-    expect(transitions.find((e) => e.state === 'backoff')?.error).toMatchObject({ code: 'PROCESS_EXITED', exitCode: 3 });
+    expect(transitions.find((e) => e.state === 'backoff')?.error).toMatchObject({
+      code: 'PROCESS_EXITED',
+      exitCode: 3,
+    });
   });
 
   it('a crash by a signal: the exit code is 128 + n and the record names the signal', async () => {
@@ -260,7 +304,12 @@ describe('states', () => {
     s.add('a', SERVER);
     await inState('a', 'ready');
     await s.stop('a');
-    expect(fake.process('a').ended).toMatchObject({ reason: 'stopped', stoppedBy: 'sigterm', exitCode: 143, signal: 'SIGTERM' });
+    expect(fake.process('a').ended).toMatchObject({
+      reason: 'stopped',
+      stoppedBy: 'sigterm',
+      exitCode: 143,
+      signal: 'SIGTERM',
+    });
   });
 
   it('stop() during backoff cancels the retry', async () => {
@@ -281,7 +330,13 @@ describe('states', () => {
     await inState('a', 'ready');
     fake.process('a').exit({ code: 2 });
     const failed = await inState('a', 'failed');
-    expect(failed.error).toMatchObject({ phase: 'runtime', code: 'PROCESS_EXITED', exitCode: 2, attempt: 1, maxAttempts: 1 });
+    expect(failed.error).toMatchObject({
+      phase: 'runtime',
+      code: 'PROCESS_EXITED',
+      exitCode: 2,
+      attempt: 1,
+      maxAttempts: 1,
+    });
     expect(failed.error?.nextRetryAt).toBeUndefined();
     await sleep(50);
     expect(fake.processes('a')).toHaveLength(1);
@@ -314,21 +369,24 @@ describe('restart policy', () => {
   it.each([
     { random: 0, delays: [10, 20, 40, 40] },
     { random: 0.999999, delays: [20, 40, 80, 80] },
-  ])('backoff doubles from backoffInitialMs to backoffMaxMs, jitter at its bounds (Math.random = $random)', async ({ random, delays }) => {
-    // Before the server exists: its policy takes Math.random when it is made.
-    vi.spyOn(Math, 'random').mockReturnValue(random);
-    const s = await supervisor({ restart: { maxRestarts: 4 } });
-    crashWhenReady('a', 5);
-    s.add('a', SERVER);
-    const failed = await inState('a', 'failed');
-    expect(failed.error).toMatchObject({ attempt: 5, maxAttempts: 5 });
-    const records = failures('a');
-    expect(records.map((r) => r.attempt)).toEqual([1, 2, 3, 4, 5]);
-    expect(records[4]?.nextRetryAt).toBeUndefined();
-    expect(retryDelays('a')).toEqual(delays);
-    assertPlanned(records.slice(0, 4), delays);
-    assertWaitedOut('a');
-  });
+  ])(
+    'backoff doubles from backoffInitialMs to backoffMaxMs, jitter at its bounds (Math.random = $random)',
+    async ({ random, delays }) => {
+      // Before the server exists: its policy takes Math.random when it is made.
+      vi.spyOn(Math, 'random').mockReturnValue(random);
+      const s = await supervisor({ restart: { maxRestarts: 4 } });
+      crashWhenReady('a', 5);
+      s.add('a', SERVER);
+      const failed = await inState('a', 'failed');
+      expect(failed.error).toMatchObject({ attempt: 5, maxAttempts: 5 });
+      const records = failures('a');
+      expect(records.map((r) => r.attempt)).toEqual([1, 2, 3, 4, 5]);
+      expect(records[4]?.nextRetryAt).toBeUndefined();
+      expect(retryDelays('a')).toEqual(delays);
+      assertPlanned(records.slice(0, 4), delays);
+      assertWaitedOut('a');
+    },
+  );
 
   it('real jitter keeps every delay within [base/2, base] of the doubling schedule', async () => {
     const s = await supervisor({ restart: { maxRestarts: 5, backoffInitialMs: 16, backoffMaxMs: 64 } });
@@ -382,25 +440,28 @@ describe('restart policy', () => {
     expect((await inState('a', 'failed')).error).toMatchObject({ attempt: 2 });
   });
 
-  it.each<{ code: ErrorCode }>([{ code: 'IMAGE_MISSING' }, { code: 'HARDENING_CHECK_FAILED' }, { code: 'INVALID_ARGUMENT' }])(
-    'a non-retryable $code in session_create goes straight to failed',
-    async ({ code }) => {
-      const s = await supervisor();
-      fake.failSessions(new BoxError(code, 'session_create', `fake ${code}`));
-      s.add('a', SERVER);
-      const failed = await inState('a', 'failed');
-      expect(failed.error).toMatchObject({ phase: 'session_create', code, retryable: false, attempt: 1 });
-      expect(failed.error?.nextRetryAt).toBeUndefined();
-      expect(states('a')).toEqual(['starting', 'failed']);
-    },
-  );
+  it.each<{ code: ErrorCode }>([
+    { code: 'IMAGE_MISSING' },
+    { code: 'HARDENING_CHECK_FAILED' },
+    { code: 'INVALID_ARGUMENT' },
+  ])('a non-retryable $code in session_create goes straight to failed', async ({ code }) => {
+    const s = await supervisor();
+    fake.failSessions(new BoxError(code, 'session_create', `fake ${code}`));
+    s.add('a', SERVER);
+    const failed = await inState('a', 'failed');
+    expect(failed.error).toMatchObject({ phase: 'session_create', code, retryable: false, attempt: 1 });
+    expect(failed.error?.nextRetryAt).toBeUndefined();
+    expect(states('a')).toEqual(['starting', 'failed']);
+  });
 
   it('a retryable session_create failure is retried', async () => {
     const s = await supervisor();
     fake.failSessions(new BoxError('SESSION_CREATE_FAILED', 'session_create', 'the engine refused the container'), 1);
     s.add('a', SERVER);
     await inState('a', 'ready');
-    expect(failures('a')).toMatchObject([{ phase: 'session_create', code: 'SESSION_CREATE_FAILED', retryable: true, attempt: 1 }]);
+    expect(failures('a')).toMatchObject([
+      { phase: 'session_create', code: 'SESSION_CREATE_FAILED', retryable: true, attempt: 1 },
+    ]);
   });
 
   it('a folder over its stageLimits: failed in workspace_stage with STAGE_LIMIT_EXCEEDED, not retried', async () => {
@@ -408,7 +469,12 @@ describe('restart policy', () => {
     const s = await supervisor();
     s.add('a', { command: 'node', args: [join(dir, 'server.js')], box: { stageLimits: { maxFiles: 1 } } });
     const failed = await inState('a', 'failed');
-    expect(failed.error).toMatchObject({ phase: 'workspace_stage', code: 'STAGE_LIMIT_EXCEEDED', retryable: false, attempt: 1 });
+    expect(failed.error).toMatchObject({
+      phase: 'workspace_stage',
+      code: 'STAGE_LIMIT_EXCEEDED',
+      retryable: false,
+      attempt: 1,
+    });
     expect(states('a')).toEqual(['starting', 'failed']);
     expect(fake.processes('a')).toHaveLength(0);
   });
@@ -424,7 +490,12 @@ describe('the same start failure twice in a row', () => {
       ['STAGE_FAILED', 1, true],
       ['STAGE_FAILED', 2, false],
     ]);
-    expect(failed.error).toMatchObject({ phase: 'workspace_stage', code: 'STAGE_FAILED', retryable: false, sameFailureCount: 2 });
+    expect(failed.error).toMatchObject({
+      phase: 'workspace_stage',
+      code: 'STAGE_FAILED',
+      retryable: false,
+      sameFailureCount: 2,
+    });
     expect(failed.error?.message).toContain('the same failure 2 attempts in a row');
     expect(failed.error?.nextRetryAt).toBeUndefined();
   });
@@ -434,7 +505,14 @@ describe('the same start failure twice in a row', () => {
     fake.script('a', { initialize: { exit: { code: 1, stderr: 'Error: API_KEY is not set\n' } } });
     s.add('a', SERVER);
     const failed = await inState('a', 'failed');
-    expect(failed.error).toMatchObject({ phase: 'mcp_init', code: 'PROCESS_EXITED', exitCode: 1, retryable: false, sameFailureCount: 2, attempt: 2 });
+    expect(failed.error).toMatchObject({
+      phase: 'mcp_init',
+      code: 'PROCESS_EXITED',
+      exitCode: 1,
+      retryable: false,
+      sameFailureCount: 2,
+      attempt: 2,
+    });
     expect(failed.error?.stderrTail).toContain('API_KEY is not set');
     expect(fake.processes('a')).toHaveLength(2);
   });
@@ -455,7 +533,12 @@ describe('the same start failure twice in a row', () => {
     fake.script('a', { exit: { afterMs: 0, code: 127, stderr: 'sh: exec: nosuch: not found\n' } });
     s.add('a', SERVER);
     const failed = await inState('a', 'failed');
-    expect(failed.error).toMatchObject({ phase: 'process_start', code: 'PROCESS_START_FAILED', exitCode: 127, sameFailureCount: 2 });
+    expect(failed.error).toMatchObject({
+      phase: 'process_start',
+      code: 'PROCESS_START_FAILED',
+      exitCode: 127,
+      sameFailureCount: 2,
+    });
     expect(failed.error?.message).toContain('command not found');
   });
 
@@ -473,7 +556,18 @@ describe('the same start failure twice in a row', () => {
 
   it('different failures in a row are retried until the server comes up', async () => {
     const s = await supervisor();
-    fake.script('a', (attempt) => (attempt <= 2 ? { initialize: { exit: { code: 1, stderr: attempt === 1 ? 'Error: cannot reach the database\n' : 'Error: config file is corrupt\n' } } } : {}));
+    fake.script('a', (attempt) =>
+      attempt <= 2
+        ? {
+            initialize: {
+              exit: {
+                code: 1,
+                stderr: attempt === 1 ? 'Error: cannot reach the database\n' : 'Error: config file is corrupt\n',
+              },
+            },
+          }
+        : {},
+    );
     s.add('a', SERVER);
     await inState('a', 'ready');
     expect(failures('a').map((r) => [r.code, r.attempt, r.sameFailureCount])).toEqual([
@@ -502,7 +596,14 @@ describe('faults at run time', () => {
     const err = await rejection(s.callTool('a', 'oom'));
     expect(err).toMatchObject({ code: 'OOM_KILLED', phase: 'runtime' });
     const backoff = await nth('a', 'backoff', 1);
-    expect(backoff.error).toMatchObject({ phase: 'runtime', code: 'OOM_KILLED', exitCode: 137, signal: 'SIGKILL', oomKilled: true, retryable: true });
+    expect(backoff.error).toMatchObject({
+      phase: 'runtime',
+      code: 'OOM_KILLED',
+      exitCode: 137,
+      signal: 'SIGKILL',
+      oomKilled: true,
+      retryable: true,
+    });
     expect(backoff.error?.message).toContain('OOM killer');
     expect(backoff.error?.stderrTail).toContain('allocating');
     await nth('a', 'ready', 2);
@@ -515,7 +616,12 @@ describe('faults at run time', () => {
     const identity = fake.process('a').identity;
     fake.process('a').exit({ signal: 'SIGXFSZ' });
     const backoff = await nth('a', 'backoff', 1);
-    expect(backoff.error).toMatchObject({ phase: 'runtime', code: 'DISK_QUOTA_EXCEEDED', exitCode: 153, signal: 'SIGXFSZ' });
+    expect(backoff.error).toMatchObject({
+      phase: 'runtime',
+      code: 'DISK_QUOTA_EXCEEDED',
+      exitCode: 153,
+      signal: 'SIGXFSZ',
+    });
     expect(backoff.error?.message).toContain('SIGXFSZ');
     const again = await nth('a', 'ready', 2);
     expect(fake.released).toContainEqual(identity);
@@ -530,7 +636,11 @@ describe('faults at run time', () => {
     const err = await rejection(s.callTool('a', 'exit', { code: 3 }));
     expect(Date.now() - started).toBeLessThan(2000);
     expect(err).toMatchObject({ code: 'PROCESS_EXITED', phase: 'runtime' });
-    expect((await nth('a', 'backoff', 1)).error).toMatchObject({ code: 'PROCESS_EXITED', exitCode: 3, stderrTail: expect.stringContaining('exiting with code 3') as unknown });
+    expect((await nth('a', 'backoff', 1)).error).toMatchObject({
+      code: 'PROCESS_EXITED',
+      exitCode: 3,
+      stderrTail: expect.stringContaining('exiting with code 3') as unknown,
+    });
   });
 
   it('a JSON-RPC error from a tool: TOOL_CALL_FAILED in tool_call, and the server stays ready', async () => {
@@ -566,7 +676,13 @@ describe('faults at run time', () => {
     s.add('a', SERVER);
     await inState('a', 'ready');
     const call = s.callTool('a', 'fail', { message: 'upstream API error', code: -32000 });
-    const settled = await Promise.race([call.then(() => 'answered', () => 'failed'), sleep(300).then(() => 'pending')]);
+    const settled = await Promise.race([
+      call.then(
+        () => 'answered',
+        () => 'failed',
+      ),
+      sleep(300).then(() => 'pending'),
+    ]);
     expect(settled).toBe('failed');
   });
 
@@ -583,7 +699,10 @@ describe('faults at run time', () => {
     expect(s.get('a').state).toBe('ready');
     expect(fake.processes('a')).toHaveLength(1);
 
-    expect((await rejection(s.callTool('a', 'hang', {}, { timeoutMs: 50 }))).details).toMatchObject({ consecutiveTimeouts: 2, timeoutMs: 50 });
+    expect((await rejection(s.callTool('a', 'hang', {}, { timeoutMs: 50 }))).details).toMatchObject({
+      consecutiveTimeouts: 2,
+      timeoutMs: 50,
+    });
     const backoff = await nth('a', 'backoff', 1);
     expect(backoff.error).toMatchObject({ phase: 'tool_call', code: 'TOOL_TIMEOUT', attempt: 1 });
     expect(backoff.error?.message).toContain('2 consecutive tool-call timeouts');
@@ -600,7 +719,8 @@ describe('faults at run time', () => {
     expect(fake.process('a').ended).toMatchObject({ reason: 'engine_lost' });
     // More failed attempts than the budget allows, while the engine is away.
     await nth('a', 'backoff', 4);
-    for (const r of failures('a')) expect(r).toMatchObject({ phase: 'box_unavailable', code: 'ENGINE_UNREACHABLE', attempt: 1, retryable: true });
+    for (const r of failures('a'))
+      expect(r).toMatchObject({ phase: 'box_unavailable', code: 'ENGINE_UNREACHABLE', attempt: 1, retryable: true });
     expect(s.get('a')).toMatchObject({ state: 'backoff', phase: 'box_unavailable' });
     fake.engineUp();
     await nth('a', 'ready', 2);
@@ -608,7 +728,11 @@ describe('faults at run time', () => {
     // The budget is whole: one crash is still retried.
     fake.process('a').exit({ code: 1 });
     const backoffs = s.history('a').filter((e) => e.state === 'backoff').length;
-    expect((await nth('a', 'backoff', backoffs + 1)).error).toMatchObject({ phase: 'runtime', code: 'PROCESS_EXITED', attempt: 1 });
+    expect((await nth('a', 'backoff', backoffs + 1)).error).toMatchObject({
+      phase: 'runtime',
+      code: 'PROCESS_EXITED',
+      attempt: 1,
+    });
     await nth('a', 'ready', 3);
   });
 
@@ -634,7 +758,8 @@ describe('faults at run time', () => {
     expect(s.get('a').session).toBe(s.get('b').session);
     fake.killSession();
     await Promise.all([nth('a', 'ready', 2), nth('b', 'ready', 2)]);
-    for (const name of ['a', 'b']) expect(failures(name).map((r) => [r.phase, r.code, r.attempt])).toEqual([['runtime', 'CONTAINER_DIED', 1]]);
+    for (const name of ['a', 'b'])
+      expect(failures(name).map((r) => [r.phase, r.code, r.attempt])).toEqual([['runtime', 'CONTAINER_DIED', 1]]);
     expect(s.get('a').session).toBe(s.get('b').session);
   });
 
@@ -666,7 +791,8 @@ describe('faults at run time', () => {
     s.add('a', SERVER);
     await inState('a', 'ready');
     // With maxRestarts 0, one charged failure would have been the end.
-    for (const r of failures('a')) expect(r).toMatchObject({ phase: 'box_unavailable', code: 'ENGINE_UNREACHABLE', attempt: 1 });
+    for (const r of failures('a'))
+      expect(r).toMatchObject({ phase: 'box_unavailable', code: 'ENGINE_UNREACHABLE', attempt: 1 });
     expect(failures('a').length).toBeGreaterThanOrEqual(2);
   });
 
@@ -683,7 +809,11 @@ describe('faults at run time', () => {
     fake.process('a').exit({ code: 1 });
     const backoffs = s.history('a').filter((e) => e.state === 'backoff').length;
     // Without the refund this would be attempt 2 of 2, and failed.
-    expect((await nth('a', 'backoff', backoffs + 1)).error).toMatchObject({ phase: 'runtime', code: 'PROCESS_EXITED', attempt: 1 });
+    expect((await nth('a', 'backoff', backoffs + 1)).error).toMatchObject({
+      phase: 'runtime',
+      code: 'PROCESS_EXITED',
+      attempt: 1,
+    });
     await nth('a', 'ready', 3);
   });
 });
@@ -694,7 +824,10 @@ describe('faults at run time', () => {
 describe('health checks (fake timers: the ping and the stdout probe wait seconds)', () => {
   /** Fake timers and Date that also advance at real speed, so sockets and streams go on as usual. */
   function fakeClock(): void {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'], shouldAdvanceTime: true });
+    vi.useFakeTimers({
+      toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'],
+      shouldAdvanceTime: true,
+    });
   }
 
   it('a missed ping while the process is being OOM-killed: the exit record wins (OOM_KILLED, not SERVER_UNRESPONSIVE)', async () => {
@@ -710,7 +843,11 @@ describe('health checks (fake timers: the ping and the stdout probe wait seconds
     await vi.advanceTimersByTimeAsync(1100);
     await proc.received('notifications/cancelled');
     proc.exit({ signal: 'SIGKILL', reason: 'oom' });
-    expect((await nth('a', 'backoff', 1)).error).toMatchObject({ phase: 'runtime', code: 'OOM_KILLED', oomKilled: true });
+    expect((await nth('a', 'backoff', 1)).error).toMatchObject({
+      phase: 'runtime',
+      code: 'OOM_KILLED',
+      oomKilled: true,
+    });
     await nth('a', 'ready', 2);
     expect(failures('a').map((r) => r.code)).toEqual(['OOM_KILLED']);
   });

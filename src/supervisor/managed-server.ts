@@ -24,7 +24,16 @@ import type { ServerHost } from './server-host.js';
 import { sessionDeathOr } from './session-death.js';
 import { ServerLog } from './server-log.js';
 import { checkTransition } from './server-states.js';
-import { installServer, openSession, raceExit, stageServer, stamped, startServerProcess, type IdentityHolder, type StartContext } from './start-phases.js';
+import {
+  installServer,
+  openSession,
+  raceExit,
+  stageServer,
+  stamped,
+  startServerProcess,
+  type IdentityHolder,
+  type StartContext,
+} from './start-phases.js';
 import type { FailureRecord, ServerState, ServerStatus } from './types.js';
 
 export type { ServerHost } from './server-host.js';
@@ -58,8 +67,17 @@ export class ManagedServer implements DiskWatched {
     this.name = spec.name;
     this.host = host;
     this.budget = new RetryBudget(spec.restart);
-    this.redactor = new Redactor([...secretValues(spec.env, spec.secretEnv), ...urlCredentials([spec.install.indexUrl, spec.install.npmRegistry, ...(spec.install.extraIndexUrls ?? [])]), ...host.secrets]);
-    this.log = new ServerLog(host.logCapacity, (t) => this.redactor.redact(t), host.onLogLine, () => this.redactor.maxLength);
+    this.redactor = new Redactor([
+      ...secretValues(spec.env, spec.secretEnv),
+      ...urlCredentials([spec.install.indexUrl, spec.install.npmRegistry, ...(spec.install.extraIndexUrls ?? [])]),
+      ...host.secrets,
+    ]);
+    this.log = new ServerLog(
+      host.logCapacity,
+      (t) => this.redactor.redact(t),
+      host.onLogLine,
+      () => this.redactor.maxLength,
+    );
     if (host.seed !== undefined) {
       this.log.seed(host.seed.logs);
       this.error = host.seed.lastFailure;
@@ -96,7 +114,9 @@ export class ManagedServer implements DiskWatched {
       ...(a === null ? {} : { session: a.session.info.name }),
       ...(held === null ? {} : { uid: held.identity.uid, workspace: held.identity.workspace }),
       ...(a?.proc != null && a.proc.running ? { pid: a.proc.pid, startedAt: a.proc.startedAt } : {}),
-      ...(this.state === 'ready' && this.readyAt !== undefined ? { readyAt: new Date(this.readyAt).toISOString() } : {}),
+      ...(this.state === 'ready' && this.readyAt !== undefined
+        ? { readyAt: new Date(this.readyAt).toISOString() }
+        : {}),
       restarts: this.restarts,
       ...(this.toolsCount === undefined ? {} : { tools: this.toolsCount }),
       ...(this.installTaskId === undefined ? {} : { installTaskId: this.installTaskId }),
@@ -146,15 +166,32 @@ export class ManagedServer implements DiskWatched {
 
   async listTools(opts: { signal?: AbortSignal } = {}): Promise<Tool[]> {
     const client = this.readyClient('tools/list');
-    const result = await this.guardCall('tools/list', () => client.listTools(undefined, { timeout: this.spec.toolTimeoutMs, ...(opts.signal === undefined ? {} : { signal: opts.signal }) }));
+    const result = await this.guardCall('tools/list', () =>
+      client.listTools(undefined, {
+        timeout: this.spec.toolTimeoutMs,
+        ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+      }),
+    );
     this.toolsCount = result.tools.length;
     return result.tools;
   }
 
-  async callTool(tool: string, args: Record<string, unknown> = {}, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<CallToolResult> {
+  async callTool(
+    tool: string,
+    args: Record<string, unknown> = {},
+    opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<CallToolResult> {
     const client = this.readyClient(`tools/call ${tool}`);
     const timeout = opts.timeoutMs ?? this.spec.toolTimeoutMs;
-    const result = await this.guardCall(`tool "${tool}"`, () => client.callTool({ name: tool, arguments: args }, undefined, { timeout, ...(opts.signal === undefined ? {} : { signal: opts.signal }) }), timeout);
+    const result = await this.guardCall(
+      `tool "${tool}"`,
+      () =>
+        client.callTool({ name: tool, arguments: args }, undefined, {
+          timeout,
+          ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+        }),
+      timeout,
+    );
     this.consecutiveTimeouts = 0;
     return result as CallToolResult;
   }
@@ -168,7 +205,8 @@ export class ManagedServer implements DiskWatched {
   /** Its folders hold more than `box.diskMb` / `box.diskFiles`: stopped, and cleared before the next start. */
   onDiskOverQuota(usage: DiskUsage, target: DiskTarget): void {
     const attempt = this.attempt;
-    const current = (): boolean => this.state === 'ready' && this.attempt === attempt && this.identity.current?.identity === target.identity;
+    const current = (): boolean =>
+      this.state === 'ready' && this.attempt === attempt && this.identity.current?.identity === target.identity;
     if (attempt === null || !current()) return;
     const error = quotaError(this.name, usage, target.quota);
     void (async () => {
@@ -193,17 +231,29 @@ export class ManagedServer implements DiskWatched {
         // Before the attempt has its session, `this.attempt` is the previous one's.
         const failed = this.toFailure(err);
         const phase = failed.error.phase;
-        failure = signal.aborted ? null : await sessionDeathOr(failed, phase === 'box_unavailable' || phase === 'session_create' ? undefined : this.attempt?.session);
+        failure = signal.aborted
+          ? null
+          : await sessionDeathOr(
+              failed,
+              phase === 'box_unavailable' || phase === 'session_create' ? undefined : this.attempt?.session,
+            );
       }
       if (failure === null || signal.aborted) return;
       await this.attempt?.close(failure.error.message);
       if (failure.error.code === 'DISK_QUOTA_EXCEEDED') await this.clearFolders();
-      const decision = this.budget.decide(failure, (retryable) => this.record(failure, { retryable, attempt: 0, maxAttempts: 0, startedAt }), {
-        wasReady,
-        containerId: this.attempt?.session.info.containerId ?? null,
-      });
+      const decision = this.budget.decide(
+        failure,
+        (retryable) => this.record(failure, { retryable, attempt: 0, maxAttempts: 0, startedAt }),
+        {
+          wasReady,
+          containerId: this.attempt?.session.info.containerId ?? null,
+        },
+      );
       this.error = decision.record;
-      this.log.line('lifecycle', `failed in ${this.error.phase} (${this.error.code}): ${this.error.message}${decision.retry ? `; retrying in ${decision.delayMs} ms` : '; not retrying'}`);
+      this.log.line(
+        'lifecycle',
+        `failed in ${this.error.phase} (${this.error.code}): ${this.error.message}${decision.retry ? `; retrying in ${decision.delayMs} ms` : '; not retrying'}`,
+      );
       if (!decision.retry) {
         this.setState('failed');
         return;
@@ -228,7 +278,14 @@ export class ManagedServer implements DiskWatched {
     this.attempt = attempt;
     const staged = await stageServer(this.ctx, session, signal);
     const env = await installServer(this.ctx, session, staged, signal);
-    await startServerProcess(this.ctx, attempt, staged, env, { onExit: (exit) => this.onExit(attempt, exit), onStdoutClosed: () => this.onStdoutClosed(attempt) }, signal);
+    await startServerProcess(
+      this.ctx,
+      attempt,
+      staged,
+      env,
+      { onExit: (exit) => this.onExit(attempt, exit), onStdoutClosed: () => this.onStdoutClosed(attempt) },
+      signal,
+    );
     if (this.spec.client === 'external') {
       // Health comes from process and engine events; a command that is not there fails here.
       await raceExit(this.ctx, attempt, delay(Math.min(EARLY_EXIT_MS, 500), signal), EXIT_SETTLE_MS);
@@ -250,7 +307,11 @@ export class ManagedServer implements DiskWatched {
     this.setState('ready');
     this.log.line('lifecycle', `ready${this.toolsCount === undefined ? '' : ` (${this.toolsCount} tools)`}`);
     if (this.spec.client !== 'supervisor') return;
-    const health = { name: this.name, isCurrent: () => this.state === 'ready' && this.attempt === attempt, log: (line: string) => this.log.line('lifecycle', line) };
+    const health = {
+      name: this.name,
+      isCurrent: () => this.state === 'ready' && this.attempt === attempt,
+      log: (line: string) => this.log.line('lifecycle', line),
+    };
     startPing(attempt, this.spec.pingIntervalMs, health);
     watchConnection(attempt, { ...health, connect: () => reconnectClient(this.ctx, attempt) });
   }
@@ -260,20 +321,30 @@ export class ManagedServer implements DiskWatched {
     attempt.exit = exit;
     // Requests in flight fail now, not after their timeout.
     void attempt.client?.close().catch(() => undefined);
-    if (this.state === 'ready') attempt.fail({ error: this.exitError(exit, 'runtime'), exit, counts: exit.reason !== 'engine_lost' });
+    if (this.state === 'ready')
+      attempt.fail({ error: this.exitError(exit, 'runtime'), exit, counts: exit.reason !== 'engine_lost' });
   }
 
   /** The relay found the process alive with its stdout closed: nothing it does can reach a client. */
   private onStdoutClosed(attempt: Attempt): void {
     if (this.attempt !== attempt || this.state !== 'ready') return;
-    attempt.fail({ error: new BoxError('STDOUT_CLOSED', 'runtime', `"${this.name}" closed its stdout but kept running (pid ${attempt.proc?.pid ?? '?'}): no answer can reach a client; restarting it`) });
+    attempt.fail({
+      error: new BoxError(
+        'STDOUT_CLOSED',
+        'runtime',
+        `"${this.name}" closed its stdout but kept running (pid ${attempt.proc?.pid ?? '?'}): no answer can reach a client; restarting it`,
+      ),
+    });
   }
 
   /** Deletes the identity and its folders: the next start stages and installs into new ones. */
   private async clearFolders(): Promise<void> {
     const held = this.identity.current;
     this.identity.current = null;
-    if (held !== null) await held.session.releaseIdentity(held.identity).catch((err: unknown) => this.log.line('lifecycle', `failed to release the workspace: ${String(err)}`));
+    if (held !== null)
+      await held.session
+        .releaseIdentity(held.identity)
+        .catch((err: unknown) => this.log.line('lifecycle', `failed to release the workspace: ${String(err)}`));
   }
 
   // ── calls ──────────────────────────────────────────────────────────────────────────────────
@@ -281,8 +352,11 @@ export class ManagedServer implements DiskWatched {
   private readyClient(what: string): Client {
     const client = this.client;
     if (client === undefined) {
-      const why = this.spec.client === 'external' ? 'its MCP client is external (box.client: "external")' : `it is ${this.state}`;
-      throw new BoxError('PROCESS_NOT_RUNNING', 'tool_call', `Cannot run ${what} on "${this.name}": ${why}`, { details: { state: this.state } });
+      const why =
+        this.spec.client === 'external' ? 'its MCP client is external (box.client: "external")' : `it is ${this.state}`;
+      throw new BoxError('PROCESS_NOT_RUNNING', 'tool_call', `Cannot run ${what} on "${this.name}": ${why}`, {
+        details: { state: this.state },
+      });
     }
     return client;
   }
@@ -296,8 +370,10 @@ export class ManagedServer implements DiskWatched {
     } catch (err) {
       // The SDK's own errors share their codes (-32000, -32001) with what a server may answer:
       // a closed connection leaves the client without a transport, its timeout comes after the timeout.
-      const closed = err instanceof McpError && err.code === ErrorCode.ConnectionClosed && client?.transport === undefined;
-      const timedOut = err instanceof McpError && err.code === ErrorCode.RequestTimeout && Date.now() - started >= timeoutMs - 5;
+      const closed =
+        err instanceof McpError && err.code === ErrorCode.ConnectionClosed && client?.transport === undefined;
+      const timedOut =
+        err instanceof McpError && err.code === ErrorCode.RequestTimeout && Date.now() - started >= timeoutMs - 5;
       if (attempt?.exit === null && closed) {
         // The relay closed: usually the process just ended. Its exit record follows within moments.
         await attempt.exitSoon(EXIT_SETTLE_MS);
@@ -305,26 +381,54 @@ export class ManagedServer implements DiskWatched {
       if (attempt?.exit != null) throw this.exitError(attempt.exit, 'runtime', `while ${what} was running`);
       if (timedOut) {
         this.consecutiveTimeouts++;
-        const error = new BoxError('TOOL_TIMEOUT', 'tool_call', `${what} of "${this.name}" did not answer within ${timeoutMs} ms; it was cancelled (notifications/cancelled sent) and the server stays up`, {
-          cause: err,
-          details: { timeoutMs, consecutiveTimeouts: this.consecutiveTimeouts },
-        });
-        this.error = this.record({ error }, { retryable: true, attempt: 0, maxAttempts: this.budget.maxAttempts, startedAt: started });
+        const error = new BoxError(
+          'TOOL_TIMEOUT',
+          'tool_call',
+          `${what} of "${this.name}" did not answer within ${timeoutMs} ms; it was cancelled (notifications/cancelled sent) and the server stays up`,
+          {
+            cause: err,
+            details: { timeoutMs, consecutiveTimeouts: this.consecutiveTimeouts },
+          },
+        );
+        this.error = this.record(
+          { error },
+          { retryable: true, attempt: 0, maxAttempts: this.budget.maxAttempts, startedAt: started },
+        );
         if (this.spec.recycleAfterTimeouts > 0 && this.consecutiveTimeouts >= this.spec.recycleAfterTimeouts) {
           this.log.line('lifecycle', `${this.consecutiveTimeouts} tool calls in a row timed out: recycling the server`);
-          attempt?.fail({ error: new BoxError('TOOL_TIMEOUT', 'tool_call', `recycled after ${this.consecutiveTimeouts} consecutive tool-call timeouts`) });
+          attempt?.fail({
+            error: new BoxError(
+              'TOOL_TIMEOUT',
+              'tool_call',
+              `recycled after ${this.consecutiveTimeouts} consecutive tool-call timeouts`,
+            ),
+          });
         }
         throw error;
       }
       // The relay answered in the process's place (it died, closed its stdout): its phase and code.
       const relayed = err instanceof McpError ? relayFailure(err.data) : null;
-      if (relayed !== null) throw new BoxError(relayed.code, relayed.phase, `${what} of "${this.name}" got no answer: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      if (relayed !== null)
+        throw new BoxError(
+          relayed.code,
+          relayed.phase,
+          `${what} of "${this.name}" got no answer: ${err instanceof Error ? err.message : String(err)}`,
+          { cause: err },
+        );
       const code = err instanceof McpError ? err.code : undefined;
-      const error = new BoxError('TOOL_CALL_FAILED', 'tool_call', `${what} of "${this.name}" failed: ${this.redactor.redact(err instanceof Error ? err.message : String(err))}`, {
-        cause: err,
-        details: code === undefined ? {} : { jsonRpcCode: code },
-      });
-      this.error = this.record({ error }, { retryable: true, attempt: 0, maxAttempts: this.budget.maxAttempts, startedAt: started });
+      const error = new BoxError(
+        'TOOL_CALL_FAILED',
+        'tool_call',
+        `${what} of "${this.name}" failed: ${this.redactor.redact(err instanceof Error ? err.message : String(err))}`,
+        {
+          cause: err,
+          details: code === undefined ? {} : { jsonRpcCode: code },
+        },
+      );
+      this.error = this.record(
+        { error },
+        { retryable: true, attempt: 0, maxAttempts: this.budget.maxAttempts, startedAt: started },
+      );
       throw error;
     }
   }
@@ -332,18 +436,38 @@ export class ManagedServer implements DiskWatched {
   // ── records ────────────────────────────────────────────────────────────────────────────────
 
   private exitError(exit: ProcessExit, phase: ServerPhase, context = ''): BoxError {
-    return exitFailure(exit, { name: this.name, state: this.state, phase, diskQuotaBytes: this.spec.disk.maxBytes, redact: (t) => this.redactor.redact(t), context });
+    return exitFailure(exit, {
+      name: this.name,
+      state: this.state,
+      phase,
+      diskQuotaBytes: this.spec.disk.maxBytes,
+      redact: (t) => this.redactor.redact(t),
+      context,
+    });
   }
 
   private toFailure(err: unknown): Failure {
     // While starting, an error of no particular phase (or no BoxError: a bug) is the running phase's.
-    const error = this.state === 'starting' && this.phase !== undefined ? stamped(err, this.phase) : isBoxError(err) ? err : stamped(err, 'runtime');
+    const error =
+      this.state === 'starting' && this.phase !== undefined
+        ? stamped(err, this.phase)
+        : isBoxError(err)
+          ? err
+          : stamped(err, 'runtime');
     const exit = (error.details.exit as ProcessExit | undefined) ?? undefined;
     return { error, ...(exit === undefined ? {} : { exit }), counts: error.code !== 'ENGINE_UNREACHABLE' };
   }
 
-  private record(failure: Failure, info: { retryable: boolean; attempt: number; maxAttempts: number; startedAt: number }): FailureRecord {
-    return failureRecord(failure, { ...info, phase: this.phase, redact: (t) => this.redactor.redact(t), stderrTail: () => this.log.tail('stderr', STDERR_TAIL_LINES).join('\n') });
+  private record(
+    failure: Failure,
+    info: { retryable: boolean; attempt: number; maxAttempts: number; startedAt: number },
+  ): FailureRecord {
+    return failureRecord(failure, {
+      ...info,
+      phase: this.phase,
+      redact: (t) => this.redactor.redact(t),
+      stderrTail: () => this.log.tail('stderr', STDERR_TAIL_LINES).join('\n'),
+    });
   }
 
   private setPhase(phase: ServerPhase): void {

@@ -6,7 +6,8 @@
 import { mapStrings } from '../util/map-strings.js';
 
 /** Env keys whose values are secrets (the name says so). */
-export const SECRET_KEY_PATTERN = /KEY|TOKEN|SECRET|PASSW(OR)?D|PASS\b|_PASS|PWD|CREDENTIAL|AUTH|PRIVATE|COOKIE|SESSION|SIGNATURE|CERT/i;
+export const SECRET_KEY_PATTERN =
+  /KEY|TOKEN|SECRET|PASSW(OR)?D|PASS\b|_PASS|PWD|CREDENTIAL|AUTH|PRIVATE|COOKIE|SESSION|SIGNATURE|CERT/i;
 /** Shorter values are not treated as secrets (they would redact everything). */
 const MIN_SECRET_LENGTH = 4;
 
@@ -25,7 +26,11 @@ export function urlCredentials(urls: Iterable<string | undefined>): string[] {
     if (raw === undefined) continue;
     try {
       const url = new URL(raw);
-      if (url.password !== '') out.push(decodeURIComponent(url.password), `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`);
+      if (url.password !== '')
+        out.push(
+          decodeURIComponent(url.password),
+          `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`,
+        );
       else if (url.username !== '') out.push(decodeURIComponent(url.username));
     } catch {
       // not a URL: nothing to take from it
@@ -65,7 +70,8 @@ export class Redactor {
 
   add(secrets: Iterable<string>): void {
     const next = new Set(this.secrets);
-    for (const s of secrets) if (typeof s === 'string' && s.length >= MIN_SECRET_LENGTH) for (const f of forms(s)) next.add(f);
+    for (const s of secrets)
+      if (typeof s === 'string' && s.length >= MIN_SECRET_LENGTH) for (const f of forms(s)) next.add(f);
     // Longest first, so a secret that contains another is replaced whole.
     this.secrets = [...next].sort((a, b) => b.length - a.length);
     this.longest = this.secrets[0]?.length ?? 0;

@@ -7,12 +7,16 @@ const npm404: FailureShape = {
   message: '"x" exited with code 1',
   exitCode: 1,
   signal: null,
-  stderrTail: 'npm error code E404\nnpm error 404 Not Found - GET https://example.invalid/@nope%2fpkg - Not found\nnpm error A complete log of this run can be found in: /workspace/.mcp/s3-1a2b3c4d/cache/npm/_logs/2026-12-01T22_10_01_123Z-debug-0.log',
+  stderrTail:
+    'npm error code E404\nnpm error 404 Not Found - GET https://example.invalid/@nope%2fpkg - Not found\nnpm error A complete log of this run can be found in: /workspace/.mcp/s3-1a2b3c4d/cache/npm/_logs/2026-12-01T22_10_01_123Z-debug-0.log',
 };
 
 describe('repeated failures', () => {
   it('gives the same signature to attempts that differ only in numbers, ids and times', () => {
-    const again = { ...npm404, stderrTail: npm404.stderrTail.replace('s3-1a2b3c4d', 's3-99ffee00').replace('22_10_01_123Z', '22_11_47_900Z') };
+    const again = {
+      ...npm404,
+      stderrTail: npm404.stderrTail.replace('s3-1a2b3c4d', 's3-99ffee00').replace('22_10_01_123Z', '22_11_47_900Z'),
+    };
     expect(failureSignature(again)).toBe(failureSignature(npm404));
   });
 
@@ -26,7 +30,13 @@ describe('repeated failures', () => {
   });
 
   it('never counts failures of the engine, the container or a timeout', () => {
-    for (const code of ['ENGINE_UNREACHABLE', 'CONTAINER_DIED', 'SESSION_DEAD', 'MCP_INIT_TIMEOUT', 'OOM_KILLED'] as const) {
+    for (const code of [
+      'ENGINE_UNREACHABLE',
+      'CONTAINER_DIED',
+      'SESSION_DEAD',
+      'MCP_INIT_TIMEOUT',
+      'OOM_KILLED',
+    ] as const) {
       expect(failureSignature({ ...npm404, code })).toBeNull();
     }
   });

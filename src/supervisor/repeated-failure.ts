@@ -61,7 +61,9 @@ export function failureSignature(f: FailureShape): string | null {
     .slice(-SIGNATURE_STDERR_LINES);
   // A process that dies while starting is seen in whichever start phase was running at the time.
   const phase = f.phase === 'relay_connect' || f.phase === 'mcp_init' ? 'process_start' : f.phase;
-  return [phase, f.code, String(f.exitCode ?? ''), f.signal ?? '', normalise(f.message), ...tail.map(normalise)].join('\u0000');
+  return [phase, f.code, String(f.exitCode ?? ''), f.signal ?? '', normalise(f.message), ...tail.map(normalise)].join(
+    '\u0000',
+  );
 }
 
 /** Counts consecutive start attempts that failed with one signature. */

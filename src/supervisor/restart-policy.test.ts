@@ -1,19 +1,31 @@
 import { describe, expect, it } from 'vitest';
 import { RestartPolicy } from './restart-policy.js';
 
-const settings = { maxRestarts: 2, windowMs: 60_000, backoffInitialMs: 100, backoffMaxMs: 1000, healthyAfterMs: 30_000 };
+const settings = {
+  maxRestarts: 2,
+  windowMs: 60_000,
+  backoffInitialMs: 100,
+  backoffMaxMs: 1000,
+  healthyAfterMs: 30_000,
+};
 
 describe('restart policy', () => {
   it('retries maxRestarts times within the window, with growing backoff, then stops', () => {
     const p = new RestartPolicy(settings, () => 1);
-    expect(p.onFailure(0, { retryable: true })).toMatchObject({ retry: true, attempt: 1, maxAttempts: 3, delayMs: 100 });
+    expect(p.onFailure(0, { retryable: true })).toMatchObject({
+      retry: true,
+      attempt: 1,
+      maxAttempts: 3,
+      delayMs: 100,
+    });
     expect(p.onFailure(10, { retryable: true })).toMatchObject({ retry: true, attempt: 2, delayMs: 200 });
     expect(p.onFailure(20, { retryable: true })).toMatchObject({ retry: false, attempt: 3, delayMs: 0 });
   });
 
   it('does not spend the budget on failures that do not count', () => {
     const p = new RestartPolicy(settings, () => 1);
-    for (let i = 0; i < 10; i++) expect(p.onFailure(i, { retryable: true, counts: false })).toMatchObject({ retry: true, attempt: 1 });
+    for (let i = 0; i < 10; i++)
+      expect(p.onFailure(i, { retryable: true, counts: false })).toMatchObject({ retry: true, attempt: 1 });
   });
 
   it('gives the last spent failure back on refund', () => {

@@ -4,9 +4,30 @@ import type { Failure } from './failure-record.js';
 import { RetryBudget } from './retry-budget.js';
 import type { FailureRecord } from './types.js';
 
-const settings = { maxRestarts: 3, windowMs: 60_000, backoffInitialMs: 100, backoffMaxMs: 1000, healthyAfterMs: 10_000 };
-const failure = (code: ErrorCode, phase: ServerPhase = 'runtime', message = 'boom', counts?: boolean): Failure => ({ error: new BoxError(code, phase, message), ...(counts === undefined ? {} : { counts }) });
-const recordOf = (f: Failure) => (retryable: boolean): FailureRecord => ({ phase: f.error.phase as ServerPhase, code: f.error.code, message: f.error.message, retryable, stderrTail: '', durationMs: 0, attempt: 0, maxAttempts: 0, at: '' });
+const settings = {
+  maxRestarts: 3,
+  windowMs: 60_000,
+  backoffInitialMs: 100,
+  backoffMaxMs: 1000,
+  healthyAfterMs: 10_000,
+};
+const failure = (code: ErrorCode, phase: ServerPhase = 'runtime', message = 'boom', counts?: boolean): Failure => ({
+  error: new BoxError(code, phase, message),
+  ...(counts === undefined ? {} : { counts }),
+});
+const recordOf =
+  (f: Failure) =>
+  (retryable: boolean): FailureRecord => ({
+    phase: f.error.phase as ServerPhase,
+    code: f.error.code,
+    message: f.error.message,
+    retryable,
+    stderrTail: '',
+    durationMs: 0,
+    attempt: 0,
+    maxAttempts: 0,
+    at: '',
+  });
 
 describe('RetryBudget', () => {
   it('retries with backoff until the budget is spent, then stops; the record says attempt and maxAttempts', () => {
@@ -53,10 +74,16 @@ describe('RetryBudget', () => {
     expect(budget.decide(died, recordOf(died), { wasReady: true, containerId: 'c1' }).record.attempt).toBe(1);
     // The same container's death seen again by the next attempt: not charged.
     const again = failure('SESSION_DEAD', 'workspace_stage');
-    expect(budget.decide(again, recordOf(again), { wasReady: false, containerId: 'c1' })).toMatchObject({ retry: true, record: { attempt: 1 } });
+    expect(budget.decide(again, recordOf(again), { wasReady: false, containerId: 'c1' })).toMatchObject({
+      retry: true,
+      record: { attempt: 1 },
+    });
     // Another container's death is.
     const other = failure('CONTAINER_DIED');
-    expect(budget.decide(other, recordOf(other), { wasReady: true, containerId: 'c2' })).toMatchObject({ retry: false, record: { attempt: 2 } });
+    expect(budget.decide(other, recordOf(other), { wasReady: true, containerId: 'c2' })).toMatchObject({
+      retry: false,
+      record: { attempt: 2 },
+    });
   });
 
   it('a session death followed by the engine going away was the engine stopping: refunded', () => {
@@ -64,10 +91,16 @@ describe('RetryBudget', () => {
     const died = failure('CONTAINER_DIED');
     expect(budget.decide(died, recordOf(died), { wasReady: true, containerId: 'c1' }).record.attempt).toBe(1);
     const away = failure('ENGINE_UNREACHABLE', 'box_unavailable', 'gone', false);
-    expect(budget.decide(away, recordOf(away), { wasReady: false, containerId: null })).toMatchObject({ retry: true, record: { attempt: 1 } });
+    expect(budget.decide(away, recordOf(away), { wasReady: false, containerId: null })).toMatchObject({
+      retry: true,
+      record: { attempt: 1 },
+    });
     const crash = failure('PROCESS_EXITED');
     // The death refunded, the engine's absence free: this crash is the first charge.
-    expect(budget.decide(crash, recordOf(crash), { wasReady: true, containerId: 'c2' })).toMatchObject({ retry: true, record: { attempt: 1 } });
+    expect(budget.decide(crash, recordOf(crash), { wasReady: true, containerId: 'c2' })).toMatchObject({
+      retry: true,
+      record: { attempt: 1 },
+    });
   });
 
   it('reset() gives the whole budget back', () => {

@@ -13,7 +13,15 @@ import { DeathCharges } from './session-death.js';
 import type { FailureRecord } from './types.js';
 
 /** Failures no retry can fix: the config, the host folder, the image or the engine's hardening. */
-export const NON_RETRYABLE = new Set<ErrorCode>(['BOX_DISABLED', 'HOST_PATH_DENIED', 'INVALID_ARGUMENT', 'INVALID_REQUIREMENT', 'STAGE_LIMIT_EXCEEDED', 'IMAGE_MISSING', 'HARDENING_CHECK_FAILED']);
+export const NON_RETRYABLE = new Set<ErrorCode>([
+  'BOX_DISABLED',
+  'HOST_PATH_DENIED',
+  'INVALID_ARGUMENT',
+  'INVALID_REQUIREMENT',
+  'STAGE_LIMIT_EXCEEDED',
+  'IMAGE_MISSING',
+  'HARDENING_CHECK_FAILED',
+]);
 
 export interface RetryDecision {
   retry: boolean;
@@ -51,7 +59,11 @@ export class RetryBudget {
    * reached ready (a start failure repeated is judged only among start failures);
    * `containerId`: the session the attempt ran in.
    */
-  decide(failure: Failure, record: (retryable: boolean) => FailureRecord, at: { wasReady: boolean; containerId: string | null; now?: number }): RetryDecision {
+  decide(
+    failure: Failure,
+    record: (retryable: boolean) => FailureRecord,
+    at: { wasReady: boolean; containerId: string | null; now?: number },
+  ): RetryDecision {
     const now = at.now ?? Date.now();
     const { counts, refundLast } = this.deaths.counts(failure.error, at.containerId, failure.counts !== false);
     if (refundLast) this.policy.refundLast();
@@ -68,7 +80,12 @@ export class RetryBudget {
       delayMs: decision.delayMs,
       record: {
         ...first,
-        ...(hopeless ? { message: `${first.message} (the same failure ${sameInARow} attempts in a row: not retrying; fix the cause, then restart the server)`, sameFailureCount: sameInARow } : {}),
+        ...(hopeless
+          ? {
+              message: `${first.message} (the same failure ${sameInARow} attempts in a row: not retrying; fix the cause, then restart the server)`,
+              sameFailureCount: sameInARow,
+            }
+          : {}),
         retryable,
         attempt: decision.attempt,
         maxAttempts: decision.maxAttempts,

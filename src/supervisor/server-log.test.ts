@@ -46,7 +46,10 @@ describe('server log redaction across cuts', () => {
       log.write('stderr', lead);
       for (const ch of `${secret}${'q'.repeat(MAX_LINE_CHARS)}`) log.write('stderr', ch);
       log.write('stderr', '\n');
-      const stored = log.read(0, 100).lines.map((l) => l.text).join('');
+      const stored = log
+        .read(0, 100)
+        .lines.map((l) => l.text)
+        .join('');
       expect(stored, `offset ${offset}`).not.toContain(secret.slice(0, 6));
       expect(stored).toContain('***');
     }

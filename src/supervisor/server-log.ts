@@ -67,7 +67,10 @@ export class ServerLog {
 
   /** The last `n` lines of one source (the stderr tail of a failure record). */
   tail(source: LogSource, n: number): string[] {
-    return this.lines.filter((l) => l.source === source).slice(-n).map((l) => l.text);
+    return this.lines
+      .filter((l) => l.source === source)
+      .slice(-n)
+      .map((l) => l.text);
   }
 
   private push(source: LogSource, text: string): void {

@@ -37,7 +37,9 @@ describe('server state transitions', () => {
     expect(isLegalTransition(from, to)).toBe(false);
     const reported: IllegalTransitionError[] = [];
     expect(() => checkTransition('srv', from, to, (e) => reported.push(e))).toThrow(IllegalTransitionError);
-    expect(() => checkTransition('srv', from, to, () => undefined)).toThrow(`illegal state transition of "srv": ${from} → ${to}`);
+    expect(() => checkTransition('srv', from, to, () => undefined)).toThrow(
+      `illegal state transition of "srv": ${from} → ${to}`,
+    );
     expect(reported).toEqual([]);
   });
 
@@ -48,7 +50,9 @@ describe('server state transitions', () => {
     try {
       const reported: string[] = [];
       expect(() => checkTransition('srv', 'ready', 'starting', (e) => reported.push(e.message))).not.toThrow();
-      expect(reported).toEqual(['illegal state transition of "srv": ready → starting (allowed from ready: backoff, failed, stopped)']);
+      expect(reported).toEqual([
+        'illegal state transition of "srv": ready → starting (allowed from ready: backoff, failed, stopped)',
+      ]);
     } finally {
       if (saved.vitest !== undefined) process.env.VITEST = saved.vitest;
       if (saved.env === undefined) delete process.env.NODE_ENV;

@@ -12,7 +12,8 @@
 export const SERVER_STATES = ['pending', 'starting', 'ready', 'backoff', 'failed', 'stopped'] as const;
 export type ServerState = (typeof SERVER_STATES)[number];
 
-export const isServerState = (value: string): value is ServerState => (SERVER_STATES as readonly string[]).includes(value);
+export const isServerState = (value: string): value is ServerState =>
+  (SERVER_STATES as readonly string[]).includes(value);
 
 export const TRANSITIONS: Readonly<Record<ServerState, readonly ServerState[]>> = {
   pending: ['starting', 'stopped'],
@@ -29,7 +30,9 @@ export class IllegalTransitionError extends Error {
     readonly from: ServerState,
     readonly to: ServerState,
   ) {
-    super(`illegal state transition of "${server}": ${from} → ${to} (allowed from ${from}: ${TRANSITIONS[from].join(', ')})`);
+    super(
+      `illegal state transition of "${server}": ${from} → ${to} (allowed from ${from}: ${TRANSITIONS[from].join(', ')})`,
+    );
     this.name = 'IllegalTransitionError';
   }
 }
@@ -41,7 +44,12 @@ export function isLegalTransition(from: ServerState, to: ServerState): boolean {
 const underTest = (): boolean => process.env.VITEST !== undefined || process.env.NODE_ENV === 'test';
 
 /** Checks `from → to`; throws under test, reports through `report` otherwise. */
-export function checkTransition(server: string, from: ServerState, to: ServerState, report: (err: IllegalTransitionError) => void): void {
+export function checkTransition(
+  server: string,
+  from: ServerState,
+  to: ServerState,
+  report: (err: IllegalTransitionError) => void,
+): void {
   if (isLegalTransition(from, to)) return;
   const err = new IllegalTransitionError(server, from, to);
   if (underTest()) throw err;

@@ -10,7 +10,16 @@ import type { Failure } from './failure-record.js';
 /** How long a failed start phase waits for its session to show a death it may have caused. */
 const SESSION_DEATH_SETTLE_MS = 1500;
 /** Failures of a command run in the session: the ones a dying container causes. */
-const EXEC_FAILURES = new Set<ErrorCode>(['STAGE_FAILED', 'INSTALL_FAILED', 'EXEC_FAILED', 'EXEC_TIMEOUT', 'PROCESS_START_FAILED', 'CONFLICT', 'NOT_FOUND', 'ENGINE_ERROR']);
+const EXEC_FAILURES = new Set<ErrorCode>([
+  'STAGE_FAILED',
+  'INSTALL_FAILED',
+  'EXEC_FAILED',
+  'EXEC_TIMEOUT',
+  'PROCESS_START_FAILED',
+  'CONFLICT',
+  'NOT_FOUND',
+  'ENGINE_ERROR',
+]);
 const DEATHS = new Set<ErrorCode>(['SESSION_DEAD', 'CONTAINER_DIED']);
 
 /** `failure` as the session's death (or the engine's absence) when that is what caused it. */
@@ -18,13 +27,25 @@ export async function sessionDeathOr(failure: Failure, session: Session | undefi
   const { error } = failure;
   if (session === undefined || DEATHS.has(error.code) || error.code === 'ENGINE_UNREACHABLE') return failure;
   const settleMs = EXEC_FAILURES.has(error.code) ? SESSION_DEATH_SETTLE_MS : 0;
-  const alive = await session.checkAlive({ settleMs }).catch((err: unknown) => (isBoxError(err) && err.code === 'ENGINE_UNREACHABLE' ? null : true));
+  const alive = await session
+    .checkAlive({ settleMs })
+    .catch((err: unknown) => (isBoxError(err) && err.code === 'ENGINE_UNREACHABLE' ? null : true));
   if (alive === true) return failure;
   if (alive === null) {
-    const away = new BoxError('ENGINE_UNREACHABLE', 'box_unavailable', `The Docker engine went away during ${error.phase}: ${error.message}`, { cause: error, details: { ...error.details, phase: error.phase } });
+    const away = new BoxError(
+      'ENGINE_UNREACHABLE',
+      'box_unavailable',
+      `The Docker engine went away during ${error.phase}: ${error.message}`,
+      { cause: error, details: { ...error.details, phase: error.phase } },
+    );
     return { ...failure, error: away, counts: false };
   }
-  const dead = new BoxError('SESSION_DEAD', error.phase, `The session container died during ${error.phase} (${session.diedBecause ?? 'gone'}): ${error.message}`, { cause: error, details: { ...error.details } });
+  const dead = new BoxError(
+    'SESSION_DEAD',
+    error.phase,
+    `The session container died during ${error.phase} (${session.diedBecause ?? 'gone'}): ${error.message}`,
+    { cause: error, details: { ...error.details } },
+  );
   return { ...failure, error: dead };
 }
 
@@ -39,7 +60,11 @@ export class DeathCharges {
   private lastWasDeath = false;
 
   /** Whether `error` (in the session of container `containerId`) spends the budget. */
-  counts(error: BoxError, containerId: string | null, countsOtherwise: boolean): { counts: boolean; refundLast: boolean } {
+  counts(
+    error: BoxError,
+    containerId: string | null,
+    countsOtherwise: boolean,
+  ): { counts: boolean; refundLast: boolean } {
     const refundLast = error.code === 'ENGINE_UNREACHABLE' && this.lastWasDeath;
     let counts = countsOtherwise;
     if (DEATHS.has(error.code)) {

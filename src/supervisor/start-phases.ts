@@ -46,7 +46,8 @@ export async function inPhase<T>(ctx: StartContext, phase: ServerPhase, work: ()
 }
 
 export function stamped(err: unknown, phase: ServerPhase): BoxError {
-  if (!isBoxError(err)) return new BoxError('INTERNAL_ERROR', phase, err instanceof Error ? err.message : String(err), { cause: err });
+  if (!isBoxError(err))
+    return new BoxError('INTERNAL_ERROR', phase, err instanceof Error ? err.message : String(err), { cause: err });
   if (err.phase !== 'runtime' || phase === 'runtime') return err;
   return new BoxError(err.code, phase, err.message, { cause: err.cause, details: { ...err.details } });
 }
@@ -55,11 +56,17 @@ export function stamped(err: unknown, phase: ServerPhase): BoxError {
 export async function openSession(ctx: StartContext, signal: AbortSignal): Promise<Session> {
   await inPhase(ctx, 'box_unavailable', async () => {
     if (!ctx.host.boxEnabled) {
-      throw new BoxError('BOX_DISABLED', 'box_unavailable', 'Sandboxing is disabled by config (box.enabled: false); mcp-box never runs servers on the host');
+      throw new BoxError(
+        'BOX_DISABLED',
+        'box_unavailable',
+        'Sandboxing is disabled by config (box.enabled: false); mcp-box never runs servers on the host',
+      );
     }
     await ctx.host.runtime.ping({ signal, maxAgeMs: 2000 });
   });
-  return inPhase(ctx, 'session_create', () => ctx.host.runtime.ensureSession(ctx.spec.profile, { signal, persistent: ctx.host.persistentSessions }));
+  return inPhase(ctx, 'session_create', () =>
+    ctx.host.runtime.ensureSession(ctx.spec.profile, { signal, persistent: ctx.host.persistentSessions }),
+  );
 }
 
 export interface StagedServer {
@@ -73,18 +80,43 @@ export interface StagedServer {
 export function stageServer(ctx: StartContext, session: Session, signal: AbortSignal): Promise<StagedServer> {
   return inPhase(ctx, 'workspace_stage', async () => {
     const { spec } = ctx;
-    const folder = resolveHostFolder({ command: spec.command, args: spec.args, ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }), hostPath: spec.hostPath }, ctx.host.configDir);
-    const hostPath = folder.hostPath === null ? null : checkHostPolicy(folder.hostPath, { allowedRoots: spec.allowedRoots });
+    const folder = resolveHostFolder(
+      {
+        command: spec.command,
+        args: spec.args,
+        ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
+        hostPath: spec.hostPath,
+      },
+      ctx.host.configDir,
+    );
+    const hostPath =
+      folder.hostPath === null ? null : checkHostPolicy(folder.hostPath, { allowedRoots: spec.allowedRoots });
     // Again at every stage: a folder (or a link on its path) swapped since it was added.
-    if (hostPath !== null && ctx.host.folderRules !== undefined) checkFolderRules(hostPath, ctx.host.folderRules(spec.allowedRoots));
+    if (hostPath !== null && ctx.host.folderRules !== undefined)
+      checkFolderRules(hostPath, ctx.host.folderRules(spec.allowedRoots));
     const identity = await identityIn(ctx, session, signal);
-    const staged = await stageWorkspace({ session, identity, hostPath, limits: spec.stageLimits, caCertsFile: spec.caCertsFile, installOptions: spec.install, signal });
+    const staged = await stageWorkspace({
+      session,
+      identity,
+      hostPath,
+      limits: spec.stageLimits,
+      caCertsFile: spec.caCertsFile,
+      installOptions: spec.install,
+      signal,
+    });
     for (const d of staged.stage.dropped) ctx.log.line('lifecycle', `staging dropped ${d.rel}: ${d.reason}`);
-    ctx.log.line('lifecycle', `staged ${staged.stage.files} files (${staged.stage.bytes} bytes) in ${staged.stage.durationMs} ms`);
+    ctx.log.line(
+      'lifecycle',
+      `staged ${staged.stage.files} files (${staged.stage.bytes} bytes) in ${staged.stage.durationMs} ms`,
+    );
     const cmd =
       hostPath === null
         ? { command: spec.command, args: spec.args, cwd: spec.cwd ?? identity.workspace }
-        : rewriteForContainer({ command: spec.command, args: spec.args, ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }) }, hostPath, identity.workspace);
+        : rewriteForContainer(
+            { command: spec.command, args: spec.args, ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }) },
+            hostPath,
+            identity.workspace,
+          );
     return { identity, staged, cmd };
   });
 }
@@ -107,7 +139,12 @@ async function identityIn(ctx: StartContext, session: Session, signal: AbortSign
 }
 
 /** dep_install: installs what the staged manifests ask for (or nothing); the process's environment. */
-export function installServer(ctx: StartContext, session: Session, server: StagedServer, signal: AbortSignal): Promise<Record<string, string>> {
+export function installServer(
+  ctx: StartContext,
+  session: Session,
+  server: StagedServer,
+  signal: AbortSignal,
+): Promise<Record<string, string>> {
   return inPhase(ctx, 'dep_install', async () => {
     const installed = await installDependencies({
       session,
@@ -123,7 +160,12 @@ export function installServer(ctx: StartContext, session: Session, server: Stage
         ctx.log.line('lifecycle', `installing dependencies (task ${id})`);
       },
     });
-    ctx.log.line('lifecycle', installed.skipped ? `dependencies up to date (${installed.durationMs} ms)` : `installed ${installed.installed.join(' + ')} dependencies in ${installed.durationMs} ms`);
+    ctx.log.line(
+      'lifecycle',
+      installed.skipped
+        ? `dependencies up to date (${installed.durationMs} ms)`
+        : `installed ${installed.installed.join(' + ')} dependencies in ${installed.durationMs} ms`,
+    );
     const env = { ...installed.env, ...ctx.spec.env };
     // The server's own PATH comes after the venv / node_modules bins.
     if (ctx.spec.env.PATH !== undefined) env.PATH = [...installed.pathPrefix, ctx.spec.env.PATH].join(':');
@@ -132,7 +174,14 @@ export function installServer(ctx: StartContext, session: Session, server: Stage
 }
 
 /** process_start: the process runs as the server's uid, its stdio behind a relay. */
-export function startServerProcess(ctx: StartContext, attempt: Attempt, server: StagedServer, env: Record<string, string>, hooks: ProcessHooks, signal: AbortSignal): Promise<ManagedProcess> {
+export function startServerProcess(
+  ctx: StartContext,
+  attempt: Attempt,
+  server: StagedServer,
+  env: Record<string, string>,
+  hooks: ProcessHooks,
+  signal: AbortSignal,
+): Promise<ManagedProcess> {
   return inPhase(ctx, 'process_start', async () => {
     const { session } = attempt;
     const proc = await session.startProcess({
@@ -149,7 +198,8 @@ export function startServerProcess(ctx: StartContext, attempt: Attempt, server: 
     attempt.proc = proc;
     void proc.exited.then((exit) => hooks.onExit(exit));
     attempt.relay = ctx.host.relays.register(session.info.name, ctx.name, proc, {
-      onNonJsonLine: (preview, bytes) => ctx.log.line('stdout', bytes > preview.length ? `${preview} … [${bytes} bytes in all]` : preview),
+      onNonJsonLine: (preview, bytes) =>
+        ctx.log.line('stdout', bytes > preview.length ? `${preview} … [${bytes} bytes in all]` : preview),
       onStdoutClosed: () => hooks.onStdoutClosed(),
       onEvent: (message) => ctx.log.line('lifecycle', `relay: ${message}`),
     });
@@ -171,7 +221,13 @@ export async function raceExit<T>(ctx: StartContext, attempt: Attempt, work: Pro
   const proc = attempt.proc;
   if (proc === null) return work;
   const fail = (exit: ProcessExit): BoxError =>
-    exitFailure(exit, { name: ctx.name, state: ctx.state(), phase: ctx.phase() ?? 'process_start', diskQuotaBytes: ctx.spec.disk.maxBytes, redact: ctx.redact });
+    exitFailure(exit, {
+      name: ctx.name,
+      state: ctx.state(),
+      phase: ctx.phase() ?? 'process_start',
+      diskQuotaBytes: ctx.spec.disk.maxBytes,
+      redact: ctx.redact,
+    });
   const exited = proc.exited.then((exit): never => {
     throw fail(exit);
   });

@@ -54,7 +54,10 @@ export interface RelayEndpoint extends RelayUpgradeRouter {
 }
 
 /** A supervisor with no port of its own (see `SupervisorOptions.http`). */
-export async function createSupervisor(config: McpBoxConfig | unknown, opts: SupervisorOptions = {}): Promise<Supervisor> {
+export async function createSupervisor(
+  config: McpBoxConfig | unknown,
+  opts: SupervisorOptions = {},
+): Promise<Supervisor> {
   const parsed = parseConfig(config);
   const supervisor = new Supervisor(parsed, opts);
   for (const [name, def] of Object.entries(parsed.mcpServers)) supervisor.addParsed(name, def);
@@ -107,7 +110,13 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
     this.diskWatch = new DiskWatch({
       intervalMs: (config.box.diskCheckSec ?? DEFAULT_DISK_CHECK_SEC) * 1000,
       servers: () => this.servers.values(),
-      onError: (name, err) => this.servers.get(name)?.log.line('lifecycle', `could not measure the disk use: ${err instanceof Error ? err.message : String(err)}`),
+      onError: (name, err) =>
+        this.servers
+          .get(name)
+          ?.log.line(
+            'lifecycle',
+            `could not measure the disk use: ${err instanceof Error ? err.message : String(err)}`,
+          ),
     });
     this.diskWatch.start();
   }
@@ -125,17 +134,22 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
   addParsed(name: string, def: ServerDefinition, opts: { inferFolder?: boolean } = {}): ServerStatus {
     if (this.closing) throw new BoxError('CONFLICT', 'config', 'The supervisor is closing');
     assertServerName(name);
-    if (this.servers.has(name)) throw new BoxError('CONFLICT', 'config', `A server named ${JSON.stringify(name)} already exists`);
+    if (this.servers.has(name))
+      throw new BoxError('CONFLICT', 'config', `A server named ${JSON.stringify(name)} already exists`);
     const configDir = this.opts.configDir ?? process.cwd();
     const spec = resolveServer(name, def, this.config.box, configDir, opts);
     if (spec.hostPath !== undefined && spec.hostPath !== '') {
       checkFolderRules(spec.hostPath, this.folderRules(name, spec.allowedRoots));
       this.folders.set(name, spec.hostPath);
     }
-    this.redactor.add([...secretValues(spec.env, spec.secretEnv), ...urlCredentials([spec.install.indexUrl, spec.install.npmRegistry, ...(spec.install.extraIndexUrls ?? [])])]);
+    this.redactor.add([
+      ...secretValues(spec.env, spec.secretEnv),
+      ...urlCredentials([spec.install.indexUrl, spec.install.npmRegistry, ...(spec.install.extraIndexUrls ?? [])]),
+    ]);
     const state = this.opts.state;
     const earlier = state?.loadServer(name);
-    if (earlier !== undefined && earlier.history.length > 0) this.histories.set(name, earlier.history.slice(-HISTORY_LIMIT));
+    if (earlier !== undefined && earlier.history.length > 0)
+      this.histories.set(name, earlier.history.slice(-HISTORY_LIMIT));
     const server = new ManagedServer(spec, {
       runtime: this.runtime,
       tasks: this.tasks,
@@ -143,10 +157,16 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
       boxEnabled: this.config.box.enabled !== false,
       persistentSessions: this.config.box.persistentSessions === true,
       configDir: this.opts.configDir ?? process.cwd(),
-      relayUrl: (session, process) => (this.http === null ? null : `${this.http.url.replace(/^http/, 'ws')}${relayPath(session.info.name, process)}`),
+      relayUrl: (session, process) =>
+        this.http === null ? null : `${this.http.url.replace(/^http/, 'ws')}${relayPath(session.info.name, process)}`,
       connectTransport: async (session, process) => {
         const relay = this.relays.get(session.info.name, process);
-        if (relay === undefined) throw new BoxError('RELAY_CONNECT_FAILED', 'relay_connect', `No relay is registered for "${process}" in ${session.info.name}`);
+        if (relay === undefined)
+          throw new BoxError(
+            'RELAY_CONNECT_FAILED',
+            'relay_connect',
+            `No relay is registered for "${process}" in ${session.info.name}`,
+          );
         // In process: no socket, no token; it takes the process over from any external client.
         const transport = relay.connectInProcess({ takeover: true });
         await transport.connect();
@@ -209,7 +229,12 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
     return this.server(name).listTools(opts);
   }
 
-  callTool(name: string, tool: string, args: Record<string, unknown> = {}, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<CallToolResult> {
+  callTool(
+    name: string,
+    tool: string,
+    args: Record<string, unknown> = {},
+    opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<CallToolResult> {
     return this.server(name).callTool(tool, args, opts);
   }
 
@@ -243,7 +268,8 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
       if (list.length > HISTORY_LIMIT) list.splice(0, list.length - HISTORY_LIMIT);
       this.histories.set(event.name, list);
       this.opts.state?.appendHistory(event.name, event);
-      if (event.error !== undefined && (event.state === 'backoff' || event.state === 'failed')) this.opts.state?.appendFailure(event.name, event.error);
+      if (event.error !== undefined && (event.state === 'backoff' || event.state === 'failed'))
+        this.opts.state?.appendFailure(event.name, event.error);
     }
     this.emit('status', event);
   }
@@ -255,9 +281,14 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
       allowedRoots,
       protectedFolders: [
         { path: configDir, what: 'the config folder' },
-        { path: this.opts.state?.dir ?? resolve(configDir, this.config.state.dir ?? DEFAULT_STATE_DIR), what: 'the state folder' },
+        {
+          path: this.opts.state?.dir ?? resolve(configDir, this.config.state.dir ?? DEFAULT_STATE_DIR),
+          what: 'the state folder',
+        },
       ],
-      otherServers: [...this.folders].filter(([other]) => other !== name).map(([other, folder]) => ({ name: other, folder })),
+      otherServers: [...this.folders]
+        .filter(([other]) => other !== name)
+        .map(([other, folder]) => ({ name: other, folder })),
     };
   }
 

@@ -1,10 +1,19 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BoxError } from '../errors/box-error.js';
-import { TaskRegistry, type TaskContext, type TaskErrorSpec, type TaskRecord, type TaskRegistryOptions } from './task-registry.js';
+import {
+  TaskRegistry,
+  type TaskContext,
+  type TaskErrorSpec,
+  type TaskRecord,
+  type TaskRegistryOptions,
+} from './task-registry.js';
 
 /** The error spec of an install task (what src/install gives the registry). */
-const INSTALL: TaskErrorSpec = { phase: 'dep_install', codes: { failed: 'INSTALL_FAILED', cancelled: 'INSTALL_CANCELLED' } };
+const INSTALL: TaskErrorSpec = {
+  phase: 'dep_install',
+  codes: { failed: 'INSTALL_FAILED', cancelled: 'INSTALL_CANCELLED' },
+};
 /** Another kind of task, with codes of its own. */
 const IMAGE: TaskErrorSpec = { phase: 'image', codes: { failed: 'IMAGE_BUILD_FAILED', cancelled: 'ABORTED' } };
 import { thrown } from '../../test/helpers/thrown.js';
@@ -38,12 +47,23 @@ function deferred<T = void>(): Deferred<T> {
 }
 
 /** Starts a task whose body waits for `gate`, exposing its context. */
-function startGated<T>(r: TaskRegistry, gate: Deferred<T>, kind = 'install', subject = 'srv', errors: TaskErrorSpec = INSTALL) {
+function startGated<T>(
+  r: TaskRegistry,
+  gate: Deferred<T>,
+  kind = 'install',
+  subject = 'srv',
+  errors: TaskErrorSpec = INSTALL,
+) {
   let ctx!: TaskContext;
-  const task = r.start(kind, subject, (c) => {
-    ctx = c;
-    return gate.promise;
-  }, errors);
+  const task = r.start(
+    kind,
+    subject,
+    (c) => {
+      ctx = c;
+      return gate.promise;
+    },
+    errors,
+  );
   return { task, ctx };
 }
 
@@ -53,7 +73,6 @@ const untilAborted = (ctx: TaskContext): Promise<never> =>
     ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true });
   });
 
-
 describe('TaskRegistry: lifecycle', () => {
   it('working → completed with its result', async () => {
     const r = registry();
@@ -61,7 +80,16 @@ describe('TaskRegistry: lifecycle', () => {
     const { task } = startGated(r, gate, 'install', 'github');
     const working = task.record();
     expect(task.id).toMatch(/^task_[0-9a-f]{16}$/);
-    expect(working).toMatchObject({ id: task.id, kind: 'install', subject: 'github', state: 'working', progress: 'starting', endedAt: null, outputLines: 0, error: null });
+    expect(working).toMatchObject({
+      id: task.id,
+      kind: 'install',
+      subject: 'github',
+      state: 'working',
+      progress: 'starting',
+      endedAt: null,
+      outputLines: 0,
+      error: null,
+    });
     expect(Date.parse(working.startedAt)).not.toBeNaN();
     await sleep(20);
     expect(r.get(task.id).elapsedMs).toBeGreaterThanOrEqual(15);
@@ -91,7 +119,12 @@ describe('TaskRegistry: lifecycle', () => {
     const rec = r.get(task.id);
     expect(rec.state).toBe('failed');
     expect(rec.progress).toBe('failed: pip exited 1');
-    expect(rec.error).toEqual({ code: 'INSTALL_FAILED', phase: 'dep_install', message: 'pip exited 1', details: { exitCode: 1, tail: 'x' } });
+    expect(rec.error).toEqual({
+      code: 'INSTALL_FAILED',
+      phase: 'dep_install',
+      message: 'pip exited 1',
+      details: { exitCode: 1, tail: 'x' },
+    });
     expect(rec.endedAt).not.toBeNull();
   });
 
@@ -110,9 +143,14 @@ describe('TaskRegistry: lifecycle', () => {
 
   it('a synchronous throw in the body fails the task', async () => {
     const r = registry();
-    const task = r.start('install', 'srv', () => {
-      throw new BoxError('EXEC_FAILED', 'dep_install', 'no exec');
-    }, INSTALL);
+    const task = r.start(
+      'install',
+      'srv',
+      () => {
+        throw new BoxError('EXEC_FAILED', 'dep_install', 'no exec');
+      },
+      INSTALL,
+    );
     await expect(task.done).rejects.toMatchObject({ code: 'EXEC_FAILED' });
     expect(r.get(task.id).state).toBe('failed');
   });
@@ -168,7 +206,11 @@ describe('TaskRegistry: output and progress', () => {
     { name: 'an unterminated line does not count yet', chunks: ['step 1\nstep 2'], progress: 'step 1' },
     { name: 'after CR rewrites', chunks: ['10%\r55%\r'], progress: '55%' },
     { name: 'only blank output keeps "starting"', chunks: ['\n\n  \n'], progress: 'starting' },
-    { name: 'long lines are clipped to 200 characters', chunks: [`${'x'.repeat(300)}\n`], progress: `${'x'.repeat(199)}…` },
+    {
+      name: 'long lines are clipped to 200 characters',
+      chunks: [`${'x'.repeat(300)}\n`],
+      progress: `${'x'.repeat(199)}…`,
+    },
   ])('progress: $name', ({ chunks, progress }) => {
     const r = registry();
     const gate = deferred();
@@ -303,10 +345,15 @@ describe('TaskRegistry: cancel', () => {
   it('aborts the signal; the task ends cancelled; cancelling again is a CONFLICT', async () => {
     const r = registry();
     let ctx!: TaskContext;
-    const task = r.start('install', 'srv', (c) => {
-      ctx = c;
-      return untilAborted(c);
-    }, INSTALL);
+    const task = r.start(
+      'install',
+      'srv',
+      (c) => {
+        ctx = c;
+        return untilAborted(c);
+      },
+      INSTALL,
+    );
     expect(ctx.signal.aborted).toBe(false);
     const snapshot = r.cancel(task.id);
     expect(snapshot).toMatchObject({ state: 'working', progress: 'cancelling' });
@@ -355,20 +402,33 @@ describe("TaskRegistry: the caller's error codes", () => {
   it('a failure, a cancel and a conflict use the phase and codes the caller gave, never install ones', async () => {
     const r = registry();
     const crashed = r.start('image-build', 'img', () => Promise.reject(new Error('boom')), IMAGE);
-    await expect(crashed.done).rejects.toMatchObject({ code: 'IMAGE_BUILD_FAILED', phase: 'image', message: 'Error: boom' });
-    expect(r.get(crashed.id)).toMatchObject({ kind: 'image-build', phase: 'image', state: 'failed', error: { code: 'IMAGE_BUILD_FAILED', phase: 'image' } });
+    await expect(crashed.done).rejects.toMatchObject({
+      code: 'IMAGE_BUILD_FAILED',
+      phase: 'image',
+      message: 'Error: boom',
+    });
+    expect(r.get(crashed.id)).toMatchObject({
+      kind: 'image-build',
+      phase: 'image',
+      state: 'failed',
+      error: { code: 'IMAGE_BUILD_FAILED', phase: 'image' },
+    });
     const gate = deferred();
     const { task, ctx } = startGated(r, gate, 'image-build', 'img', IMAGE);
     const body = untilAborted(ctx).catch((err: unknown) => gate.reject(err));
     r.cancel(task.id);
     await body;
-    expect(ctx.signal.reason).toMatchObject({ code: 'ABORTED', phase: 'image', message: `Task ${task.id} was cancelled` });
+    expect(ctx.signal.reason).toMatchObject({
+      code: 'ABORTED',
+      phase: 'image',
+      message: `Task ${task.id} was cancelled`,
+    });
     await expect(task.done).rejects.toMatchObject({ code: 'ABORTED', phase: 'image' });
     expect(r.get(task.id)).toMatchObject({ state: 'cancelled', error: { code: 'ABORTED', phase: 'image' } });
     expect(thrown(() => r.cancel(task.id))).toMatchObject({ code: 'CONFLICT', phase: 'image' });
   });
 
-  it('an unknown id is the asker\'s mistake: NOT_FOUND in phase request', () => {
+  it("an unknown id is the asker's mistake: NOT_FOUND in phase request", () => {
     expect(thrown(() => registry().get('task_nope'))).toMatchObject({ code: 'NOT_FOUND', phase: 'request' });
   });
 });
@@ -427,10 +487,15 @@ describe('TaskRegistry: events and close', () => {
   it('close() aborts working tasks with a shutdown ABORTED and leaves finished ones alone', async () => {
     const r = registry();
     let ctx!: TaskContext;
-    const working = r.start('install', 'a', (c) => {
-      ctx = c;
-      return untilAborted(c);
-    }, INSTALL);
+    const working = r.start(
+      'install',
+      'a',
+      (c) => {
+        ctx = c;
+        return untilAborted(c);
+      },
+      INSTALL,
+    );
     const finished = r.start('install', 'b', () => Promise.resolve('ok'), INSTALL);
     await finished.done;
     r.close();
@@ -468,7 +533,8 @@ describe('TaskRegistry: output updates are throttled', () => {
     const working = updates.filter((u) => u.rec.state === 'working');
     expect(working.length).toBeLessThanOrEqual(1 + Math.ceil(1300 / 250) + 1);
     const outputDriven = working.slice(1).map((u) => u.at);
-    for (let i = 1; i < outputDriven.length; i++) expect((outputDriven[i] as number) - (outputDriven[i - 1] as number)).toBeGreaterThanOrEqual(250);
+    for (let i = 1; i < outputDriven.length; i++)
+      expect((outputDriven[i] as number) - (outputDriven[i - 1] as number)).toBeGreaterThanOrEqual(250);
     expect(updates.at(-1)?.rec).toMatchObject({ state: 'working', progress: 'line 9999', outputLines: 2000 });
     expect(r.get(task.id).progress).toBe('line 9999'); // reads are never throttled
     gate.resolve();
@@ -496,21 +562,28 @@ describe('TaskRegistry: output updates are throttled', () => {
   });
 
   it.each([
-    { name: 'fails', settle: (d: Deferred<void>) => d.reject(new BoxError('INSTALL_FAILED', 'dep_install', 'pip exited 1')), state: 'failed' },
+    {
+      name: 'fails',
+      settle: (d: Deferred<void>) => d.reject(new BoxError('INSTALL_FAILED', 'dep_install', 'pip exited 1')),
+      state: 'failed',
+    },
     { name: 'is cancelled', settle: (d: Deferred<void>) => d.resolve(), state: 'cancelled', cancel: true },
-  ])('a task that $name with an update pending ends with its final record, and nothing after it', async ({ settle, state, cancel }) => {
-    const { r, updates } = throttled(250);
-    const gate = deferred();
-    const { task, ctx } = startGated(r, gate);
-    ctx.output('a\n');
-    ctx.output('b\n');
-    if (cancel === true) r.cancel(task.id);
-    settle(gate);
-    await task.done.catch(() => undefined);
-    vi.advanceTimersByTime(1000);
-    expect(updates.at(-1)?.rec.state).toBe(state);
-    expect(updates.filter((u) => u.rec.state !== 'working')).toHaveLength(1);
-  });
+  ])(
+    'a task that $name with an update pending ends with its final record, and nothing after it',
+    async ({ settle, state, cancel }) => {
+      const { r, updates } = throttled(250);
+      const gate = deferred();
+      const { task, ctx } = startGated(r, gate);
+      ctx.output('a\n');
+      ctx.output('b\n');
+      if (cancel === true) r.cancel(task.id);
+      settle(gate);
+      await task.done.catch(() => undefined);
+      vi.advanceTimersByTime(1000);
+      expect(updates.at(-1)?.rec.state).toBe(state);
+      expect(updates.filter((u) => u.rec.state !== 'working')).toHaveLength(1);
+    },
+  );
 
   it('an explicit progress message goes out at once, carrying the pending output update, which is not sent again', () => {
     const { r, updates } = throttled(250);
@@ -539,7 +612,17 @@ describe('TaskRegistry: output updates are throttled', () => {
 
 describe('TaskRegistry: restore after a restart', () => {
   const working = (id: string, startedAt = new Date(Date.now() - 5000).toISOString()): TaskRecord => ({
-    id, kind: 'install', subject: 'slow', state: 'working', phase: 'dep_install', progress: 'starting', startedAt, endedAt: null, elapsedMs: 0, outputLines: 0, error: null,
+    id,
+    kind: 'install',
+    subject: 'slow',
+    state: 'working',
+    phase: 'dep_install',
+    progress: 'starting',
+    startedAt,
+    endedAt: null,
+    elapsedMs: 0,
+    outputLines: 0,
+    error: null,
   });
 
   it('emits started once, with the working record, before any other update', async () => {
@@ -562,7 +645,13 @@ describe('TaskRegistry: restore after a restart', () => {
     expect(interrupted).toHaveLength(1);
     const record = r.get('task_a');
     expect(interrupted[0]).toEqual(record);
-    expect(record).toMatchObject({ id: 'task_a', kind: 'install', subject: 'slow', state: 'failed', error: { code: 'INTERRUPTED', phase: 'dep_install' } });
+    expect(record).toMatchObject({
+      id: 'task_a',
+      kind: 'install',
+      subject: 'slow',
+      state: 'failed',
+      error: { code: 'INTERRUPTED', phase: 'dep_install' },
+    });
     expect(record.error?.message).toMatch(/^serve stopped while this task was working/);
     expect(record.progress).toMatch(/^failed: serve stopped while this task was working/);
     expect(Date.parse(record.endedAt ?? '')).toBeGreaterThanOrEqual(before);
@@ -573,7 +662,13 @@ describe('TaskRegistry: restore after a restart', () => {
 
   it('the last record of an id wins: a task that started and then finished is not interrupted', () => {
     const r = registry();
-    const done: TaskRecord = { ...working('task_b'), state: 'completed', progress: 'completed', endedAt: new Date().toISOString(), elapsedMs: 1200 };
+    const done: TaskRecord = {
+      ...working('task_b'),
+      state: 'completed',
+      progress: 'completed',
+      endedAt: new Date().toISOString(),
+      elapsedMs: 1200,
+    };
     expect(r.restore([working('task_b'), done])).toEqual([]);
     expect(r.get('task_b')).toMatchObject({ state: 'completed', elapsedMs: 1200, error: null });
   });
@@ -591,7 +686,15 @@ describe('TaskRegistry: restore after a restart', () => {
     const gate = deferred();
     const { task } = startGated(r, gate, 'image-build', 'x', IMAGE);
     const { phase: _phase, ...legacy } = { ...working('task_e'), kind: 'image-build' };
-    expect(r.restore([{ ...working(task.id), kind: 'image-build', phase: 'image' }, { ...working('task_d'), kind: 'image-build', phase: 'image' }, legacy]).map((t) => t.id)).toEqual(['task_d', 'task_e']);
+    expect(
+      r
+        .restore([
+          { ...working(task.id), kind: 'image-build', phase: 'image' },
+          { ...working('task_d'), kind: 'image-build', phase: 'image' },
+          legacy,
+        ])
+        .map((t) => t.id),
+    ).toEqual(['task_d', 'task_e']);
     expect(r.get('task_d')).toMatchObject({ phase: 'image', error: { code: 'INTERRUPTED', phase: 'image' } });
     expect(r.get('task_e')).toMatchObject({ phase: 'shutdown', error: { code: 'INTERRUPTED', phase: 'shutdown' } });
     expect(r.get(task.id).state).toBe('working');

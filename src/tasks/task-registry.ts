@@ -127,7 +127,19 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: 
     const startedMs = Date.now();
     const entry: Entry = {
       errors,
-      record: { id, kind, subject, state: 'working', phase: errors.phase, progress: 'starting', startedAt: new Date(startedMs).toISOString(), endedAt: null, elapsedMs: 0, outputLines: 0, error: null },
+      record: {
+        id,
+        kind,
+        subject,
+        state: 'working',
+        phase: errors.phase,
+        progress: 'starting',
+        startedAt: new Date(startedMs).toISOString(),
+        endedAt: null,
+        elapsedMs: 0,
+        outputLines: 0,
+        error: null,
+      },
       controller: new AbortController(),
       lines: [],
       partial: '',
@@ -142,7 +154,11 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: 
     this.tasks.set(id, entry);
     entry.heartbeat = setInterval(() => {
       const now = Date.now();
-      if (now - entry.lastOutputAt >= this.heartbeatMs) this.setProgress(entry, `still working after ${Math.round((now - startedMs) / 1000)} s (no output for ${Math.round((now - entry.lastOutputAt) / 1000)} s)`);
+      if (now - entry.lastOutputAt >= this.heartbeatMs)
+        this.setProgress(
+          entry,
+          `still working after ${Math.round((now - startedMs) / 1000)} s (no output for ${Math.round((now - entry.lastOutputAt) / 1000)} s)`,
+        );
     }, this.heartbeatMs);
     entry.heartbeat.unref();
     const ctx: TaskContext = {
@@ -159,7 +175,9 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: 
         this.finish(entry, entry.cancelRequested ? 'cancelled' : 'completed', null);
         return result;
       } catch (err) {
-        const boxError = isBoxError(err) ? err : new BoxError(errors.codes.failed, errors.phase, String(err), { cause: err });
+        const boxError = isBoxError(err)
+          ? err
+          : new BoxError(errors.codes.failed, errors.phase, String(err), { cause: err });
         this.finish(entry, entry.cancelRequested ? 'cancelled' : 'failed', boxError);
         throw boxError;
       }
@@ -182,7 +200,12 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: 
   cancel(id: string): TaskRecord {
     const entry = this.entry(id);
     if (entry.record.state !== 'working') {
-      throw new BoxError('CONFLICT', entry.record.phase ?? 'request', `Task ${id} already finished (${entry.record.state}); only a working task can be cancelled`, { details: { state: entry.record.state } });
+      throw new BoxError(
+        'CONFLICT',
+        entry.record.phase ?? 'request',
+        `Task ${id} already finished (${entry.record.state}); only a working task can be cancelled`,
+        { details: { state: entry.record.state } },
+      );
     }
     entry.cancelRequested = true;
     this.setProgress(entry, 'cancelling');
@@ -250,7 +273,8 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: 
   close(): void {
     clearInterval(this.sweeper);
     for (const entry of this.tasks.values()) {
-      if (entry.record.state === 'working') entry.controller.abort(new BoxError('ABORTED', 'shutdown', 'mcp-box is shutting down'));
+      if (entry.record.state === 'working')
+        entry.controller.abort(new BoxError('ABORTED', 'shutdown', 'mcp-box is shutting down'));
       if (entry.heartbeat !== null) clearInterval(entry.heartbeat);
       this.cancelPendingUpdate(entry);
     }
@@ -259,7 +283,12 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: 
   private entry(id: string): Entry {
     this.sweep();
     const entry = this.tasks.get(id);
-    if (entry === undefined) throw new BoxError('NOT_FOUND', 'request', `No task ${JSON.stringify(id)} (finished tasks are kept for ${Math.round(this.ttlMs / 1000)} s)`);
+    if (entry === undefined)
+      throw new BoxError(
+        'NOT_FOUND',
+        'request',
+        `No task ${JSON.stringify(id)} (finished tasks are kept for ${Math.round(this.ttlMs / 1000)} s)`,
+      );
     return entry;
   }
 
@@ -331,12 +360,25 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: 
     }
     if (entry.heartbeat !== null) clearInterval(entry.heartbeat);
     entry.heartbeat = null;
-    entry.record.progress = state === 'completed' ? 'completed' : state === 'cancelled' ? 'cancelled' : `failed: ${this.redact(error?.message ?? '')}`.slice(0, MAX_PROGRESS);
+    entry.record.progress =
+      state === 'completed'
+        ? 'completed'
+        : state === 'cancelled'
+          ? 'cancelled'
+          : `failed: ${this.redact(error?.message ?? '')}`.slice(0, MAX_PROGRESS);
     entry.record.state = state;
     entry.record.endedAt = new Date().toISOString();
     entry.record.elapsedMs = Date.now() - entry.startedMs;
     entry.record.outputLines = entry.lines.length;
-    entry.record.error = error === null ? null : { code: error.code, phase: error.phase, message: this.redact(error.message), details: mapStrings({ ...error.details }, this.redact) };
+    entry.record.error =
+      error === null
+        ? null
+        : {
+            code: error.code,
+            phase: error.phase,
+            message: this.redact(error.message),
+            details: mapStrings({ ...error.details }, this.redact),
+          };
     this.updateNow(entry); // the final update: a pending throttled one is dropped, never sent after it
   }
 

@@ -14,14 +14,26 @@ const timeoutReason = (): DOMException => new DOMException('The operation timed 
 /** Resolves when `signal` aborts, with the time it took. */
 const abortedAfter = (signal: AbortSignal): Promise<number> => {
   const start = performance.now();
-  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(performance.now() - start), { once: true }));
+  return new Promise((resolve) =>
+    signal.addEventListener('abort', () => resolve(performance.now() - start), { once: true }),
+  );
 };
 
 describe('abortError', () => {
   it.each([
     { name: 'a TimeoutError DOMException', reason: timeoutReason(), code: 'TIMEOUT', message: 'install timed out' },
-    { name: 'an Error named TimeoutError', reason: Object.assign(new Error('t'), { name: 'TimeoutError' }), code: 'TIMEOUT', message: 'install timed out' },
-    { name: 'an AbortError DOMException', reason: new DOMException('aborted', 'AbortError'), code: 'ABORTED', message: 'install was cancelled' },
+    {
+      name: 'an Error named TimeoutError',
+      reason: Object.assign(new Error('t'), { name: 'TimeoutError' }),
+      code: 'TIMEOUT',
+      message: 'install timed out',
+    },
+    {
+      name: 'an AbortError DOMException',
+      reason: new DOMException('aborted', 'AbortError'),
+      code: 'ABORTED',
+      message: 'install was cancelled',
+    },
     { name: 'a plain Error', reason: new Error('stop'), code: 'ABORTED', message: 'install was cancelled' },
     { name: 'a string', reason: 'user hit ctrl-c', code: 'ABORTED', message: 'install was cancelled' },
   ])('maps $name to $code', ({ reason, code, message }) => {

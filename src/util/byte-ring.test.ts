@@ -30,8 +30,20 @@ describe('ByteRing', () => {
       { name: 'under capacity', capacity: 10, writes: ['abc', 'def'], held: 'abcdef', dropped: 0 },
       { name: 'exactly at capacity', capacity: 6, writes: ['abc', 'def'], held: 'abcdef', dropped: 0 },
       { name: 'overflow drops part of the head chunk', capacity: 5, writes: ['abc', 'def'], held: 'bcdef', dropped: 1 },
-      { name: 'overflow drops whole head chunks', capacity: 4, writes: ['ab', 'cd', 'ef', 'gh'], held: 'efgh', dropped: 4 },
-      { name: 'overflow drops whole and partial chunks', capacity: 5, writes: ['ab', 'cd', 'efg', 'h'], held: 'defgh', dropped: 3 },
+      {
+        name: 'overflow drops whole head chunks',
+        capacity: 4,
+        writes: ['ab', 'cd', 'ef', 'gh'],
+        held: 'efgh',
+        dropped: 4,
+      },
+      {
+        name: 'overflow drops whole and partial chunks',
+        capacity: 5,
+        writes: ['ab', 'cd', 'efg', 'h'],
+        held: 'defgh',
+        dropped: 3,
+      },
       { name: 'a single chunk exactly capacity', capacity: 4, writes: ['wxyz'], held: 'wxyz', dropped: 0 },
       { name: 'a single chunk larger than capacity', capacity: 4, writes: ['abcdefgh'], held: 'efgh', dropped: 4 },
       { name: 'a huge chunk after held data', capacity: 3, writes: ['ab', 'cdefg'], held: 'efg', dropped: 4 },
@@ -104,11 +116,29 @@ describe('ByteRing', () => {
       { name: 'last n whole lines', capacity: 64, writes: ['a\nb\nc\nd\n'], n: 2, expected: ['c', 'd'] },
       { name: 'a trailing partial line counts', capacity: 64, writes: ['a\nb\nc'], n: 2, expected: ['b', 'c'] },
       { name: 'a trailing partial line alone', capacity: 64, writes: ['partial'], n: 1, expected: ['partial'] },
-      { name: 'lines across chunks', capacity: 64, writes: ['one\ntw', 'o\nthr', 'ee\n'], n: 3, expected: ['one', 'two', 'three'] },
+      {
+        name: 'lines across chunks',
+        capacity: 64,
+        writes: ['one\ntw', 'o\nthr', 'ee\n'],
+        n: 3,
+        expected: ['one', 'two', 'three'],
+      },
       { name: 'empty lines are lines', capacity: 64, writes: ['a\n\nb\n'], n: 3, expected: ['a', '', 'b'] },
       // Held: "ne\ntwo\nthree\n" — "ne" is the cut end of "one" and is not a whole line.
-      { name: 'the cut first line is dropped', capacity: 13, writes: ['one\ntwo\nthree\n'], n: 10, expected: ['two', 'three'] },
-      { name: 'cut first line dropped, partial last kept', capacity: 10, writes: ['one\ntwo\nthr'], n: 10, expected: ['two', 'thr'] },
+      {
+        name: 'the cut first line is dropped',
+        capacity: 13,
+        writes: ['one\ntwo\nthree\n'],
+        n: 10,
+        expected: ['two', 'three'],
+      },
+      {
+        name: 'cut first line dropped, partial last kept',
+        capacity: 10,
+        writes: ['one\ntwo\nthr'],
+        n: 10,
+        expected: ['two', 'thr'],
+      },
     ])('$name', ({ capacity, writes, n, expected }) => {
       expect(ringWith(capacity, writes).tailLines(n)).toEqual(expected);
     });

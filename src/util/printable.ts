@@ -3,8 +3,9 @@
  * cursor moves, OSC such as OSC 52 that writes the clipboard, DCS/APC/PM/SOS strings) and every
  * other control character except tab and newline are removed.
  */
-// eslint-disable-next-line no-control-regex
-const STRING_SEQUENCE = /\u001b[\]PX^_][\s\S]*?(?:\u0007|\u001b\\|\u009c|$)|[\u0090\u009d\u009e\u009f\u0098][\s\S]*?(?:\u0007|\u001b\\|\u009c|$)/g;
+const STRING_SEQUENCE =
+  // eslint-disable-next-line no-control-regex
+  /\u001b[\]PX^_][\s\S]*?(?:\u0007|\u001b\\|\u009c|$)|[\u0090\u009d\u009e\u009f\u0098][\s\S]*?(?:\u0007|\u001b\\|\u009c|$)/g;
 // eslint-disable-next-line no-control-regex
 const CSI = /(?:\u001b\[|\u009b)[0-?]*[ -/]*[@-~]?/g;
 // eslint-disable-next-line no-control-regex

@@ -56,11 +56,31 @@ describe('resolveHostFolder: explicit box.hostPath', () => {
 
 describe('resolveHostFolder: inference', () => {
   const cases: { name: string; def: () => { command: string; args: string[] }; expected: () => string | null }[] = [
-    { name: 'a script file argument → its folder', def: () => ({ command: 'node', args: [join(proj, 'index.js')] }), expected: () => proj },
-    { name: 'a folder argument → that folder', def: () => ({ command: 'uv', args: ['--directory', proj, 'run', 'server'] }), expected: () => proj },
-    { name: 'a venv python command (a symlink out of the project) → the project', def: () => ({ command: venvPython, args: ['-m', 'server'] }), expected: () => proj },
-    { name: 'a venv python3 command (a link to a link) → the project', def: () => ({ command: join(proj, '.venv', 'bin', 'python3'), args: [] }), expected: () => proj },
-    { name: 'a venv python with a script in the project → the project', def: () => ({ command: venvPython, args: [join(proj, 'server.py')] }), expected: () => proj },
+    {
+      name: 'a script file argument → its folder',
+      def: () => ({ command: 'node', args: [join(proj, 'index.js')] }),
+      expected: () => proj,
+    },
+    {
+      name: 'a folder argument → that folder',
+      def: () => ({ command: 'uv', args: ['--directory', proj, 'run', 'server'] }),
+      expected: () => proj,
+    },
+    {
+      name: 'a venv python command (a symlink out of the project) → the project',
+      def: () => ({ command: venvPython, args: ['-m', 'server'] }),
+      expected: () => proj,
+    },
+    {
+      name: 'a venv python3 command (a link to a link) → the project',
+      def: () => ({ command: join(proj, '.venv', 'bin', 'python3'), args: [] }),
+      expected: () => proj,
+    },
+    {
+      name: 'a venv python with a script in the project → the project',
+      def: () => ({ command: venvPython, args: [join(proj, 'server.py')] }),
+      expected: () => proj,
+    },
     {
       name: 'several paths → their common folder',
       def: () => ({ command: 'python', args: [join(proj, 'src', 'pkg', 'main.py'), join(proj, 'data')] }),
@@ -71,12 +91,35 @@ describe('resolveHostFolder: inference', () => {
       def: () => ({ command: 'python', args: [join(base, 'other', 'x.py'), join(base, 'proj2', 'y.py')] }),
       expected: () => base,
     },
-    { name: 'a system interpreter is not a hint', def: () => ({ command: BASE_PYTHON, args: [join(proj, 'server.py')] }), expected: () => proj },
+    {
+      name: 'a system interpreter is not a hint',
+      def: () => ({ command: BASE_PYTHON, args: [join(proj, 'server.py')] }),
+      expected: () => proj,
+    },
     { name: 'only `/` → null', def: () => ({ command: 'ls', args: ['/'] }), expected: () => null },
-    { name: 'no absolute path → null', def: () => ({ command: 'npx', args: ['-y', '@scope/server', '--port', '3000', 'relative/path.py'] }), expected: () => null },
-    { name: 'non-existing absolute paths are ignored', def: () => ({ command: join(base, 'missing', 'bin', 'tool'), args: [join(base, 'nope.py'), join(proj, 'server.py')] }), expected: () => proj },
-    { name: 'only non-existing absolute paths → null', def: () => ({ command: '/definitely/not/here/python', args: [join(base, 'nope', 'x.py')] }), expected: () => null },
-    { name: 'only system paths → null', def: () => ({ command: BASE_PYTHON, args: ['/etc/hostname'] }), expected: () => null },
+    {
+      name: 'no absolute path → null',
+      def: () => ({ command: 'npx', args: ['-y', '@scope/server', '--port', '3000', 'relative/path.py'] }),
+      expected: () => null,
+    },
+    {
+      name: 'non-existing absolute paths are ignored',
+      def: () => ({
+        command: join(base, 'missing', 'bin', 'tool'),
+        args: [join(base, 'nope.py'), join(proj, 'server.py')],
+      }),
+      expected: () => proj,
+    },
+    {
+      name: 'only non-existing absolute paths → null',
+      def: () => ({ command: '/definitely/not/here/python', args: [join(base, 'nope', 'x.py')] }),
+      expected: () => null,
+    },
+    {
+      name: 'only system paths → null',
+      def: () => ({ command: BASE_PYTHON, args: ['/etc/hostname'] }),
+      expected: () => null,
+    },
   ];
   it.each(cases)('$name', ({ def, expected }) => {
     expect(resolveHostFolder(def(), '/cfg')).toEqual({ hostPath: expected(), inferred: true });
@@ -88,9 +131,13 @@ describe('resolveHostFolder: inference', () => {
 
   it('paths with no common folder below `/` → null', () => {
     const firstSegment = (p: string): string => p.split(sep)[1] ?? '';
-    const elsewhere = ['/var', '/opt', '/srv', '/mnt', '/home', '/root', '/tmp'].find((d) => existsSync(d) && firstSegment(d) !== firstSegment(base));
+    const elsewhere = ['/var', '/opt', '/srv', '/mnt', '/home', '/root', '/tmp'].find(
+      (d) => existsSync(d) && firstSegment(d) !== firstSegment(base),
+    );
     expect(elsewhere).toBeDefined();
-    expect(resolveHostFolder({ command: 'python', args: [join(proj, 'server.py'), elsewhere as string] }, '/cfg')).toEqual({ hostPath: null, inferred: true });
+    expect(
+      resolveHostFolder({ command: 'python', args: [join(proj, 'server.py'), elsewhere as string] }, '/cfg'),
+    ).toEqual({ hostPath: null, inferred: true });
   });
 });
 
@@ -162,11 +209,19 @@ describe('rewriteForContainer', () => {
 
   it.each([
     { name: 'file under the folder', arg: () => join(proj, 'src', 'pkg', 'main.py'), expected: `${C}/src/pkg/main.py` },
-    { name: 'not yet existing path under the folder', arg: () => join(proj, 'out', 'result.json'), expected: `${C}/out/result.json` },
+    {
+      name: 'not yet existing path under the folder',
+      arg: () => join(proj, 'out', 'result.json'),
+      expected: `${C}/out/result.json`,
+    },
     { name: 'un-normalised path under the folder', arg: () => `${proj}/src/../data/./x`, expected: `${C}/data/x` },
     { name: 'the folder itself', arg: () => proj, expected: C },
     { name: 'the folder with a trailing slash', arg: () => `${proj}/`, expected: C },
-    { name: 'via a symlinked alias of the folder', arg: () => join(alias, 'src', 'pkg', 'main.py'), expected: `${C}/src/pkg/main.py` },
+    {
+      name: 'via a symlinked alias of the folder',
+      arg: () => join(alias, 'src', 'pkg', 'main.py'),
+      expected: `${C}/src/pkg/main.py`,
+    },
     { name: 'the alias itself', arg: () => alias, expected: C },
     { name: 'a path outside the folder', arg: () => join(base, 'other', 'x.py'), expected: null },
     { name: 'a sibling whose name extends the folder name', arg: () => join(base, 'proj2', 'y.py'), expected: null },
@@ -182,7 +237,11 @@ describe('rewriteForContainer', () => {
   });
 
   it('maps literal paths when the folder is given as its alias', () => {
-    const out = rewriteForContainer({ command: 'python', args: [join(proj, 'server.py'), join(alias, 'data')] }, alias, C);
+    const out = rewriteForContainer(
+      { command: 'python', args: [join(proj, 'server.py'), join(alias, 'data')] },
+      alias,
+      C,
+    );
     expect(out.args).toEqual([`${C}/server.py`, `${C}/data`]);
   });
 
@@ -202,15 +261,29 @@ describe('rewriteForContainer', () => {
     { name: 'a /proc cwd (CVE-2024-21626 shape)', cwd: (): string => '/proc/self/fd/8' },
     { name: 'a relative cwd that climbs out', cwd: (): string => '../..' },
   ])('refuses $name (never passed through to the exec)', ({ cwd }) => {
-    expect(() => rewriteForContainer({ command: 'node', args: [], cwd: cwd() }, proj, C)).toThrow(expect.objectContaining({ code: 'HOST_PATH_DENIED', phase: 'workspace_stage' }) as Error);
+    expect(() => rewriteForContainer({ command: 'node', args: [], cwd: cwd() }, proj, C)).toThrow(
+      expect.objectContaining({ code: 'HOST_PATH_DENIED', phase: 'workspace_stage' }) as Error,
+    );
   });
 
   it.each([
-    { name: 'a non-python tool of the venv is mapped, not renamed', command: () => join(proj, '.venv', 'bin', 'pip'), expected: `${C}/.venv/bin/pip` },
-    { name: 'a command inside the folder is mapped', command: () => join(proj, 'server.py'), expected: `${C}/server.py` },
+    {
+      name: 'a non-python tool of the venv is mapped, not renamed',
+      command: () => join(proj, '.venv', 'bin', 'pip'),
+      expected: `${C}/.venv/bin/pip`,
+    },
+    {
+      name: 'a command inside the folder is mapped',
+      command: () => join(proj, 'server.py'),
+      expected: `${C}/server.py`,
+    },
     { name: 'a bare command stays', command: () => 'npx', expected: 'npx' },
     { name: 'a command outside stays', command: () => '/usr/bin/env', expected: '/usr/bin/env' },
-    { name: 'another project’s venv python stays', command: () => join(base, 'proj2', '.venv', 'bin', 'python'), expected: null },
+    {
+      name: 'another project’s venv python stays',
+      command: () => join(base, 'proj2', '.venv', 'bin', 'python'),
+      expected: null,
+    },
   ])('command: $name', ({ command, expected }) => {
     const value = command();
     expect(rewriteForContainer({ command: value, args: [] }, proj, C).command).toBe(expected ?? value);

@@ -15,7 +15,22 @@ const VENV_DIRS = new Set(['.venv', 'venv', 'env', '.env']);
 const VENV_BIN_DIRS = new Set(['bin', 'Scripts']);
 const VENV_PYTHON = /^python(\d+(\.\d+)?)?(\.exe)?$/;
 /** Paths under these never suggest a project folder (`/usr/bin/python3`, an `/etc/...` argument). */
-const SYSTEM_PREFIXES = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/etc', '/proc', '/sys', '/dev', '/boot', '/run', '/var/run', '/var/lib'];
+const SYSTEM_PREFIXES = [
+  '/usr',
+  '/bin',
+  '/sbin',
+  '/lib',
+  '/lib32',
+  '/lib64',
+  '/etc',
+  '/proc',
+  '/sys',
+  '/dev',
+  '/boot',
+  '/run',
+  '/var/run',
+  '/var/lib',
+];
 
 export interface ServerCommand {
   command: string;
@@ -30,10 +45,14 @@ export interface FolderResolution {
   inferred: boolean;
 }
 
-export function resolveHostFolder(def: ServerCommand & { hostPath?: string | undefined }, configDir: string): FolderResolution {
+export function resolveHostFolder(
+  def: ServerCommand & { hostPath?: string | undefined },
+  configDir: string,
+): FolderResolution {
   // '' is a server with no folder whose folder must not be inferred (added through the API, or nothing found when it was added).
   if (def.hostPath === '') return { hostPath: null, inferred: false };
-  if (def.hostPath !== undefined) return { hostPath: stripTrailingSep(resolve(configDir, def.hostPath)), inferred: false };
+  if (def.hostPath !== undefined)
+    return { hostPath: stripTrailingSep(resolve(configDir, def.hostPath)), inferred: false };
   const candidates: string[] = [];
   for (const part of [def.command, ...def.args]) {
     if (!isAbsolute(part) || !existsSync(part)) continue;
@@ -53,7 +72,8 @@ export function unwrapVenv(folder: string): string {
   const parts = folder.split(sep);
   const bin = parts.at(-1);
   const venv = parts.at(-2);
-  if (bin !== undefined && venv !== undefined && VENV_BIN_DIRS.has(bin) && VENV_DIRS.has(venv)) return parts.slice(0, -2).join(sep) || sep;
+  if (bin !== undefined && venv !== undefined && VENV_BIN_DIRS.has(bin) && VENV_DIRS.has(venv))
+    return parts.slice(0, -2).join(sep) || sep;
   return folder;
 }
 
@@ -70,7 +90,11 @@ export function commonPath(paths: string[]): string {
  * `containerDir`; a venv python of the folder becomes `python` (the sandbox's own venv is on PATH).
  * Everything else — other args, env values — is left alone.
  */
-export function rewriteForContainer(def: ServerCommand, hostPath: string, containerDir: string): Required<ServerCommand> {
+export function rewriteForContainer(
+  def: ServerCommand,
+  hostPath: string,
+  containerDir: string,
+): Required<ServerCommand> {
   const hostReal = safeRealpath(hostPath) ?? hostPath;
   const mapPath = (value: string): string | null => {
     if (!isAbsolute(value)) return null;
@@ -80,10 +104,12 @@ export function rewriteForContainer(def: ServerCommand, hostPath: string, contai
       if (literal.startsWith(root + sep)) return join(containerDir, relative(root, literal)).split(sep).join('/');
     }
     const real = safeRealpath(literal);
-    if (real !== null && (real === hostReal || real.startsWith(hostReal + sep))) return join(containerDir, relative(hostReal, real)).split(sep).join('/');
+    if (real !== null && (real === hostReal || real.startsWith(hostReal + sep)))
+      return join(containerDir, relative(hostReal, real)).split(sep).join('/');
     return null;
   };
-  const venvPython = [hostPath, hostReal].some((root) => isVenvPython(def.command, root)) || isVenvPythonOfFolder(def.command, hostReal);
+  const venvPython =
+    [hostPath, hostReal].some((root) => isVenvPython(def.command, root)) || isVenvPythonOfFolder(def.command, hostReal);
   const command = venvPython ? 'python' : (mapPath(def.command) ?? def.command);
   return {
     command,
@@ -100,7 +126,12 @@ function containerCwd(cwd: string, mapPath: (value: string) => string | null, co
   }
   const mapped = mapPath(cwd);
   if (mapped !== null) return mapped;
-  throw new BoxError('HOST_PATH_DENIED', 'workspace_stage', `cwd ${JSON.stringify(cwd)} is outside the server's folder`, { details: { cwd, rule: 'cwd must lie inside the server folder' } });
+  throw new BoxError(
+    'HOST_PATH_DENIED',
+    'workspace_stage',
+    `cwd ${JSON.stringify(cwd)} is outside the server's folder`,
+    { details: { cwd, rule: 'cwd must lie inside the server folder' } },
+  );
 }
 
 /** `<hostPath>/.venv/bin/python3` (literal path, never resolved). */

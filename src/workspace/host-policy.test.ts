@@ -52,15 +52,29 @@ describe('checkHostPolicy: allowed folders', () => {
   it.each([
     { name: 'a subfolder of an allowed root', path: () => join(allowed, 'proj'), real: () => join(allowed, 'proj') },
     { name: 'a nested subfolder', path: () => join(allowed, 'proj', 'sub'), real: () => join(allowed, 'proj', 'sub') },
-    { name: 'an un-normalised path', path: () => `${allowed}/proj/sub/../sub/.`, real: () => join(allowed, 'proj', 'sub') },
-    { name: 'a symlink to a folder inside the root → its realpath', path: () => join(allowed, 'proj-link'), real: () => join(allowed, 'proj') },
-    { name: 'a path through an alias of the root → its realpath', path: () => join(base, 'allowed-alias', 'proj'), real: () => join(allowed, 'proj') },
+    {
+      name: 'an un-normalised path',
+      path: () => `${allowed}/proj/sub/../sub/.`,
+      real: () => join(allowed, 'proj', 'sub'),
+    },
+    {
+      name: 'a symlink to a folder inside the root → its realpath',
+      path: () => join(allowed, 'proj-link'),
+      real: () => join(allowed, 'proj'),
+    },
+    {
+      name: 'a path through an alias of the root → its realpath',
+      path: () => join(base, 'allowed-alias', 'proj'),
+      real: () => join(allowed, 'proj'),
+    },
   ])('$name', ({ path, real }) => {
     expect(checkHostPolicy(path(), { allowedRoots: [allowed] })).toBe(real());
   });
 
   it('compares against realpath’d roots (a root given through a symlink)', () => {
-    expect(checkHostPolicy(join(allowed, 'proj'), { allowedRoots: [join(base, 'allowed-alias')] })).toBe(join(allowed, 'proj'));
+    expect(checkHostPolicy(join(allowed, 'proj'), { allowedRoots: [join(base, 'allowed-alias')] })).toBe(
+      join(allowed, 'proj'),
+    );
   });
 
   it('accepts a folder under any one of several roots', () => {
@@ -80,12 +94,28 @@ describe('checkHostPolicy: allowed folders', () => {
 
 describe('checkHostPolicy: denials', () => {
   it.each([
-    { name: 'a symlink that points outside the allowed root', path: () => join(allowed, 'escape'), rule: /not under an allowed root/ },
-    { name: 'a relative symlink that points outside the allowed root', path: () => join(allowed, 'escape-relative'), rule: /not under an allowed root/ },
+    {
+      name: 'a symlink that points outside the allowed root',
+      path: () => join(allowed, 'escape'),
+      rule: /not under an allowed root/,
+    },
+    {
+      name: 'a relative symlink that points outside the allowed root',
+      path: () => join(allowed, 'escape-relative'),
+      rule: /not under an allowed root/,
+    },
     { name: 'a folder outside all allowed roots', path: () => outside, rule: /not under an allowed root/ },
     { name: 'the parent of the allowed root', path: () => base, rule: /not under an allowed root/ },
-    { name: 'the allowed root itself (the config folder by default)', path: () => allowed, rule: /is the allowed root .* itself/ },
-    { name: 'the allowed root through an alias', path: () => join(base, 'allowed-alias'), rule: /is the allowed root .* itself/ },
+    {
+      name: 'the allowed root itself (the config folder by default)',
+      path: () => allowed,
+      rule: /is the allowed root .* itself/,
+    },
+    {
+      name: 'the allowed root through an alias',
+      path: () => join(base, 'allowed-alias'),
+      rule: /is the allowed root .* itself/,
+    },
     { name: 'a path that does not exist', path: () => join(allowed, 'missing'), rule: /does not exist/ },
     { name: 'a dangling symlink', path: () => join(allowed, 'dangling'), rule: /does not exist/ },
     { name: 'a file instead of a folder', path: () => join(allowed, 'file.txt'), rule: /not a folder/ },
@@ -105,7 +135,11 @@ describe('checkHostPolicy: denials', () => {
   });
 
   it('lists the configured roots in the rule, or "none"', () => {
-    const err = expectDenied(() => checkHostPolicy(outside, { allowedRoots: [allowed] }), outside, /not under an allowed root/);
+    const err = expectDenied(
+      () => checkHostPolicy(outside, { allowedRoots: [allowed] }),
+      outside,
+      /not under an allowed root/,
+    );
     expect(err.message).toContain(JSON.stringify(allowed));
     expect(err.details.allowedRoots).toEqual([allowed]);
     expectDenied(() => checkHostPolicy(outside, { allowedRoots: [] }), outside, /allowedRoots: none/);
@@ -129,7 +163,11 @@ describe('checkHostPolicy: denials', () => {
   it('the current user’s home folder itself is denied', () => {
     const home = homedir();
     expect(existsSync(home)).toBe(true);
-    expectDenied(() => checkHostPolicy(home, { allowedRoots: ['/'] }), home, /itself is never staged|is the home folder/);
+    expectDenied(
+      () => checkHostPolicy(home, { allowedRoots: ['/'] }),
+      home,
+      /itself is never staged|is the home folder/,
+    );
   });
 
   it('a home folder (from HOME) is denied by the home rule, a project inside it is not', () => {
@@ -186,8 +224,16 @@ describe('checkFolderRules: what a server folder may never hold or overlap', () 
     { name: 'the allowed root itself', path: () => allowed, rule: /is the allowed root .* itself/ },
     { name: 'the config folder', path: () => join(allowed, 'proj', 'sub'), rule: /holds the config folder/ },
     { name: 'a folder holding the config folder', path: () => join(allowed, 'proj'), rule: /holds the config folder/ },
-    { name: 'a folder holding the state folder, which need not exist yet', path: () => join(allowed, 'other'), rule: /holds the state folder/ },
-    { name: 'the config folder through a symlink', path: () => join(allowed, 'proj-link'), rule: /holds the config folder/ },
+    {
+      name: 'a folder holding the state folder, which need not exist yet',
+      path: () => join(allowed, 'other'),
+      rule: /holds the state folder/,
+    },
+    {
+      name: 'the config folder through a symlink',
+      path: () => join(allowed, 'proj-link'),
+      rule: /holds the config folder/,
+    },
   ])('refuses $name', ({ path, rule }) => {
     const p = path();
     expectDenied(() => checkFolderRules(p, rules()), p, rule);
@@ -196,13 +242,20 @@ describe('checkFolderRules: what a server folder may never hold or overlap', () 
   it('refuses a folder equal to, inside or around another server folder, naming that server', () => {
     const others = { otherServers: [{ name: 'a', folder: join(allowed, 'proj') }], protectedFolders: [] };
     for (const p of [join(allowed, 'proj'), join(allowed, 'proj', 'sub'), join(allowed, 'proj-link')]) {
-      expect(expectDenied(() => checkFolderRules(p, rules(others)), p, /overlaps the folder of server "a"/).details).toMatchObject({ server: 'a' });
+      expect(
+        expectDenied(() => checkFolderRules(p, rules(others)), p, /overlaps the folder of server "a"/).details,
+      ).toMatchObject({ server: 'a' });
     }
     expect(() => checkFolderRules(join(allowed, 'other'), rules(others))).not.toThrow();
   });
 
   it('lets a folder beside them pass, and one that does not exist (checkHostPolicy refuses it at staging)', () => {
-    expect(() => checkFolderRules(join(allowed, 'other'), rules({ protectedFolders: [{ path: join(allowed, 'proj', 'sub'), what: 'the config folder' }] }))).not.toThrow();
+    expect(() =>
+      checkFolderRules(
+        join(allowed, 'other'),
+        rules({ protectedFolders: [{ path: join(allowed, 'proj', 'sub'), what: 'the config folder' }] }),
+      ),
+    ).not.toThrow();
     expect(() => checkFolderRules(join(allowed, 'missing'), rules())).not.toThrow();
   });
 });

@@ -11,9 +11,30 @@ import { basename, dirname, join, resolve, sep } from 'node:path';
 import { BoxError } from '../errors/box-error.js';
 
 /** Never staged, nor anything below them. The one deny-list (the CLI's doctor uses it too). */
-export const SYSTEM_DIRS: readonly string[] = ['/etc', '/proc', '/sys', '/dev', '/boot', '/run', '/var/run', '/var/lib/docker'];
+export const SYSTEM_DIRS: readonly string[] = [
+  '/etc',
+  '/proc',
+  '/sys',
+  '/dev',
+  '/boot',
+  '/run',
+  '/var/run',
+  '/var/lib/docker',
+];
 /** Never staged themselves (their subfolders may be, when under an allowed root). */
-export const EXACT_DENIED: readonly string[] = ['/', '/home', '/root', '/Users', '/tmp', '/var', '/usr', '/opt', '/srv', '/mnt', '/media'];
+export const EXACT_DENIED: readonly string[] = [
+  '/',
+  '/home',
+  '/root',
+  '/Users',
+  '/tmp',
+  '/var',
+  '/usr',
+  '/opt',
+  '/srv',
+  '/mnt',
+  '/media',
+];
 const DOCKER_SOCKETS = ['/var/run/docker.sock', '/run/docker.sock'];
 
 /**
@@ -22,7 +43,9 @@ const DOCKER_SOCKETS = ['/var/run/docker.sock', '/run/docker.sock'];
  */
 export function deniedFolder(real: string): { rule: string; below: boolean } | null {
   if (EXACT_DENIED.includes(real)) return { rule: `${real} itself is never staged`, below: false };
-  for (const dir of SYSTEM_DIRS) if (real === dir || real.startsWith(dir + sep)) return { rule: `it is inside the system folder ${dir}`, below: true };
+  for (const dir of SYSTEM_DIRS)
+    if (real === dir || real.startsWith(dir + sep))
+      return { rule: `it is inside the system folder ${dir}`, below: true };
   return null;
 }
 
@@ -34,9 +57,14 @@ export interface HostPolicy {
 /** Checks `path` and returns its realpath. */
 export function checkHostPolicy(path: string, policy: HostPolicy): string {
   const deny = (rule: string, extra: Record<string, unknown> = {}): never => {
-    throw new BoxError('HOST_PATH_DENIED', 'workspace_stage', `Host folder ${JSON.stringify(path)} is not allowed: ${rule}`, {
-      details: { path, rule, ...extra },
-    });
+    throw new BoxError(
+      'HOST_PATH_DENIED',
+      'workspace_stage',
+      `Host folder ${JSON.stringify(path)} is not allowed: ${rule}`,
+      {
+        details: { path, rule, ...extra },
+      },
+    );
   };
   let real: string;
   try {
@@ -47,15 +75,20 @@ export function checkHostPolicy(path: string, policy: HostPolicy): string {
   if (!statSync(real).isDirectory()) deny('it is not a folder');
   const listed = deniedFolder(real);
   if (listed !== null) deny(listed.rule);
-  for (const home of homeFolders()) if (real === home) deny(`it is the home folder ${home}; use a project folder inside it`);
+  for (const home of homeFolders())
+    if (real === home) deny(`it is the home folder ${home}; use a project folder inside it`);
   for (const socket of dockerSockets()) {
     if (socket.startsWith(real + sep)) deny(`it holds the Docker socket ${socket}`);
   }
   const roots = policy.allowedRoots.map((r) => realpathOr(r));
   const rootItself = roots.findIndex((root) => root === real);
-  if (rootItself >= 0) deny(`it is the allowed root ${JSON.stringify(policy.allowedRoots[rootItself])} itself; stage a folder inside it`);
+  if (rootItself >= 0)
+    deny(`it is the allowed root ${JSON.stringify(policy.allowedRoots[rootItself])} itself; stage a folder inside it`);
   if (!roots.some((root) => real === root || real.startsWith(root === sep ? sep : root + sep))) {
-    deny(`it is not under an allowed root (box.allowedRoots: ${policy.allowedRoots.map((r) => JSON.stringify(r)).join(', ') || 'none'})`, { allowedRoots: policy.allowedRoots });
+    deny(
+      `it is not under an allowed root (box.allowedRoots: ${policy.allowedRoots.map((r) => JSON.stringify(r)).join(', ') || 'none'})`,
+      { allowedRoots: policy.allowedRoots },
+    );
   }
   return real;
 }
@@ -75,19 +108,30 @@ export interface FolderRules {
  */
 export function checkFolderRules(path: string, rules: FolderRules): void {
   const deny = (rule: string, extra: Record<string, unknown> = {}): never => {
-    throw new BoxError('HOST_PATH_DENIED', 'workspace_stage', `Host folder ${JSON.stringify(path)} is not allowed: ${rule}`, { details: { path, rule, ...extra } });
+    throw new BoxError(
+      'HOST_PATH_DENIED',
+      'workspace_stage',
+      `Host folder ${JSON.stringify(path)} is not allowed: ${rule}`,
+      { details: { path, rule, ...extra } },
+    );
   };
   const real = realpathNear(path);
-  const within = (inner: string, outer: string): boolean => inner === outer || inner.startsWith(outer === sep ? sep : outer + sep);
+  const within = (inner: string, outer: string): boolean =>
+    inner === outer || inner.startsWith(outer === sep ? sep : outer + sep);
   rules.allowedRoots.forEach((root) => {
-    if (real === realpathNear(root)) deny(`it is the allowed root ${JSON.stringify(root)} itself; stage a folder inside it`);
+    if (real === realpathNear(root))
+      deny(`it is the allowed root ${JSON.stringify(root)} itself; stage a folder inside it`);
   });
   for (const { path: folder, what } of rules.protectedFolders) {
     if (within(realpathNear(folder), real)) deny(`it holds ${what} ${folder}, which is never staged`);
   }
   for (const other of rules.otherServers) {
     const theirs = realpathNear(other.folder);
-    if (within(real, theirs) || within(theirs, real)) deny(`it overlaps the folder of server ${JSON.stringify(other.name)} (${other.folder}); each server stages only its own folder`, { server: other.name });
+    if (within(real, theirs) || within(theirs, real))
+      deny(
+        `it overlaps the folder of server ${JSON.stringify(other.name)} (${other.folder}); each server stages only its own folder`,
+        { server: other.name },
+      );
   }
 }
 

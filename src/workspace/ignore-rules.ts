@@ -34,7 +34,12 @@ export const DEFAULT_IGNORES = [
 export const NODE_LOCKFILES = ['package-lock.json', 'npm-shrinkwrap.json', 'pnpm-lock.yaml', 'yarn.lock'];
 
 /** Bounds on a `.mcpboxignore`: what keeps matching cheap for every entry of a large folder. */
-export const IGNORE_FILE_LIMITS = { maxPatterns: 1000, maxPatternLength: 1024, maxGlobstarsPerPattern: 3, maxGlobstars: 32 };
+export const IGNORE_FILE_LIMITS = {
+  maxPatterns: 1000,
+  maxPatternLength: 1024,
+  maxGlobstarsPerPattern: 3,
+  maxGlobstars: 32,
+};
 
 export class IgnoreRules {
   private readonly matcher: Ignore;
@@ -43,7 +48,9 @@ export class IgnoreRules {
   constructor(patterns: string[]) {
     this.patterns = patterns;
     // Lines are trimmed on both sides (gitignore keeps leading spaces; we never did).
-    this.matcher = ignore({ ignorecase: false }).add(patterns.map((p) => p.trim()).filter((p) => p !== '' && !p.startsWith('#')));
+    this.matcher = ignore({ ignorecase: false }).add(
+      patterns.map((p) => p.trim()).filter((p) => p !== '' && !p.startsWith('#')),
+    );
   }
 
   /** Defaults, `node_modules` when a root lockfile exists, then the folder's `.mcpboxignore`. */
@@ -65,22 +72,31 @@ export class IgnoreRules {
 
 function checkIgnoreFile(lines: string[]): string[] {
   const tooComplex = (line: number, what: string): never => {
-    throw new BoxError('STAGE_FAILED', 'workspace_stage', `Cannot use .mcpboxignore: line ${line} ${what}; simplify the file`, {
-      details: { path: '.mcpboxignore', line, limits: IGNORE_FILE_LIMITS },
-    });
+    throw new BoxError(
+      'STAGE_FAILED',
+      'workspace_stage',
+      `Cannot use .mcpboxignore: line ${line} ${what}; simplify the file`,
+      {
+        details: { path: '.mcpboxignore', line, limits: IGNORE_FILE_LIMITS },
+      },
+    );
   };
   let patterns = 0;
   let globstars = 0;
   lines.forEach((raw, i) => {
     const p = raw.trim();
     if (p === '' || p.startsWith('#')) return;
-    if (++patterns > IGNORE_FILE_LIMITS.maxPatterns) tooComplex(i + 1, `is pattern ${patterns}, more than ${IGNORE_FILE_LIMITS.maxPatterns}`);
-    if (p.length > IGNORE_FILE_LIMITS.maxPatternLength) tooComplex(i + 1, `is longer than ${IGNORE_FILE_LIMITS.maxPatternLength} characters`);
+    if (++patterns > IGNORE_FILE_LIMITS.maxPatterns)
+      tooComplex(i + 1, `is pattern ${patterns}, more than ${IGNORE_FILE_LIMITS.maxPatterns}`);
+    if (p.length > IGNORE_FILE_LIMITS.maxPatternLength)
+      tooComplex(i + 1, `is longer than ${IGNORE_FILE_LIMITS.maxPatternLength} characters`);
     // Only a run of asterisks that fills a path segment is a globstar (`**a` is `*a`); those backtrack.
     const stars = p.split('/').filter((segment) => /^!?\*{2,}$/.test(segment)).length;
-    if (stars > IGNORE_FILE_LIMITS.maxGlobstarsPerPattern) tooComplex(i + 1, `has more than ${IGNORE_FILE_LIMITS.maxGlobstarsPerPattern} "**" segments`);
+    if (stars > IGNORE_FILE_LIMITS.maxGlobstarsPerPattern)
+      tooComplex(i + 1, `has more than ${IGNORE_FILE_LIMITS.maxGlobstarsPerPattern} "**" segments`);
     globstars += stars;
-    if (globstars > IGNORE_FILE_LIMITS.maxGlobstars) tooComplex(i + 1, `brings the file to more than ${IGNORE_FILE_LIMITS.maxGlobstars} "**" segments`);
+    if (globstars > IGNORE_FILE_LIMITS.maxGlobstars)
+      tooComplex(i + 1, `brings the file to more than ${IGNORE_FILE_LIMITS.maxGlobstars} "**" segments`);
   });
   return lines;
 }

@@ -1,6 +1,19 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { extract, type Header, type Pack } from 'tar-stream';
@@ -62,7 +75,10 @@ async function untar(bytes: Buffer): Promise<TarEntry[]> {
   return entries;
 }
 
-async function packOk(root: string, opts: PackOptions): Promise<{ bytes: Buffer; entries: TarEntry[]; report: PackReport }> {
+async function packOk(
+  root: string,
+  opts: PackOptions,
+): Promise<{ bytes: Buffer; entries: TarEntry[]; report: PackReport }> {
   const { stream, done } = packFolder(await walkFolder(root), opts);
   const [collected, report] = await Promise.all([collect(stream), done]);
   expect(collected.error).toBeNull();
@@ -90,7 +106,11 @@ describe('packFolder: headers and content', () => {
     expect(lstatSync(join(root, 'setgid-file')).mode & 0o7777).toBe(0o2644);
     const extraContent = Buffer.from('-----BEGIN CERTIFICATE-----\nabc\n-----END CERTIFICATE-----\n');
 
-    const { entries, report } = await packOk(root, { uid: 1234, gid: 5678, extra: [{ name: '.mcp-box-stage/ca.pem', content: extraContent }] });
+    const { entries, report } = await packOk(root, {
+      uid: 1234,
+      gid: 5678,
+      extra: [{ name: '.mcp-box-stage/ca.pem', content: extraContent }],
+    });
 
     expect(entries.map((e) => stripSlash(e.header.name))).toEqual([
       'bin',
@@ -108,7 +128,13 @@ describe('packFolder: headers and content', () => {
     ]);
     const byName = new Map(entries.map((e) => [stripSlash(e.header.name), e]));
     for (const e of entries) {
-      expect({ name: e.header.name, uid: e.header.uid, gid: e.header.gid, uname: e.header.uname, gname: e.header.gname }).toEqual({
+      expect({
+        name: e.header.name,
+        uid: e.header.uid,
+        gid: e.header.gid,
+        uname: e.header.uname,
+        gname: e.header.gname,
+      }).toEqual({
         name: e.header.name,
         uid: 1234,
         gid: 5678,
@@ -129,7 +155,11 @@ describe('packFolder: headers and content', () => {
       '.mcp-box-stage/ca.pem': ['file', 0o644],
     };
     for (const [name, [type, mode]] of Object.entries(expectedModes)) {
-      expect({ name, type: byName.get(name)?.header.type, mode: byName.get(name)?.header.mode }).toEqual({ name, type, mode });
+      expect({ name, type: byName.get(name)?.header.type, mode: byName.get(name)?.header.mode }).toEqual({
+        name,
+        type,
+        mode,
+      });
     }
     expect(byName.get('link')?.header).toMatchObject({ type: 'symlink', linkname: 'readme.md' });
     expect(byName.get('private/tool-link')?.header).toMatchObject({ type: 'symlink', linkname: '../bin/tool' });
@@ -179,7 +209,11 @@ describe('packFolder: headers and content', () => {
 
   it('an empty walk packs only the extras', async () => {
     const root = tempRoot();
-    const { entries, report } = await packOk(root, { uid: 7, gid: 8, extra: [{ name: 'x', content: Buffer.from('1') }] });
+    const { entries, report } = await packOk(root, {
+      uid: 7,
+      gid: 8,
+      extra: [{ name: 'x', content: Buffer.from('1') }],
+    });
     expect(entries.map((e) => e.header.name)).toEqual(['x']);
     expect(report).toMatchObject({ files: 0, dirs: 0, links: 0, bytes: 0 });
     expect(report.hashes.size).toBe(0);
@@ -200,7 +234,11 @@ describe('packFolder: headers and content', () => {
 
 describe('packFolder: a folder that changes during staging', () => {
   /** Walks, applies `change`, packs; the stream must fail with STAGE_FAILED naming the file and `how`. */
-  async function expectChangeFails(setup: (root: string) => void, change: (root: string) => void, how: RegExp): Promise<Buffer> {
+  async function expectChangeFails(
+    setup: (root: string) => void,
+    change: (root: string) => void,
+    how: RegExp,
+  ): Promise<Buffer> {
     const root = tempRoot();
     setup(root);
     const walk = await walkFolder(root);
@@ -297,7 +335,9 @@ describe('packFolder: a folder that changes during staging', () => {
       const [collected, r] = await Promise.all([collect(stream), done]);
       return { entries: await untar(collected.bytes), report: r };
     })();
-    expect(entries.find((e) => e.header.name === 'b/target.txt')?.data.toString()).toBe('ORIGINAL CONTENT OF THE TARGET');
+    expect(entries.find((e) => e.header.name === 'b/target.txt')?.data.toString()).toBe(
+      'ORIGINAL CONTENT OF THE TARGET',
+    );
     expect(report.hashes.get('b/target.txt')).toBe(sha256('ORIGINAL CONTENT OF THE TARGET'));
   });
 });

@@ -67,18 +67,38 @@ async function writeEntries(stream: Pack, walk: WalkResult, opts: PackOptions): 
       await addEntry(stream, { ...common, name: `${entry.rel}/`, type: 'directory', mode: 0o755, mtime });
       report.dirs++;
     } else if (entry.type === 'symlink') {
-      await addEntry(stream, { ...common, name: entry.rel, type: 'symlink', linkname: entry.linkTarget ?? '', mode: 0o777, mtime });
+      await addEntry(stream, {
+        ...common,
+        name: entry.rel,
+        type: 'symlink',
+        linkname: entry.linkTarget ?? '',
+        mode: 0o777,
+        mtime,
+      });
       report.links++;
     } else {
       const mode = (entry.mode & 0o111) !== 0 ? 0o755 : 0o644;
-      const hash = await addFile(stream, join(walk.root, entry.rel), join(realRoot, entry.rel), entry.rel, entry.size, entry.dev, entry.ino, { ...common, mode, mtime });
+      const hash = await addFile(
+        stream,
+        join(walk.root, entry.rel),
+        join(realRoot, entry.rel),
+        entry.rel,
+        entry.size,
+        entry.dev,
+        entry.ino,
+        { ...common, mode, mtime },
+      );
       report.hashes.set(entry.rel, hash);
       report.files++;
       report.bytes += entry.size;
     }
   }
   for (const extra of opts.extra ?? []) {
-    await addEntry(stream, { ...common, name: extra.name, type: 'file', mode: 0o644, mtime: new Date() }, extra.content);
+    await addEntry(
+      stream,
+      { ...common, name: extra.name, type: 'file', mode: 0o644, mtime: new Date() },
+      extra.content,
+    );
   }
   return report;
 }
@@ -102,9 +122,14 @@ async function addFile(
   header: { uid: number; gid: number; uname: string; gname: string; mode: number; mtime: Date },
 ): Promise<string> {
   const changed = (how: string): BoxError =>
-    new BoxError('STAGE_FAILED', 'workspace_stage', `Cannot stage ${JSON.stringify(rel)}: it changed during staging (${how}); try again`, {
-      details: { path: rel, change: how },
-    });
+    new BoxError(
+      'STAGE_FAILED',
+      'workspace_stage',
+      `Cannot stage ${JSON.stringify(rel)}: it changed during staging (${how}); try again`,
+      {
+        details: { path: rel, change: how },
+      },
+    );
   let handle;
   try {
     handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -113,7 +138,8 @@ async function addFile(
     throw changed(code === 'ELOOP' ? 'it became a symbolic link' : `it could not be opened: ${code ?? String(err)}`);
   }
   try {
-    if (!(await opensAt(handle.fd, expectedReal))) throw changed('a folder on its path was replaced: it opened outside the folder');
+    if (!(await opensAt(handle.fd, expectedReal)))
+      throw changed('a folder on its path was replaced: it opened outside the folder');
     const st = await handle.stat();
     if (!st.isFile()) throw changed('it is no longer a regular file');
     if (st.dev !== dev || st.ino !== ino) throw changed('it was replaced by another file');

@@ -13,7 +13,13 @@ import { Readable } from 'node:stream';
 import { BoxError } from '../errors/box-error.js';
 import type { Identity, Session } from '../runtime/types.js';
 import { packFolder, type PackReport } from './pack-folder.js';
-import { DEFAULT_STAGE_LIMITS, walkFolder, type DroppedEntry, type StageLimits, type WalkResult } from './walk-folder.js';
+import {
+  DEFAULT_STAGE_LIMITS,
+  walkFolder,
+  type DroppedEntry,
+  type StageLimits,
+  type WalkResult,
+} from './walk-folder.js';
 
 const STAGE_META_DIR = '.mcp-box-stage';
 const STAGE_TIMEOUT_MS = 120_000;
@@ -85,14 +91,21 @@ export function emptyWalk(): WalkResult {
 
 export async function stageFolder(session: Session, identity: Identity, opts: StageOptions): Promise<StageResult> {
   const started = Date.now();
-  const walk = opts.walk ?? (opts.hostPath === null ? emptyWalk() : await walkFolder(opts.hostPath, opts.limits ?? DEFAULT_STAGE_LIMITS));
+  const walk =
+    opts.walk ??
+    (opts.hostPath === null ? emptyWalk() : await walkFolder(opts.hostPath, opts.limits ?? DEFAULT_STAGE_LIMITS));
   const extra: { name: string; content: Buffer }[] = [];
   if (opts.caCertsFile != null) {
     let content: Buffer;
     try {
       content = readFileSync(opts.caCertsFile);
     } catch (err) {
-      throw new BoxError('STAGE_FAILED', 'workspace_stage', `Cannot read box.caCertsFile ${JSON.stringify(opts.caCertsFile)}: ${(err as Error).message}`, { cause: err });
+      throw new BoxError(
+        'STAGE_FAILED',
+        'workspace_stage',
+        `Cannot read box.caCertsFile ${JSON.stringify(opts.caCertsFile)}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     extra.push({ name: `${STAGE_META_DIR}/ca.pem`, content });
   }
@@ -116,11 +129,17 @@ export async function stageFolder(session: Session, identity: Identity, opts: St
   });
   if (packError !== null) throw packError;
   if (opts.signal?.aborted === true) throw new BoxError('ABORTED', 'workspace_stage', 'Staging was cancelled');
-  if (result.timedOut) throw new BoxError('TIMEOUT', 'workspace_stage', `Staging did not finish within ${STAGE_TIMEOUT_MS} ms`);
+  if (result.timedOut)
+    throw new BoxError('TIMEOUT', 'workspace_stage', `Staging did not finish within ${STAGE_TIMEOUT_MS} ms`);
   if (result.exitCode !== 0) {
-    throw new BoxError('STAGE_FAILED', 'workspace_stage', `Extracting the workspace failed (exit ${result.exitCode}): ${lastLines(result.stderr, 5)}`, {
-      details: { exitCode: result.exitCode, stderrTail: lastLines(result.stderr, 20) },
-    });
+    throw new BoxError(
+      'STAGE_FAILED',
+      'workspace_stage',
+      `Extracting the workspace failed (exit ${result.exitCode}): ${lastLines(result.stderr, 5)}`,
+      {
+        details: { exitCode: result.exitCode, stderrTail: lastLines(result.stderr, 20) },
+      },
+    );
   }
   const report: PackReport = await packed.done;
   const depsLine = result.stdout.split('\n').find((l) => l.startsWith('deps:')) ?? 'deps:';
@@ -134,7 +153,13 @@ export async function stageFolder(session: Session, identity: Identity, opts: St
     ignored: walk.ignored,
     dropped: walk.dropped,
     hashes: report.hashes,
-    depsPresent: new Set(depsLine.slice('deps:'.length).trim().split(/\s+/).filter((d) => d !== '')),
+    depsPresent: new Set(
+      depsLine
+        .slice('deps:'.length)
+        .trim()
+        .split(/\s+/)
+        .filter((d) => d !== ''),
+    ),
     caBundle: caLine === undefined ? null : caLine.slice('ca:'.length),
     durationMs: Date.now() - started,
   };

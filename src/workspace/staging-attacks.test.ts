@@ -3,7 +3,16 @@
  * its budgets, or a file from outside the folder.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -41,7 +50,11 @@ describe('a .mcpboxignore cannot freeze the process', () => {
   it('a backtracking-bait pattern against a 40-character name answers at once', () => {
     const rules = IgnoreRules.forFolder(new Set(['.mcpboxignore']), PATHOLOGICAL);
     const started = performance.now();
-    const answers = [rules.ignores('a'.repeat(40), false), rules.ignores('a'.repeat(40), true), rules.ignores(`${'a'.repeat(40)}b`, false)];
+    const answers = [
+      rules.ignores('a'.repeat(40), false),
+      rules.ignores('a'.repeat(40), true),
+      rules.ignores(`${'a'.repeat(40)}b`, false),
+    ];
     const ms = performance.now() - started;
     process.stdout.write(`[measure] pathological pattern, 40-char name: ${ms.toFixed(2)} ms\n`);
     expect(answers).toEqual([false, false, true]);
@@ -65,13 +78,20 @@ describe('a .mcpboxignore cannot freeze the process', () => {
     const started = performance.now();
     let err: unknown = null;
     try {
-      IgnoreRules.forFolder(new Set(['.mcpboxignore']), `# ok\n*.log\n${chain}\n`).ignores(Array.from({ length: 31 }, () => 'a').join('/'), false);
+      IgnoreRules.forFolder(new Set(['.mcpboxignore']), `# ok\n*.log\n${chain}\n`).ignores(
+        Array.from({ length: 31 }, () => 'a').join('/'),
+        false,
+      );
     } catch (e) {
       err = e;
     }
     expect(performance.now() - started).toBeLessThan(2000);
     expect(err).toBeInstanceOf(BoxError);
-    expect(err).toMatchObject({ code: 'STAGE_FAILED', phase: 'workspace_stage', details: { path: '.mcpboxignore', line: 3 } });
+    expect(err).toMatchObject({
+      code: 'STAGE_FAILED',
+      phase: 'workspace_stage',
+      details: { path: '.mcpboxignore', line: 3 },
+    });
     expect((err as BoxError).message).toContain('line 3');
   });
 
@@ -82,7 +102,9 @@ describe('a .mcpboxignore cannot freeze the process', () => {
     const started = performance.now();
     expect(rules.ignores(deep, false)).toBe(false);
     const ms = performance.now() - started;
-    process.stdout.write(`[measure] 10 patterns with 3 "**" each on a ${DEFAULT_STAGE_LIMITS.maxDepth - 1}-level path: ${ms.toFixed(2)} ms\n`);
+    process.stdout.write(
+      `[measure] 10 patterns with 3 "**" each on a ${DEFAULT_STAGE_LIMITS.maxDepth - 1}-level path: ${ms.toFixed(2)} ms\n`,
+    );
     expect(ms).toBeLessThan(2000);
   });
 });
@@ -94,7 +116,9 @@ describe('every entry counts against maxFiles', () => {
   ])('50 $kind with maxFiles 10 exceed the budget', async ({ make }) => {
     const root = tempRoot();
     for (let i = 0; i < 50; i++) make(root, i);
-    const err = await rejection(Promise.resolve().then(() => walkFolder(root, { ...DEFAULT_STAGE_LIMITS, maxFiles: 10 })));
+    const err = await rejection(
+      Promise.resolve().then(() => walkFolder(root, { ...DEFAULT_STAGE_LIMITS, maxFiles: 10 })),
+    );
     expect(err.code).toBe('STAGE_LIMIT_EXCEEDED');
     expect(err.phase).toBe('workspace_stage');
     expect(err.message).toContain('more than 10 files, folders and links (limit 10)');
@@ -118,7 +142,9 @@ describe('the walk does not block the event loop', () => {
     await sleep(30);
     lag.disable();
     const max = lag.max / 1e6;
-    process.stdout.write(`[measure] walk of ${walk.entries.length} entries: ${ms.toFixed(0)} ms; loop delay p99 ${(lag.percentile(99) / 1e6).toFixed(1)} ms, max ${max.toFixed(1)} ms\n`);
+    process.stdout.write(
+      `[measure] walk of ${walk.entries.length} entries: ${ms.toFixed(0)} ms; loop delay p99 ${(lag.percentile(99) / 1e6).toFixed(1)} ms, max ${max.toFixed(1)} ms\n`,
+    );
     expect(walk.entries.length).toBe(20_000);
     expect(max).toBeLessThan(150); // a guard (the old walk held it 190-260 ms here): the walk yields every ~10 ms
   });
@@ -161,7 +187,16 @@ describe('a parent folder swapped for a symlink is never followed out of the fol
     writeFileSync(join(outside, 'OUTSIDE-ONLY.txt'), 'o');
     symlinkSync(outside, join(root, 'sublink'));
     // `sub` is a folder, then a link to the outside folder, then a folder again, as fast as sh goes.
-    const swapper = spawn('sh', ['-c', 'cd "$1"; while :; do mv -T sub sub.real; mv -T sublink sub; mv -T sub sublink; mv -T sub.real sub; done', 'sh', root], { stdio: 'ignore', detached: true });
+    const swapper = spawn(
+      'sh',
+      [
+        '-c',
+        'cd "$1"; while :; do mv -T sub sub.real; mv -T sublink sub; mv -T sub sublink; mv -T sub.real sub; done',
+        'sh',
+        root,
+      ],
+      { stdio: 'ignore', detached: true },
+    );
     const swapperExited = new Promise((resolve) => swapper.once('exit', resolve));
     const seen = { leaked: 0, refused: 0, clean: 0 };
     try {

@@ -1,5 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -32,7 +42,6 @@ function tree(root: string, spec: Record<string, string | null>): void {
     }
   }
 }
-
 
 /** Awaits `p`, which must reject with a BoxError, and returns it. */
 async function thrownAsync(p: Promise<unknown>): Promise<BoxError> {
@@ -82,7 +91,13 @@ describe('walkFolder: entries', () => {
     expect(byRel.get('run.sh')?.mode).toBe(0o755);
     for (const e of walk.entries) {
       const st = lstatSync(join(root, e.rel));
-      expect({ rel: e.rel, ino: e.ino, dev: e.dev, mtimeMs: e.mtimeMs, mode: e.mode }).toEqual({ rel: e.rel, ino: st.ino, dev: st.dev, mtimeMs: st.mtimeMs, mode: st.mode & 0o7777 });
+      expect({ rel: e.rel, ino: e.ino, dev: e.dev, mtimeMs: e.mtimeMs, mode: e.mode }).toEqual({
+        rel: e.rel,
+        ino: st.ino,
+        dev: st.dev,
+        mtimeMs: st.mtimeMs,
+        mode: st.mode & 0o7777,
+      });
     }
     expect(walk.files).toBe(5);
     expect(walk.bytes).toBe(3 + 4 + 0 + 5 + 10);
@@ -209,19 +224,84 @@ describe('walkFolder: budgets', () => {
   });
 
   it.each<{ name: string; spec: Record<string, string | null>; limit: StageLimits; error: RegExp | null }>([
-    { name: 'bytes exactly at the limit pass', spec: { 'a.txt': '12345', 'b/c.txt': '67890' }, limit: limits({ maxBytes: 10 }), error: null },
-    { name: 'one byte over fails', spec: { 'a.txt': '12345', 'b/c.txt': '678901' }, limit: limits({ maxBytes: 10 }), error: /more than 10 bytes \(limit 10\) at "b\/c.txt"/ },
-    { name: 'entries exactly at the limit pass (3 files + 1 folder)', spec: { 'a.txt': '', 'b.txt': '', 'c/d.txt': '' }, limit: limits({ maxFiles: 4 }), error: null },
-    { name: 'one entry over fails', spec: { 'a.txt': '', 'b.txt': '', 'c/d.txt': '', 'c/e.txt': '' }, limit: limits({ maxFiles: 4 }), error: /more than 4 files, folders and links \(limit 4\) at "c\/e.txt"/ },
-    { name: 'folders count as entries (at the limit)', spec: { 'a.txt': '', d1: null, d2: null, 'd3/d4': null }, limit: limits({ maxFiles: 5 }), error: null },
-    { name: 'folders count as entries (one over)', spec: { 'a.txt': '', d1: null, d2: null, 'd3/d4': null }, limit: limits({ maxFiles: 4 }), error: /more than 4 files, folders and links \(limit 4\) at "d3\/d4"/ },
-    { name: 'ignored files do not count', spec: { 'a.txt': '', 'x.pyc': '', 'y.pyc': '', '__pycache__/z.pyc': '' }, limit: limits({ maxFiles: 1 }), error: null },
-    { name: 'ignored bytes do not count', spec: { 'a.txt': 'ab', '.venv/lib/big.so': 'x'.repeat(1000) }, limit: limits({ maxBytes: 2 }), error: null },
-    { name: 'depth: root + one folder level within a limit of 2', spec: { 'a/x.txt': '' }, limit: limits({ maxDepth: 2 }), error: null },
-    { name: 'depth: a second folder level exceeds a limit of 2', spec: { 'a/b': null }, limit: limits({ maxDepth: 2 }), error: /more than 2 folder levels \(limit 2\) at "a\/b"/ },
-    { name: 'depth: files at the root only with a limit of 1', spec: { 'x.txt': '' }, limit: limits({ maxDepth: 1 }), error: null },
-    { name: 'depth: any folder exceeds a limit of 1', spec: { d: null }, limit: limits({ maxDepth: 1 }), error: /more than 1 folder levels \(limit 1\) at "d"/ },
-    { name: 'depth: ignored deep folders do not count', spec: { 'node_modules/a/b/c/d': null, 'package-lock.json': '{}' }, limit: limits({ maxDepth: 1 }), error: null },
+    {
+      name: 'bytes exactly at the limit pass',
+      spec: { 'a.txt': '12345', 'b/c.txt': '67890' },
+      limit: limits({ maxBytes: 10 }),
+      error: null,
+    },
+    {
+      name: 'one byte over fails',
+      spec: { 'a.txt': '12345', 'b/c.txt': '678901' },
+      limit: limits({ maxBytes: 10 }),
+      error: /more than 10 bytes \(limit 10\) at "b\/c.txt"/,
+    },
+    {
+      name: 'entries exactly at the limit pass (3 files + 1 folder)',
+      spec: { 'a.txt': '', 'b.txt': '', 'c/d.txt': '' },
+      limit: limits({ maxFiles: 4 }),
+      error: null,
+    },
+    {
+      name: 'one entry over fails',
+      spec: { 'a.txt': '', 'b.txt': '', 'c/d.txt': '', 'c/e.txt': '' },
+      limit: limits({ maxFiles: 4 }),
+      error: /more than 4 files, folders and links \(limit 4\) at "c\/e.txt"/,
+    },
+    {
+      name: 'folders count as entries (at the limit)',
+      spec: { 'a.txt': '', d1: null, d2: null, 'd3/d4': null },
+      limit: limits({ maxFiles: 5 }),
+      error: null,
+    },
+    {
+      name: 'folders count as entries (one over)',
+      spec: { 'a.txt': '', d1: null, d2: null, 'd3/d4': null },
+      limit: limits({ maxFiles: 4 }),
+      error: /more than 4 files, folders and links \(limit 4\) at "d3\/d4"/,
+    },
+    {
+      name: 'ignored files do not count',
+      spec: { 'a.txt': '', 'x.pyc': '', 'y.pyc': '', '__pycache__/z.pyc': '' },
+      limit: limits({ maxFiles: 1 }),
+      error: null,
+    },
+    {
+      name: 'ignored bytes do not count',
+      spec: { 'a.txt': 'ab', '.venv/lib/big.so': 'x'.repeat(1000) },
+      limit: limits({ maxBytes: 2 }),
+      error: null,
+    },
+    {
+      name: 'depth: root + one folder level within a limit of 2',
+      spec: { 'a/x.txt': '' },
+      limit: limits({ maxDepth: 2 }),
+      error: null,
+    },
+    {
+      name: 'depth: a second folder level exceeds a limit of 2',
+      spec: { 'a/b': null },
+      limit: limits({ maxDepth: 2 }),
+      error: /more than 2 folder levels \(limit 2\) at "a\/b"/,
+    },
+    {
+      name: 'depth: files at the root only with a limit of 1',
+      spec: { 'x.txt': '' },
+      limit: limits({ maxDepth: 1 }),
+      error: null,
+    },
+    {
+      name: 'depth: any folder exceeds a limit of 1',
+      spec: { d: null },
+      limit: limits({ maxDepth: 1 }),
+      error: /more than 1 folder levels \(limit 1\) at "d"/,
+    },
+    {
+      name: 'depth: ignored deep folders do not count',
+      spec: { 'node_modules/a/b/c/d': null, 'package-lock.json': '{}' },
+      limit: limits({ maxDepth: 1 }),
+      error: null,
+    },
   ])('$name', async ({ spec, limit, error }) => {
     const root = tempRoot();
     tree(root, spec);
@@ -264,11 +344,27 @@ describe('walkFolder: ignore rules', () => {
 
   it('ignores the root node_modules only when a root lockfile is present', async () => {
     const withLock = tempRoot();
-    tree(withLock, { 'package.json': '{}', 'package-lock.json': '{}', 'node_modules/x/index.js': '', 'lib/node_modules/y.js': '' });
-    expect(rels(await walkFolder(withLock))).toEqual(['lib', 'lib/node_modules', 'lib/node_modules/y.js', 'package-lock.json', 'package.json']);
+    tree(withLock, {
+      'package.json': '{}',
+      'package-lock.json': '{}',
+      'node_modules/x/index.js': '',
+      'lib/node_modules/y.js': '',
+    });
+    expect(rels(await walkFolder(withLock))).toEqual([
+      'lib',
+      'lib/node_modules',
+      'lib/node_modules/y.js',
+      'package-lock.json',
+      'package.json',
+    ]);
     const withoutLock = tempRoot();
     tree(withoutLock, { 'package.json': '{}', 'node_modules/x/index.js': '' });
-    expect(rels(await walkFolder(withoutLock))).toEqual(['node_modules', 'node_modules/x', 'node_modules/x/index.js', 'package.json']);
+    expect(rels(await walkFolder(withoutLock))).toEqual([
+      'node_modules',
+      'node_modules/x',
+      'node_modules/x/index.js',
+      'package.json',
+    ]);
   });
 
   it('honours a .mcpboxignore in the folder', async () => {
@@ -286,7 +382,15 @@ describe('walkFolder: ignore rules', () => {
       'server.py': 'print()',
     });
     const walk = await walkFolder(root);
-    expect(rels(walk)).toEqual(['.mcpboxignore', 'keep.log', 'server.py', 'sub', 'sub/data', 'sub/data/small.csv', 'sub/deep']);
+    expect(rels(walk)).toEqual([
+      '.mcpboxignore',
+      'keep.log',
+      'server.py',
+      'sub',
+      'sub/data',
+      'sub/data/small.csv',
+      'sub/deep',
+    ]);
     expect(walk.ignored).toBe(6); // app.log, data, logs, secrets.json, sub/deep/tmp-1, sub/secrets.json
   });
 

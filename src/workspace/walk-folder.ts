@@ -7,7 +7,18 @@
  * bytes actually read when packing. The walk is synchronous calls in slices of ~10 ms with a yield
  * to the event loop between them: a 20,000-entry folder never holds the loop for its whole walk.
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, realpathSync, type Stats } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  readSync,
+  realpathSync,
+  type Stats,
+} from 'node:fs';
 import { join, posix, sep } from 'node:path';
 import { DEFAULT_STAGE_LIMITS, type StageLimits } from '../defaults.js';
 import { BoxError } from '../errors/box-error.js';
@@ -52,14 +63,24 @@ export async function walkFolder(root: string, limits: StageLimits = DEFAULT_STA
   const rules = IgnoreRules.forFolder(rootNames, ignoreFile);
   const result: WalkResult = { root, entries: [], dropped: [], ignored: 0, bytes: 0, files: 0 };
   const refuse = (rel: string, what: string): never => {
-    throw new BoxError('STAGE_FAILED', 'workspace_stage', `Cannot stage ${JSON.stringify(rel)}: it is ${what}; remove it or list it in .mcpboxignore`, {
-      details: { path: rel, kind: what },
-    });
+    throw new BoxError(
+      'STAGE_FAILED',
+      'workspace_stage',
+      `Cannot stage ${JSON.stringify(rel)}: it is ${what}; remove it or list it in .mcpboxignore`,
+      {
+        details: { path: rel, kind: what },
+      },
+    );
   };
   const overBudget = (what: string, limit: number, rel: string): never => {
-    throw new BoxError('STAGE_LIMIT_EXCEEDED', 'workspace_stage', `The folder exceeds the staging budget: ${what} (limit ${limit}) at ${JSON.stringify(rel)}; raise the limit or ignore large files in .mcpboxignore`, {
-      details: { limit: what, value: limit, path: rel },
-    });
+    throw new BoxError(
+      'STAGE_LIMIT_EXCEEDED',
+      'workspace_stage',
+      `The folder exceeds the staging budget: ${what} (limit ${limit}) at ${JSON.stringify(rel)}; raise the limit or ignore large files in .mcpboxignore`,
+      {
+        details: { limit: what, value: limit, path: rel },
+      },
+    );
   };
   let sliceStarted = performance.now();
   const maybeYield = async (): Promise<void> => {
@@ -70,7 +91,8 @@ export async function walkFolder(root: string, limits: StageLimits = DEFAULT_STA
   let counted = 0;
   // Every entry the walk keeps or drops counts: files, folders and links alike.
   const count = (rel: string): void => {
-    if (++counted > limits.maxFiles) overBudget(`more than ${limits.maxFiles} files, folders and links`, limits.maxFiles, rel);
+    if (++counted > limits.maxFiles)
+      overBudget(`more than ${limits.maxFiles} files, folders and links`, limits.maxFiles, rel);
   };
 
   const realRoot = realpathSync.native(root);
@@ -137,7 +159,8 @@ export function judgeLink(rel: string, target: string): string | null {
   if (target === '') return 'empty link';
   if (target.startsWith('/')) return `absolute link to ${JSON.stringify(target)}`;
   const resolved = posix.normalize(posix.join(posix.dirname(rel), target));
-  if (resolved === '..' || resolved.startsWith('../') || resolved.startsWith('/')) return `link to ${JSON.stringify(target)} leaves the folder`;
+  if (resolved === '..' || resolved.startsWith('../') || resolved.startsWith('/'))
+    return `link to ${JSON.stringify(target)} leaves the folder`;
   return null;
 }
 
@@ -152,7 +175,9 @@ function judgeResolvedLink(realRoot: string, path: string): string | null {
   } catch {
     return null;
   }
-  return real === realRoot || real.startsWith(realRoot + sep) ? null : 'link resolves outside the folder (through other links)';
+  return real === realRoot || real.startsWith(realRoot + sep)
+    ? null
+    : 'link resolves outside the folder (through other links)';
 }
 
 /**
@@ -165,15 +190,24 @@ function openFolder(root: string, realRoot: string, relDir: string): { path: str
   const path = relDir === '' ? root : join(root, relDir);
   if (process.platform !== 'linux') return { path, close: () => undefined };
   const changed = (how: string): BoxError =>
-    new BoxError('STAGE_FAILED', 'workspace_stage', `Cannot stage ${JSON.stringify(relDir || '.')}: it changed during staging (${how}); try again`, {
-      details: { path: relDir || '.', change: how },
-    });
+    new BoxError(
+      'STAGE_FAILED',
+      'workspace_stage',
+      `Cannot stage ${JSON.stringify(relDir || '.')}: it changed during staging (${how}); try again`,
+      {
+        details: { path: relDir || '.', change: how },
+      },
+    );
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw changed(code === 'ELOOP' || code === 'ENOTDIR' ? 'it is no longer a folder' : `it could not be opened: ${code ?? String(err)}`);
+    throw changed(
+      code === 'ELOOP' || code === 'ENOTDIR'
+        ? 'it is no longer a folder'
+        : `it could not be opened: ${code ?? String(err)}`,
+    );
   }
   const fdPath = `/proc/self/fd/${fd}`;
   let real: string | null = null;

@@ -21,16 +21,24 @@ const runTag = `test-${randomBytes(4).toString('hex')}`;
 
 export async function setup(project: TestProject): Promise<void> {
   // Tests that run a real supervisor process (kill -9, the CLI) use the built package.
-  execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+  execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], {
+    stdio: 'inherit',
+  });
   const runtime = createDockerRuntime({ tag: runTag });
   try {
     const engine = await runtime.ping();
-    console.log(`[docker suite] engine ${engine.version} (API ${engine.apiVersion}, cgroup v${engine.cgroupVersion}); run tag ${runTag}`);
+    console.log(
+      `[docker suite] engine ${engine.version} (API ${engine.apiVersion}, cgroup v${engine.cgroupVersion}); run tag ${runTag}`,
+    );
   } catch (err) {
-    throw new Error(`The Docker suite needs a Docker engine and none answers (${String(err)}). Run scripts/ensure-engine.sh first.`);
+    throw new Error(
+      `The Docker suite needs a Docker engine and none answers (${String(err)}). Run scripts/ensure-engine.sh first.`,
+    );
   }
   const image = await ensureSandboxImage({ runtime, onProgress: (line) => console.log(`[image] ${line}`) });
-  console.log(`[docker suite] sandbox image ${image.ref} ${image.built ? `built in ${image.durationMs} ms` : 'up to date'}`);
+  console.log(
+    `[docker suite] sandbox image ${image.ref} ${image.built ? `built in ${image.durationMs} ms` : 'up to date'}`,
+  );
   project.provide('runTag', runTag);
   project.provide('sandboxImage', image.ref);
 }
@@ -42,7 +50,17 @@ export async function teardown(): Promise<void> {
   await runtime.reap({ includeUnknownOwners: true });
   // Remove even live-owner leftovers of this run: the run is over.
   const docker = new Dockerode();
-  for (const r of leftovers.filter((x) => x.kind === 'container')) await docker.getContainer(r.id).remove({ force: true, v: true }).catch(() => undefined);
-  for (const r of leftovers.filter((x) => x.kind === 'volume')) await docker.getVolume(r.name).remove().catch(() => undefined);
-  throw new Error(`The Docker suite left ${leftovers.length} resource(s) behind: ${leftovers.map((r) => `${r.kind} ${r.name} (owner pid ${r.labels['mcp-box.owner.pid'] ?? '?'})`).join(', ')}`);
+  for (const r of leftovers.filter((x) => x.kind === 'container'))
+    await docker
+      .getContainer(r.id)
+      .remove({ force: true, v: true })
+      .catch(() => undefined);
+  for (const r of leftovers.filter((x) => x.kind === 'volume'))
+    await docker
+      .getVolume(r.name)
+      .remove()
+      .catch(() => undefined);
+  throw new Error(
+    `The Docker suite left ${leftovers.length} resource(s) behind: ${leftovers.map((r) => `${r.kind} ${r.name} (owner pid ${r.labels['mcp-box.owner.pid'] ?? '?'})`).join(', ')}`,
+  );
 }

@@ -19,12 +19,16 @@ export function findDockerd(): EngineProcess {
     const argv = cmdline(entry);
     if (argv[0] !== undefined && /(^|\/)dockerd$/.test(argv[0])) return { pid: Number(entry), argv };
   }
-  throw new Error('no dockerd process found: the engine-restart tests need the dockerd that scripts/ensure-engine.sh starts');
+  throw new Error(
+    'no dockerd process found: the engine-restart tests need the dockerd that scripts/ensure-engine.sh starts',
+  );
 }
 
 function cmdline(pid: string): string[] {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      .split('\0')
+      .filter((a) => a !== '');
   } catch {
     return []; // the process ended while we looked
   }
@@ -37,10 +41,23 @@ export async function stopEngine(engine: EngineProcess): Promise<void> {
 }
 
 /** Starts dockerd again with the same arguments (detached, like ensure-engine.sh) and waits for /_ping. */
-export async function startEngine(engine: EngineProcess, logFile = '/var/log/mcp-box-dockerd.log'): Promise<EngineProcess> {
+export async function startEngine(
+  engine: EngineProcess,
+  logFile = '/var/log/mcp-box-dockerd.log',
+): Promise<EngineProcess> {
   const log = openSync(logFile, 'a');
   const child = spawn(engine.argv[0] as string, engine.argv.slice(1), { detached: true, stdio: ['ignore', log, log] });
   child.unref();
-  await eventually(async () => ((await docker.ping().then(() => true, () => false)) ? true : undefined), 90_000, 200);
+  await eventually(
+    async () =>
+      (await docker.ping().then(
+        () => true,
+        () => false,
+      ))
+        ? true
+        : undefined,
+    90_000,
+    200,
+  );
   return { pid: child.pid as number, argv: engine.argv };
 }

@@ -28,7 +28,15 @@ export interface FakeExit {
   stderr?: string;
 }
 
-export const SIGNAL_NUMBERS = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGTERM: 15, SIGXFSZ: 25 } as const;
+export const SIGNAL_NUMBERS = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGKILL: 9,
+  SIGSEGV: 11,
+  SIGPIPE: 13,
+  SIGTERM: 15,
+  SIGXFSZ: 25,
+} as const;
 export type FakeSignal = keyof typeof SIGNAL_NUMBERS;
 
 /** What a tool call does. */
@@ -85,11 +93,16 @@ export interface FakeStdioHost {
   onMessage(method: string): void;
 }
 
-const text = (t: string, isError = false): Record<string, unknown> => ({ content: [{ type: 'text', text: t }], ...(isError ? { isError: true } : {}) });
+const text = (t: string, isError = false): Record<string, unknown> => ({
+  content: [{ type: 'text', text: t }],
+  ...(isError ? { isError: true } : {}),
+});
 
 export const DEFAULT_TOOLS: Record<string, ToolHandler> = {
   echo: (a) => ({ text: String(a.text ?? '') }),
-  fail: (a) => ({ error: { code: typeof a.code === 'number' ? a.code : -32602, message: String(a.message ?? 'the tool failed') } }),
+  fail: (a) => ({
+    error: { code: typeof a.code === 'number' ? a.code : -32602, message: String(a.message ?? 'the tool failed') },
+  }),
   hang: () => ({ hang: true }),
   exit: (a) => ({
     exit: {
@@ -143,19 +156,28 @@ export function runFakeMcpServer(host: FakeStdioHost, script: FakeServerScript):
         const how = script.initialize ?? 'answer';
         if (how === 'ignore') return;
         if (typeof how === 'object') return 'exit' in how ? host.exit(how.exit) : answer({ id, error: how });
-        const protocolVersion = typeof req.params?.protocolVersion === 'string' ? req.params.protocolVersion : '2025-06-18';
-        return answer({ id, result: { protocolVersion, capabilities: { tools: {} }, serverInfo: { name: 'fake-mcp', version: '1.0.0' } } });
+        const protocolVersion =
+          typeof req.params?.protocolVersion === 'string' ? req.params.protocolVersion : '2025-06-18';
+        return answer({
+          id,
+          result: { protocolVersion, capabilities: { tools: {} }, serverInfo: { name: 'fake-mcp', version: '1.0.0' } },
+        });
       }
       case 'ping':
         if (script.ping === 'ignore') return;
         return answer({ id, result: {} });
       case 'tools/list':
-        return answer({ id, result: { tools: Object.keys(tools).map((name) => ({ name, inputSchema: { type: 'object' } })) } });
+        return answer({
+          id,
+          result: { tools: Object.keys(tools).map((name) => ({ name, inputSchema: { type: 'object' } })) },
+        });
       case 'tools/call': {
         const name = String(req.params?.name ?? '');
         const handler = tools[name];
         if (handler === undefined) return answer({ id, error: { code: -32602, message: `Unknown tool: ${name}` } });
-        const reply = handler((req.params?.arguments as Record<string, unknown> | undefined) ?? {}, { attempt: host.attempt });
+        const reply = handler((req.params?.arguments as Record<string, unknown> | undefined) ?? {}, {
+          attempt: host.attempt,
+        });
         if ('text' in reply) return answer({ id, result: text(reply.text, reply.isError) });
         if ('error' in reply) return answer({ id, error: reply.error });
         if ('exit' in reply) return host.exit(reply.exit);

@@ -10,8 +10,20 @@
  * `stoppedBy: 'eof'`), else after `eofGraceMs` SIGTERM (`stoppedBy: 'sigterm'`, 143).
  */
 import { PassThrough } from 'node:stream';
-import type { Identity, ManagedProcess, ManagedProcessSpec, ProcessExit, StopOptions } from '../../src/runtime/types.js';
-import { runFakeMcpServer, SIGNAL_NUMBERS, type FakeExit, type FakeServerScript, type FakeSignal } from './fake-mcp-stdio.js';
+import type {
+  Identity,
+  ManagedProcess,
+  ManagedProcessSpec,
+  ProcessExit,
+  StopOptions,
+} from '../../src/runtime/types.js';
+import {
+  runFakeMcpServer,
+  SIGNAL_NUMBERS,
+  type FakeExit,
+  type FakeServerScript,
+  type FakeSignal,
+} from './fake-mcp-stdio.js';
 
 const STDERR_RING_BYTES = 64 * 1024;
 
@@ -165,7 +177,9 @@ export class FakeProcess implements ManagedProcess {
     this.stopStep ??= 'eof';
     if (!this.stdin.writableEnded) this.stdin.end();
     let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), opts.eofGraceMs ?? this.opts.eofGraceMs)));
+    const grace = new Promise<boolean>(
+      (r) => (timer = setTimeout(() => r(false), opts.eofGraceMs ?? this.opts.eofGraceMs)),
+    );
     const ended = await Promise.race([this.exited.then(() => true), grace]);
     clearTimeout(timer);
     if (!ended) {

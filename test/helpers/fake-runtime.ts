@@ -36,7 +36,14 @@ import type {
 } from '../../src/runtime/types.js';
 import type { FakeServerScript } from './fake-mcp-stdio.js';
 import type { FakeProcess } from './fake-process.js';
-import { FakeSession, unreachable, type FakeExecCall, type FakeExecHook, type FakeExecKind, type FakeSessionHost } from './fake-session.js';
+import {
+  FakeSession,
+  unreachable,
+  type FakeExecCall,
+  type FakeExecHook,
+  type FakeExecKind,
+  type FakeSessionHost,
+} from './fake-session.js';
 
 export type { FakeExit, FakeServerScript, ToolHandler, ToolReply } from './fake-mcp-stdio.js';
 export type { FakeProcess } from './fake-process.js';
@@ -124,8 +131,12 @@ export class FakeRuntime implements Runtime {
 
   /** A session container dies (the only one when `session` is omitted). */
   killSession(session?: Session | string, why = 'killed'): void {
-    const target = session === undefined ? this.only() : this.live.get(typeof session === 'string' ? session : session.info.name);
-    if (target === undefined) throw new Error(`fake runtime: no live session ${JSON.stringify(typeof session === 'string' ? session : session?.info.name)}`);
+    const target =
+      session === undefined ? this.only() : this.live.get(typeof session === 'string' ? session : session.info.name);
+    if (target === undefined)
+      throw new Error(
+        `fake runtime: no live session ${JSON.stringify(typeof session === 'string' ? session : session?.info.name)}`,
+      );
     this.live.delete(target.info.name);
     target.die(why);
   }
@@ -170,7 +181,14 @@ export class FakeRuntime implements Runtime {
     const hash = profileHash(profile);
     for (const s of this.live.values()) if (s.info.profileHash === hash && s.alive) return s;
     const generation = this.all.filter((s) => s.info.profileHash === hash).length;
-    const session = new FakeSession(this.sessionHost(), `mcp-box-fake-${hash}-${generation}`, profile, hash, `mcp-box-fake-${hash}-ws`, opts.persistent === true);
+    const session = new FakeSession(
+      this.sessionHost(),
+      `mcp-box-fake-${hash}-${generation}`,
+      profile,
+      hash,
+      `mcp-box-fake-${hash}-ws`,
+      opts.persistent === true,
+    );
     this.live.set(session.info.name, session);
     this.all.push(session);
     return session;

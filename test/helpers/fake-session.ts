@@ -41,7 +41,9 @@ export interface FakeExecCall {
 }
 
 /** What an exec hook returns: fields of the result to use (undefined: the default result). */
-export type FakeExecHook = (call: FakeExecCall) => Partial<ExecResult> | undefined | Promise<Partial<ExecResult> | undefined>;
+export type FakeExecHook = (
+  call: FakeExecCall,
+) => Partial<ExecResult> | undefined | Promise<Partial<ExecResult> | undefined>;
 
 /** What a session needs of its runtime. */
 export interface FakeSessionHost {
@@ -110,7 +112,13 @@ export class FakeSession implements Session {
     this.dead = why;
     this.info.state = 'dead';
     this.endProcesses(reason);
-    this.emit({ session: this.info.name, containerId: this.info.containerId, action: 'die', exitCode: 137, at: new Date().toISOString() });
+    this.emit({
+      session: this.info.name,
+      containerId: this.info.containerId,
+      action: 'die',
+      exitCode: 137,
+      at: new Date().toISOString(),
+    });
   }
 
   /** Ends every process of this session with `reason` (the engine went away, the container died). */
@@ -132,7 +140,8 @@ export class FakeSession implements Session {
 
   async releaseIdentity(identity: Identity): Promise<void> {
     this.usable('release an identity');
-    for (const proc of [...this.procs]) if (proc.identity.uid === identity.uid) proc.exit({ signal: 'SIGKILL', reason: 'stopped' });
+    for (const proc of [...this.procs])
+      if (proc.identity.uid === identity.uid) proc.exit({ signal: 'SIGKILL', reason: 'stopped' });
     this.host.volumeIdentities(this.info.volume).delete(identity);
     this.host.freeSlot(identity.slot);
     this.host.identityReleased(identity);
@@ -150,12 +159,24 @@ export class FakeSession implements Session {
   async exec(spec: ExecSpec): Promise<ExecResult> {
     this.usable('run an exec');
     const started = Date.now();
-    if (spec.stdin !== undefined && typeof spec.stdin !== 'string' && !Buffer.isBuffer(spec.stdin)) await drain(spec.stdin);
+    if (spec.stdin !== undefined && typeof spec.stdin !== 'string' && !Buffer.isBuffer(spec.stdin))
+      await drain(spec.stdin);
     const kind = execKind(spec);
     const override = await this.host.exec({ kind, session: this.info.name, spec });
     this.usable('finish an exec');
     const stdout = kind === 'probe' ? FAKE_TOOL_VERSIONS : kind === 'stage' ? 'deps:\n' : '';
-    return { exitCode: 0, timedOut: false, cancelled: false, stdout, stderr: '', stdoutTruncated: false, stderrTruncated: false, pid: this.host.nextPid(), durationMs: Date.now() - started, ...override };
+    return {
+      exitCode: 0,
+      timedOut: false,
+      cancelled: false,
+      stdout,
+      stderr: '',
+      stdoutTruncated: false,
+      stderrTruncated: false,
+      pid: this.host.nextPid(),
+      durationMs: Date.now() - started,
+      ...override,
+    };
   }
 
   async startProcess(spec: ManagedProcessSpec): Promise<ManagedProcess> {
@@ -181,7 +202,15 @@ export class FakeSession implements Session {
 
   async inspect(): Promise<ContainerState> {
     if (!this.host.engineReachable()) throw unreachable();
-    return { running: this.alive, status: this.alive ? 'running' : 'exited', exitCode: this.alive ? null : 137, oomKilled: false, startedAt: this.info.createdAt, finishedAt: null, error: null };
+    return {
+      running: this.alive,
+      status: this.alive ? 'running' : 'exited',
+      exitCode: this.alive ? null : 137,
+      oomKilled: false,
+      startedAt: this.info.createdAt,
+      finishedAt: null,
+      error: null,
+    };
   }
 
   onEvent(listener: (event: SessionEvent) => void): () => void {
@@ -200,12 +229,21 @@ export class FakeSession implements Session {
 
   private usable(what: string): void {
     if (!this.host.engineReachable()) throw unreachable();
-    if (this.dead !== null) throw new BoxError('SESSION_DEAD', 'runtime', `Cannot ${what}: session ${this.info.name} is not running (${this.dead})`);
+    if (this.dead !== null)
+      throw new BoxError(
+        'SESSION_DEAD',
+        'runtime',
+        `Cannot ${what}: session ${this.info.name} is not running (${this.dead})`,
+      );
   }
 }
 
 export function unreachable(): BoxError {
-  return new BoxError('ENGINE_UNREACHABLE', 'box_unavailable', 'The Docker engine does not answer (fake runtime: engine down)');
+  return new BoxError(
+    'ENGINE_UNREACHABLE',
+    'box_unavailable',
+    'The Docker engine does not answer (fake runtime: engine down)',
+  );
 }
 
 async function drain(stream: Readable): Promise<void> {

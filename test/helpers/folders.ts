@@ -41,6 +41,9 @@ export function tempFolder(prefix = 'mcp-box-test-'): TempFolder {
 /** Copies a fixture folder (test/fixtures/servers/<name>) into a fresh temp folder. */
 export function copyFixture(name: string): TempFolder {
   const f = tempFolder(`mcp-box-${name}-`);
-  cpSync(new URL(`../fixtures/servers/${name}/`, import.meta.url), f.path, { recursive: true, filter: (src) => !src.includes('node_modules') });
+  cpSync(new URL(`../fixtures/servers/${name}/`, import.meta.url), f.path, {
+    recursive: true,
+    filter: (src) => !src.includes('node_modules'),
+  });
   return f;
 }

@@ -2,7 +2,11 @@
 import { request, type Agent, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 
-export function rawHttp(port: number, text: string, timeoutMs = 5000): Promise<{ status: number; head: string; body: string }> {
+export function rawHttp(
+  port: number,
+  text: string,
+  timeoutMs = 5000,
+): Promise<{ status: number; head: string; body: string }> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     let out = '';
@@ -29,13 +33,23 @@ export function sendThrough(
 ): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
     let answered = false;
-    const req = request({ agent, host: '127.0.0.1', port, method: opts.method, path: opts.path, headers: { 'Content-Type': 'application/json', ...opts.headers } }, (res) => {
-      answered = true;
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      res.on('error', reject);
-    });
+    const req = request(
+      {
+        agent,
+        host: '127.0.0.1',
+        port,
+        method: opts.method,
+        path: opts.path,
+        headers: { 'Content-Type': 'application/json', ...opts.headers },
+      },
+      (res) => {
+        answered = true;
+        let body = '';
+        res.setEncoding('utf8').on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', (err) => {
       if (!answered) reject(err);
     });

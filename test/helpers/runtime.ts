@@ -16,7 +16,11 @@ export function testProfile(overrides: Partial<SessionProfile> = {}): Partial<Se
 }
 
 /** Polls `check` until it returns a non-undefined value or `timeoutMs` passes. */
-export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000, stepMs = 50): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 10_000,
+  stepMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -27,10 +31,17 @@ export async function eventually<T>(check: () => Promise<T | undefined> | T | un
 }
 
 /** Reads a stream to its end (or until `until` matches what was read). */
-export function collect(stream: NodeJS.ReadableStream, until?: (text: string) => boolean, timeoutMs = 15_000): Promise<string> {
+export function collect(
+  stream: NodeJS.ReadableStream,
+  until?: (text: string) => boolean,
+  timeoutMs = 15_000,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     let text = '';
-    const timer = setTimeout(() => reject(new Error(`stream did not deliver in ${timeoutMs} ms; got ${JSON.stringify(text.slice(-200))}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`stream did not deliver in ${timeoutMs} ms; got ${JSON.stringify(text.slice(-200))}`)),
+      timeoutMs,
+    );
     const done = (): void => {
       clearTimeout(timer);
       stream.removeListener('data', onData);

@@ -33,25 +33,44 @@ export async function stopAllServes(): Promise<void> {
   }
 }
 
-export type ServeApi = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<{ status: number; json: Record<string, unknown> }>;
+export type ServeApi = (
+  method: string,
+  path: string,
+  body?: unknown,
+  headers?: Record<string, string>,
+) => Promise<{ status: number; json: Record<string, unknown> }>;
 
 /** An HTTP API caller for a serve whose URL and token are known once it runs (hence the getters). */
 export function serveApi(url: () => string, token: () => string): ServeApi {
   return async (method, path, body, headers = {}) => {
     const res = await fetch(`${url()}${path}`, {
       method,
-      headers: { Authorization: `Bearer ${token()}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers },
+      headers: {
+        Authorization: `Bearer ${token()}`,
+        ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+        ...headers,
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.text();
-    return { status: res.status, json: (text.startsWith('{') ? JSON.parse(text) : { text }) as Record<string, unknown> };
+    return {
+      status: res.status,
+      json: (text.startsWith('{') ? JSON.parse(text) : { text }) as Record<string, unknown>,
+    };
   };
 }
 
 /** Runs the built CLI (`dist/cli.js`) in `cwd` as an operator would, and returns its exit code and output. */
 export function runCli(args: string[], cwd: string): { code: number; out: string } {
   try {
-    return { code: 0, out: execFileSync(process.execPath, [`${process.cwd()}/dist/cli.js`, ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) };
+    return {
+      code: 0,
+      out: execFileSync(process.execPath, [`${process.cwd()}/dist/cli.js`, ...args], {
+        cwd,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    };
   } catch (err) {
     const e = err as { status: number; stdout: string; stderr: string };
     return { code: e.status, out: `${e.stdout}${e.stderr}` };

@@ -17,7 +17,10 @@ export function npmRegistry(): string {
 }
 
 /** A config with small, fast settings; `box` overrides merge over it. */
-export function testConfig(box: Record<string, unknown> = {}, servers: Record<string, unknown> = {}): Record<string, unknown> {
+export function testConfig(
+  box: Record<string, unknown> = {},
+  servers: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     mcpServers: servers,
     box: {
@@ -34,17 +37,34 @@ export function testConfig(box: Record<string, unknown> = {}, servers: Record<st
   };
 }
 
-export function testSupervisor(config: Record<string, unknown>, opts: CreateSupervisorOptions = {}): Promise<Supervisor> {
+export function testSupervisor(
+  config: Record<string, unknown>,
+  opts: CreateSupervisorOptions = {},
+): Promise<Supervisor> {
   // With a relay port: the tests attach WebSocket clients to the relay URLs of the records.
-  return createSupervisor(config, { runtimeOptions: { tag: inject('runTag') }, configDir: tmpdir(), listen: true, ...opts });
+  return createSupervisor(config, {
+    runtimeOptions: { tag: inject('runTag') },
+    configDir: tmpdir(),
+    listen: true,
+    ...opts,
+  });
 }
 
 /** Waits until the server reaches one of `states` and returns its view. */
-export function waitForState(sup: Supervisor, name: string, states: ServerState[], timeoutMs = 120_000): Promise<ServerView> {
-  return eventually(() => {
-    const view = sup.get(name);
-    return states.includes(view.state) ? view : undefined;
-  }, timeoutMs, 50);
+export function waitForState(
+  sup: Supervisor,
+  name: string,
+  states: ServerState[],
+  timeoutMs = 120_000,
+): Promise<ServerView> {
+  return eventually(
+    () => {
+      const view = sup.get(name);
+      return states.includes(view.state) ? view : undefined;
+    },
+    timeoutMs,
+    50,
+  );
 }
 
 /**
@@ -59,7 +79,11 @@ export async function supervisorWithPythonAndNode(events: StatusEvent[], folders
   folders.push(py, node);
   const sup = await testSupervisor(testConfig({ pingIntervalSec: 2 }));
   sup.on('status', (e) => events.push(e));
-  sup.add('python', { command: 'python3', args: [`${py.path}/server.py`], box: { install: { noIndex: true, findLinks: ['wheels'] } } });
+  sup.add('python', {
+    command: 'python3',
+    args: [`${py.path}/server.py`],
+    box: { install: { noIndex: true, findLinks: ['wheels'] } },
+  });
   sup.add('node', { command: 'node', args: [`${node.path}/server.mjs`] });
   await Promise.all(['python', 'node'].map((n) => waitForState(sup, n, ['ready'], 180_000)));
   return sup;

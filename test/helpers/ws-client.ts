@@ -18,7 +18,11 @@ export interface RawClientOptions {
 
 export async function connectRaw(url: string, opts: RawClientOptions = {}): Promise<RawClient> {
   const ws = new WebSocket(url, 'mcp', {
-    headers: { ...(opts.token === undefined ? {} : { Authorization: `Bearer ${opts.token}` }), ...(opts.takeover === true ? { 'X-MCP-Box-Takeover': '1' } : {}), ...opts.headers },
+    headers: {
+      ...(opts.token === undefined ? {} : { Authorization: `Bearer ${opts.token}` }),
+      ...(opts.takeover === true ? { 'X-MCP-Box-Takeover': '1' } : {}),
+      ...opts.headers,
+    },
     maxPayload: opts.maxPayload ?? 64 * 1024 * 1024,
     perMessageDeflate: false,
   });
@@ -29,10 +33,14 @@ export async function connectRaw(url: string, opts: RawClientOptions = {}): Prom
     frames.push(data.toString('utf8'));
     for (const w of waiters.splice(0)) w();
   });
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
-    ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })));
+    ws.once('unexpected-response', (_req, res) =>
+      reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })),
+    );
     ws.once('error', reject);
   });
   return {
@@ -49,7 +57,10 @@ export async function connectRaw(url: string, opts: RawClientOptions = {}): Prom
           return false;
         };
         if (take()) return;
-        const timer = setTimeout(() => reject(new Error(`no frame within ${timeoutMs} ms (${frames.length} received)`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`no frame within ${timeoutMs} ms (${frames.length} received)`)),
+          timeoutMs,
+        );
         const check = (): void => {
           if (take()) clearTimeout(timer);
           else waiters.push(check);

@@ -19,8 +19,12 @@ describe('npx -y @modelcontextprotocol/server-everything in the sandbox', () => 
   it('lists its tools and answers echo and get-sum', async () => {
     const names = (await sup.listTools('everything')).map((t) => t.name);
     expect(names).toEqual(expect.arrayContaining(['echo', 'get-sum', 'trigger-long-running-operation']));
-    expect(await sup.callTool('everything', 'echo', { message: 'hello from the sandbox' })).toMatchObject({ content: [{ type: 'text', text: 'Echo: hello from the sandbox' }] });
-    expect(await sup.callTool('everything', 'get-sum', { a: 19, b: 23 })).toMatchObject({ content: [{ type: 'text', text: expect.stringContaining('42') as unknown }] });
+    expect(await sup.callTool('everything', 'echo', { message: 'hello from the sandbox' })).toMatchObject({
+      content: [{ type: 'text', text: 'Echo: hello from the sandbox' }],
+    });
+    expect(await sup.callTool('everything', 'get-sum', { a: 19, b: 23 })).toMatchObject({
+      content: [{ type: 'text', text: expect.stringContaining('42') as unknown }],
+    });
   });
 
   it('returns a multi-megabyte result intact', async () => {
@@ -33,8 +37,14 @@ describe('npx -y @modelcontextprotocol/server-everything in the sandbox', () => 
   it('delivers progress notifications', async () => {
     const client = sup.get('everything').client;
     const seen: number[] = [];
-    const result = await client?.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 1, steps: 4 } }, undefined, { onprogress: (p) => seen.push(p.progress) });
-    expect(result?.content).toEqual([expect.objectContaining({ text: expect.stringContaining('Long running operation completed') as unknown })]);
+    const result = await client?.callTool(
+      { name: 'trigger-long-running-operation', arguments: { duration: 1, steps: 4 } },
+      undefined,
+      { onprogress: (p) => seen.push(p.progress) },
+    );
+    expect(result?.content).toEqual([
+      expect.objectContaining({ text: expect.stringContaining('Long running operation completed') as unknown }),
+    ]);
     // Progress arrives as the server sends it (250 ms apart). The SDK client settles the response
     // before dispatching a notification that lands in the same read, so the last one may be
     // missing here; relay.test.ts shows every progress frame crossing the relay, in order.

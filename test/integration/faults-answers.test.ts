@@ -20,7 +20,10 @@ describe('exactly one answer per request when the session dies', () => {
   let folder: TempFolder;
   let serve: ServeProcess;
   let token: string;
-  const api = serveApi(() => serve.url, () => token);
+  const api = serveApi(
+    () => serve.url,
+    () => token,
+  );
 
   beforeAll(async () => {
     folder = copyFixture('node-mcp');
@@ -30,18 +33,32 @@ describe('exactly one answer per request when the session dies', () => {
     writeFileSync(
       configPath,
       JSON.stringify({
-        mcpServers: { rest: { ...server, box: { hostPath: 'project' } }, ext: { ...server, box: { hostPath: 'project-ext', client: 'external' } } },
-        box: { image: inject('sandboxImage'), memoryMb: 1024, allowedRoots: [tmpdir()], caCertsFile: HOST_CA_BUNDLE, install: { npmRegistry: npmRegistry() }, restart: { backoffInitialMs: 200, maxRestarts: 3 } },
+        mcpServers: {
+          rest: { ...server, box: { hostPath: 'project' } },
+          ext: { ...server, box: { hostPath: 'project-ext', client: 'external' } },
+        },
+        box: {
+          image: inject('sandboxImage'),
+          memoryMb: 1024,
+          allowedRoots: [tmpdir()],
+          caCertsFile: HOST_CA_BUNDLE,
+          install: { npmRegistry: npmRegistry() },
+          restart: { backoffInitialMs: 200, maxRestarts: 3 },
+        },
         server: { port: 0 },
       }),
     );
     serve = await startServeProcess(configPath);
     token = readFileSync(`${folder.path}/../.mcp-box/token`, 'utf8').trim();
-    await eventually(async () => {
-      const { json } = await api('GET', '/v1/servers');
-      const servers = json.servers as { state: string }[];
-      return servers.length === 2 && servers.every((s) => s.state === 'ready') ? true : undefined;
-    }, 180_000, 200);
+    await eventually(
+      async () => {
+        const { json } = await api('GET', '/v1/servers');
+        const servers = json.servers as { state: string }[];
+        return servers.length === 2 && servers.every((s) => s.state === 'ready') ? true : undefined;
+      },
+      180_000,
+      200,
+    );
   }, 240_000);
   afterAll(async () => {
     await stopAllServes();
@@ -58,12 +75,18 @@ describe('exactly one answer per request when the session dies', () => {
       if (m.id !== undefined) answers.set(String(m.id), [...(answers.get(String(m.id)) ?? []), m]);
     });
     const send = (m: unknown): void => ws.send(JSON.stringify(m));
-    send({ jsonrpc: '2.0', id: 'init', method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'faults', version: '1' } } });
+    send({
+      jsonrpc: '2.0',
+      id: 'init',
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'faults', version: '1' } },
+    });
     await eventually(() => (answers.has('init') ? true : undefined), 15_000);
     send({ jsonrpc: '2.0', method: 'notifications/initialized' });
     // String and number ids alike; every call blocks far longer than the test.
     const relayIds = Array.from({ length: PER_CLIENT }, (_, i) => (i % 2 === 0 ? i + 1 : `call-${i + 1}`));
-    for (const id of relayIds) send({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'sleep', arguments: { ms: 120_000 } } });
+    for (const id of relayIds)
+      send({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'sleep', arguments: { ms: 120_000 } } });
 
     const rest = Array.from({ length: PER_CLIENT }, () =>
       api('POST', '/v1/servers/rest/tools/sleep/call', { arguments: { ms: 120_000 }, timeoutMs: 120_000 }).then(
@@ -98,13 +121,21 @@ describe('exactly one answer per request when the session dies', () => {
       expect(answer.id).toEqual(id);
       expect(answer.error?.data).toMatchObject({ phase: 'runtime', code: 'CONTAINER_DIED' });
     }
-    console.log(`[faults] 50 calls in flight at a kill: REST answered within ${restAnsweredMs} ms of the kill, relay within ${relayAnsweredMs} ms`);
+    console.log(
+      `[faults] 50 calls in flight at a kill: REST answered within ${restAnsweredMs} ms of the kill, relay within ${relayAnsweredMs} ms`,
+    );
 
     // And both servers come back.
-    await eventually(async () => {
-      const servers = (await api('GET', '/v1/servers')).json.servers as { state: string }[];
-      return servers.every((s) => s.state === 'ready') ? true : undefined;
-    }, 60_000, 200);
-    expect((await api('POST', '/v1/servers/rest/tools/add/call', { arguments: { a: 1, b: 2 } })).json).toMatchObject({ content: [{ text: '3' }] });
+    await eventually(
+      async () => {
+        const servers = (await api('GET', '/v1/servers')).json.servers as { state: string }[];
+        return servers.every((s) => s.state === 'ready') ? true : undefined;
+      },
+      60_000,
+      200,
+    );
+    expect((await api('POST', '/v1/servers/rest/tools/add/call', { arguments: { a: 1, b: 2 } })).json).toMatchObject({
+      content: [{ text: '3' }],
+    });
   });
 });

@@ -19,14 +19,21 @@ describe('fault injection: the state folder’s disk is full', () => {
   let stateDir: string;
   let serve: ServeProcess;
   let token: string;
-  const api = serveApi(() => serve.url, () => token);
+  const api = serveApi(
+    () => serve.url,
+    () => token,
+  );
   const metric = async (name: string): Promise<number> => {
     const res = await fetch(`${serve.url}/metrics`, { headers: { Authorization: `Bearer ${token}` } });
     const line = (await res.text()).split('\n').find((l) => l.startsWith(`${name} `));
     return Number(line?.split(' ')[1] ?? Number.NaN);
   };
   const waitReady = (name: string): Promise<unknown> =>
-    eventually(async () => ((await api('GET', `/v1/servers/${name}`)).json.state === 'ready' ? true : undefined), 60_000, 100);
+    eventually(
+      async () => ((await api('GET', `/v1/servers/${name}`)).json.state === 'ready' ? true : undefined),
+      60_000,
+      100,
+    );
 
   beforeAll(async () => {
     fixture = faultServerFolder();
@@ -38,8 +45,15 @@ describe('fault injection: the state folder’s disk is full', () => {
     writeFileSync(
       configPath,
       JSON.stringify({
-        mcpServers: { f: { command: 'node', args: ['server.cjs'], box: { hostPath: fixture.path, pingIntervalSec: 0 } } },
-        box: { image: inject('sandboxImage'), memoryMb: 512, allowedRoots: [tmpdir()], restart: { backoffInitialMs: 100, maxRestarts: 20 } },
+        mcpServers: {
+          f: { command: 'node', args: ['server.cjs'], box: { hostPath: fixture.path, pingIntervalSec: 0 } },
+        },
+        box: {
+          image: inject('sandboxImage'),
+          memoryMb: 512,
+          allowedRoots: [tmpdir()],
+          restart: { backoffInitialMs: 100, maxRestarts: 20 },
+        },
         server: { port: 0 },
         state: { dir: stateDir },
       }),
@@ -76,10 +90,14 @@ describe('fault injection: the state folder’s disk is full', () => {
     }
     const restarts = (await api('GET', '/v1/servers/f')).json.restarts as number;
     await api('POST', '/v1/servers/f/tools/exit/call', { arguments: { code: 3 } }); // a crash: a failure record
-    await eventually(async () => {
-      const view = (await api('GET', '/v1/servers/f')).json;
-      return view.state === 'ready' && (view.restarts as number) > restarts ? true : undefined;
-    }, 60_000, 100);
+    await eventually(
+      async () => {
+        const view = (await api('GET', '/v1/servers/f')).json;
+        return view.state === 'ready' && (view.restarts as number) > restarts ? true : undefined;
+      },
+      60_000,
+      100,
+    );
     const errors = await eventually(async () => {
       const n = await metric('mcp_box_state_write_errors_total');
       return n > 0 ? n : undefined;

@@ -34,10 +34,18 @@ describe('engine restart', () => {
     const fresh = copyFixture('node-mcp');
     folders.push(fresh);
     sup.add('installing', { command: 'node', args: [`${fresh.path}/server.mjs`] });
-    await eventually(() => {
-      const v = sup.get('installing');
-      return v.phase === 'dep_install' && v.installTaskId !== undefined && sup.tasks.get(v.installTaskId).state === 'working' ? true : undefined;
-    }, 60_000, 5);
+    await eventually(
+      () => {
+        const v = sup.get('installing');
+        return v.phase === 'dep_install' &&
+          v.installTaskId !== undefined &&
+          sup.tasks.get(v.installTaskId).state === 'working'
+          ? true
+          : undefined;
+      },
+      60_000,
+      5,
+    );
 
     const stoppedAt = Date.now();
     await stopEngine(engine);
@@ -49,13 +57,19 @@ describe('engine restart', () => {
     await new Promise((r) => setTimeout(r, OUTAGE_MS));
     for (const name of names) {
       expect(sup.get(name).state).not.toBe('failed');
-      expect(sup.get(name).error).toMatchObject({ phase: 'box_unavailable', code: 'ENGINE_UNREACHABLE', retryable: true });
+      expect(sup.get(name).error).toMatchObject({
+        phase: 'box_unavailable',
+        code: 'ENGINE_UNREACHABLE',
+        retryable: true,
+      });
     }
 
     await startEngine(engine);
     const returnedAt = Date.now();
     await Promise.all(names.map((n) => waitForState(sup, n, ['ready'], 30_000)));
-    console.log(`[faults] engine away ${returnedAt - stoppedAt} ms; all ready ${Date.now() - returnedAt} ms after its return`);
+    console.log(
+      `[faults] engine away ${returnedAt - stoppedAt} ms; all ready ${Date.now() - returnedAt} ms after its return`,
+    );
 
     const during = events.filter((e) => Date.parse(e.at) >= stoppedAt && names.includes(e.name));
     expect(during.filter((e) => e.state === 'failed')).toEqual([]);
@@ -63,7 +77,9 @@ describe('engine restart', () => {
     const records = during.filter((e) => e.state === 'backoff').map((e) => e.error);
     expect(records.length).toBeGreaterThanOrEqual(names.length * 2);
     expect(records.filter((r) => (r?.attempt ?? 0) > 1)).toEqual([]);
-    const running = (await docker.listContainers({ filters: { label: [`mcp-box.owner=${sup.runtime.ownerId}`] } })).filter((c) => c.State === 'running');
+    const running = (
+      await docker.listContainers({ filters: { label: [`mcp-box.owner=${sup.runtime.ownerId}`] } })
+    ).filter((c) => c.State === 'running');
     expect(running).toHaveLength(1);
     expect(new Set(names.map((n) => sup.get(n).session))).toEqual(new Set([running[0]?.Labels['mcp-box.session']]));
     expect(await sup.callTool('python', 'upper', { text: 'back' })).toMatchObject({ content: [{ text: 'BACK' }] });

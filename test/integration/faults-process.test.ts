@@ -34,7 +34,8 @@ describe('fault injection: a misbehaving server process', () => {
     return session;
   };
   /** Pids of every process of `uid` in the session. */
-  const processesOf = async (session: Session, uid: number): Promise<string> => (await session.exec({ cmd: ['/bin/sh', '-c', `ps -o pid=,args= -u ${uid} || true`] })).stdout.trim();
+  const processesOf = async (session: Session, uid: number): Promise<string> =>
+    (await session.exec({ cmd: ['/bin/sh', '-c', `ps -o pid=,args= -u ${uid} || true`] })).stdout.trim();
 
   beforeAll(async () => {
     // No MCP ping: what finds each fault is the mechanism under test, not the health ping.
@@ -76,13 +77,19 @@ describe('fault injection: a misbehaving server process', () => {
     expect(failed.error?.exitCode).toBeUndefined();
     expect(failed.error?.retryable).toBe(true);
     // Needs the managed-server fix: today RELAY_DROPPED after the reconnect attempts (~7 s later).
-    expect.soft(failed.error).toMatchObject({ phase: 'runtime', code: 'STDOUT_CLOSED', message: expect.stringMatching(/closed its stdout/) as unknown });
+    expect.soft(failed.error).toMatchObject({
+      phase: 'runtime',
+      code: 'STDOUT_CLOSED',
+      message: expect.stringMatching(/closed its stdout/) as unknown,
+    });
 
     const back = await eventually(() => {
       const view = sup.get('mute');
       return view.state === 'ready' && view.pid !== ready.pid ? view : undefined;
     }, 60_000);
-    console.log(`[measure] stdout closed: calls answered after ${answeredMs} ms, failure recorded after ${Date.parse(failed.error?.at ?? '') - started} ms, ready again after ${Date.now() - started} ms`);
+    console.log(
+      `[measure] stdout closed: calls answered after ${answeredMs} ms, failure recorded after ${Date.parse(failed.error?.at ?? '') - started} ms, ready again after ${Date.now() - started} ms`,
+    );
     expect(back.restarts).toBeGreaterThan(ready.restarts);
     expect(textOf(await sup.callTool('mute', 'echo', { text: 'speaking again' }))).toBe('speaking again');
     await sup.remove('mute');
@@ -104,7 +111,9 @@ describe('fault injection: a misbehaving server process', () => {
     const floodStarted = Date.now();
     while (Date.now() - floodStarted < 10_000) {
       const t = Date.now();
-      expect(textOf(await sup.callTool('flood', 'add', { a: latencies.length, b: 1 }))).toBe(String(latencies.length + 1));
+      expect(textOf(await sup.callTool('flood', 'add', { a: latencies.length, b: 1 }))).toBe(
+        String(latencies.length + 1),
+      );
       latencies.push(Date.now() - t);
       heap.push(process.memoryUsage().heapUsed);
       await new Promise((r) => setTimeout(r, 100));
@@ -125,7 +134,9 @@ describe('fault injection: a misbehaving server process', () => {
     expect(Math.max(...heap) - Math.min(...heap)).toBeLessThan(256 * 1024 * 1024);
 
     // A failure record taken in the flood carries a bounded stderr tail.
-    await expect(sup.callTool('flood', 'sleep', { ms: 10_000 }, { timeoutMs: 500 })).rejects.toMatchObject({ code: 'TOOL_TIMEOUT' });
+    await expect(sup.callTool('flood', 'sleep', { ms: 10_000 }, { timeoutMs: 500 })).rejects.toMatchObject({
+      code: 'TOOL_TIMEOUT',
+    });
     const timeoutRecord = sup.get('flood').error;
     expect(timeoutRecord?.stderrTail).toContain('flood flood');
     expect(Buffer.byteLength(timeoutRecord?.stderrTail ?? '')).toBeLessThanOrEqual(64 * 1024);
@@ -149,12 +160,17 @@ describe('fault injection: a misbehaving server process', () => {
     const stopStarted = Date.now();
     await sup.stop('flood');
     const stopMs = Date.now() - stopStarted;
-    const stopLine = sup.logs('flood', 0, 100_000).lines.filter((l) => l.source === 'lifecycle' && l.text.startsWith('process stopped')).at(-1)?.text;
+    const stopLine = sup
+      .logs('flood', 0, 100_000)
+      .lines.filter((l) => l.source === 'lifecycle' && l.text.startsWith('process stopped'))
+      .at(-1)?.text;
     console.log(`[measure] stderr flood: stop took ${stopMs} ms (${stopLine ?? '?'})`);
     expect(stopMs).toBeLessThan(10_000);
     expect(sup.get('flood').state).toBe('stopped');
     // Nothing of it keeps running: not the server, not the flooding child it started.
-    expect(await eventually(async () => ((await processesOf(session, uid)) === '' ? 'none' : undefined), 10_000, 250)).toBe('none');
+    expect(
+      await eventually(async () => ((await processesOf(session, uid)) === '' ? 'none' : undefined), 10_000, 250),
+    ).toBe('none');
     await sup.remove('flood');
   });
 
@@ -167,11 +183,15 @@ describe('fault injection: a misbehaving server process', () => {
     // Enough of it to fill the log's 2000 lines many times over.
     await eventually(() => ((sup.logs('flood-raw', 0, 1).first ?? 0) > 4000 ? true : undefined), 30_000, 200);
     expect(textOf(await sup.callTool('flood-raw', 'add', { a: 2, b: 2 }))).toBe('4');
-    await expect(sup.callTool('flood-raw', 'sleep', { ms: 10_000 }, { timeoutMs: 500 })).rejects.toMatchObject({ code: 'TOOL_TIMEOUT' });
+    await expect(sup.callTool('flood-raw', 'sleep', { ms: 10_000 }, { timeoutMs: 500 })).rejects.toMatchObject({
+      code: 'TOOL_TIMEOUT',
+    });
     const record = sup.get('flood-raw').error;
     const held = sup.logs('flood-raw', 0, 100_000).lines;
     const heldBytes = held.reduce((n, l) => n + l.text.length, 0);
-    console.log(`[measure] raw stderr flood: log holds ${held.length} lines, ${(heldBytes / 1e6).toFixed(1)} MB; a failure record's stderrTail is ${Buffer.byteLength(record?.stderrTail ?? '')} bytes`);
+    console.log(
+      `[measure] raw stderr flood: log holds ${held.length} lines, ${(heldBytes / 1e6).toFixed(1)} MB; a failure record's stderrTail is ${Buffer.byteLength(record?.stderrTail ?? '')} bytes`,
+    );
     expect(record?.stderrTail).toContain('rawraw');
     // Needs the log/record fix (see the report): lines are cut at 16 KiB, but 40 of them go into the tail.
     expect.soft(Buffer.byteLength(record?.stderrTail ?? '')).toBeLessThanOrEqual(64 * 1024);
@@ -193,7 +213,9 @@ describe('fault injection: a misbehaving server process', () => {
       expect(ready.state).toBe('ready');
 
       const started = Date.now();
-      const answer = await settle(sup.callTool('gulp', 'echo', { text: 'a'.repeat(5 * 1024 * 1024) }, { timeoutMs: 60_000 }));
+      const answer = await settle(
+        sup.callTool('gulp', 'echo', { text: 'a'.repeat(5 * 1024 * 1024) }, { timeoutMs: 60_000 }),
+      );
       const answeredMs = answer.at - started;
       expect(answer.value).toBeUndefined();
       expect(answer.error).toMatchObject({ phase: 'runtime', code: 'PROCESS_EXITED' });
@@ -212,7 +234,9 @@ describe('fault injection: a misbehaving server process', () => {
         const view = sup.get('gulp');
         return view.state === 'ready' && view.pid !== ready.pid ? view : undefined;
       }, 60_000);
-      console.log(`[measure] exit during a 5 MiB write: answered after ${answeredMs} ms, ready again after ${Date.now() - started} ms`);
+      console.log(
+        `[measure] exit during a 5 MiB write: answered after ${answeredMs} ms, ready again after ${Date.now() - started} ms`,
+      );
       expect(back.restarts).toBe(ready.restarts + 1);
       expect(textOf(await sup.callTool('gulp', 'echo', { text: 'small is fine' }))).toBe('small is fine');
       expect(stray).toEqual([]);
@@ -235,7 +259,10 @@ describe('fault injection: a misbehaving server process', () => {
       sup.add('filler', { command: 'node', args: [`${f.path}/server.cjs`], box: small });
       const g = folder(); // each server stages its own folder: two servers never share one
       sup.add('neighbour', { command: 'node', args: [`${g.path}/server.cjs`], box: small });
-      const [filler, neighbour] = await Promise.all([waitForState(sup, 'filler', ['ready', 'failed']), waitForState(sup, 'neighbour', ['ready', 'failed'])]);
+      const [filler, neighbour] = await Promise.all([
+        waitForState(sup, 'filler', ['ready', 'failed']),
+        waitForState(sup, 'neighbour', ['ready', 'failed']),
+      ]);
       expect([filler.state, neighbour.state]).toEqual(['ready', 'ready']);
       expect(filler.session).toBe(neighbour.session);
       const session = sessionOf('filler');
@@ -243,7 +270,9 @@ describe('fault injection: a misbehaving server process', () => {
 
       const started = Date.now();
       const result = await sup.callTool('filler', 'fill', { path: '/tmp/fill.bin' }, { timeoutMs: 60_000 });
-      console.log(`[measure] /tmp full: ENOSPC answered after ${Date.now() - started} ms (${textOf(result).split(':')[0]})`);
+      console.log(
+        `[measure] /tmp full: ENOSPC answered after ${Date.now() - started} ms (${textOf(result).split(':')[0]})`,
+      );
       expect(result.isError).toBe(true);
       expect(textOf(result)).toMatch(/^ENOSPC after 1[0-6] MiB: ENOSPC: no space left on device/);
       expect(await freeTmpKb(session)).toBeLessThan(1024);
@@ -252,7 +281,9 @@ describe('fault injection: a misbehaving server process', () => {
       expect(sup.get('filler')).toMatchObject({ state: 'ready', pid: filler.pid, restarts: filler.restarts });
       expect(textOf(await sup.callTool('filler', 'echo', { text: 'still here' }))).toBe('still here');
       // Its neighbour neither; its own TMPDIR is in its workspace, not on the shared /tmp.
-      expect(textOf(await sup.callTool('neighbour', 'write_tmpdir', {}))).toMatch(/^wrote and read 1048576 bytes in \/workspace\/\.mcp\//);
+      expect(textOf(await sup.callTool('neighbour', 'write_tmpdir', {}))).toMatch(
+        /^wrote and read 1048576 bytes in \/workspace\/\.mcp\//,
+      );
       expect(sup.get('neighbour')).toMatchObject({ state: 'ready', pid: neighbour.pid, restarts: neighbour.restarts });
       expect(sup.get('neighbour').error).toBeUndefined();
 
@@ -263,7 +294,11 @@ describe('fault injection: a misbehaving server process', () => {
     it('a folder over box.stageLimits fails in workspace_stage and is not retried; the session neighbour keeps answering', async () => {
       const f = folder();
       f.write('weights.bin', Buffer.alloc(3 * 1024 * 1024, 1));
-      sup.add('too-big', { command: 'node', args: [`${f.path}/server.cjs`], box: { ...small, stageLimits: { maxBytes: 1024 * 1024 } } });
+      sup.add('too-big', {
+        command: 'node',
+        args: [`${f.path}/server.cjs`],
+        box: { ...small, stageLimits: { maxBytes: 1024 * 1024 } },
+      });
       const view = await waitForState(sup, 'too-big', ['failed', 'ready']);
       expect(view.state).toBe('failed');
       expect(view.error).toMatchObject({ phase: 'workspace_stage', code: 'STAGE_LIMIT_EXCEEDED', retryable: false });

@@ -17,12 +17,20 @@ describe('recovery from a dead session container', () => {
   const folders: TempFolder[] = [];
   const events: StatusEvent[] = [];
   const failuresOf = (name: string, since: number): FailureRecord[] =>
-    events.filter((e) => e.name === name && e.state === 'backoff' && Date.parse(e.at) >= since && e.error !== undefined).map((e) => e.error as FailureRecord);
-  const logSince = (name: string, seq: number): string => sup.logs(name, seq, 2000).lines.map((l) => l.text).join('\n');
+    events
+      .filter((e) => e.name === name && e.state === 'backoff' && Date.parse(e.at) >= since && e.error !== undefined)
+      .map((e) => e.error as FailureRecord);
+  const logSince = (name: string, seq: number): string =>
+    sup
+      .logs(name, seq, 2000)
+      .lines.map((l) => l.text)
+      .join('\n');
   const lastSeq = (name: string): number => sup.logs(name, 0, 2000).next;
   /** phase and code of each failure, with the message when there is more than one (a readable diff). */
-  const summary = (failures: FailureRecord[]): string[] => failures.map((f) => `${f.phase} ${f.code}${failures.length > 1 ? `: ${f.message}` : ''}`);
-  const allReady = (names: string[], timeoutMs = 120_000): Promise<unknown> => Promise.all(names.map((n) => waitForState(sup, n, ['ready'], timeoutMs)));
+  const summary = (failures: FailureRecord[]): string[] =>
+    failures.map((f) => `${f.phase} ${f.code}${failures.length > 1 ? `: ${f.message}` : ''}`);
+  const allReady = (names: string[], timeoutMs = 120_000): Promise<unknown> =>
+    Promise.all(names.map((n) => waitForState(sup, n, ['ready'], timeoutMs)));
 
   beforeAll(async () => {
     sup = await supervisorWithPythonAndNode(events, folders);
@@ -44,10 +52,15 @@ describe('recovery from a dead session container', () => {
     const volume = sup.runtime.sessions().find((s) => s.info.name === before.session)?.info.volume;
     const killedAt = Date.now();
     await docker.getContainer(before.session as string).kill();
-    await eventually(() => (failuresOf('python', killedAt).length > 0 && failuresOf('node', killedAt).length > 0 ? true : undefined), 30_000);
+    await eventually(
+      () => (failuresOf('python', killedAt).length > 0 && failuresOf('node', killedAt).length > 0 ? true : undefined),
+      30_000,
+    );
     await allReady(['python', 'node']);
     const recoveryMs = Date.now() - killedAt;
-    console.log(`[faults] docker kill while ready: recovered in ${recoveryMs} ms; warm restart ${warmMs} ms (${(recoveryMs / warmMs).toFixed(2)}×)`);
+    console.log(
+      `[faults] docker kill while ready: recovered in ${recoveryMs} ms; warm restart ${warmMs} ms (${(recoveryMs / warmMs).toFixed(2)}×)`,
+    );
 
     for (const name of ['python', 'node']) {
       const failures = failuresOf(name, killedAt);
@@ -61,7 +74,9 @@ describe('recovery from a dead session container', () => {
     expect(after.session).not.toBe(before.session);
     expect(after.uid).toBe(before.uid);
     expect(sup.runtime.sessions().find((s) => s.info.name === after.session)?.info.volume).toBe(volume);
-    expect(await sup.callTool('python', 'upper', { text: 'revived' })).toMatchObject({ content: [{ text: 'REVIVED' }] });
+    expect(await sup.callTool('python', 'upper', { text: 'revived' })).toMatchObject({
+      content: [{ text: 'REVIVED' }],
+    });
     expect(await sup.callTool('node', 'add', { a: 1, b: 2 })).toMatchObject({ content: [{ text: '3' }] });
   });
 
@@ -69,7 +84,9 @@ describe('recovery from a dead session container', () => {
     const url = sup.get('python').relay?.url as string;
     const { WebSocket } = await import('ws');
     const seq = lastSeq('python');
-    const intruder = new WebSocket(url, 'mcp', { headers: { Authorization: `Bearer ${sup.token}`, 'X-MCP-Box-Takeover': '1' } });
+    const intruder = new WebSocket(url, 'mcp', {
+      headers: { Authorization: `Bearer ${sup.token}`, 'X-MCP-Box-Takeover': '1' },
+    });
     await new Promise((r) => intruder.once('open', r));
     await eventually(() => (logSince('python', seq).includes('relay reconnected') ? true : undefined), 15_000);
     intruder.close();
@@ -80,7 +97,9 @@ describe('recovery from a dead session container', () => {
     await eventually(() => (failuresOf('python', removedAt).length > 0 ? true : undefined), 30_000);
     await allReady(['python', 'node']);
     expect(summary(failuresOf('python', removedAt))).toEqual(['runtime CONTAINER_DIED']);
-    const alive = (await docker.listContainers({ filters: { label: [`mcp-box.owner=${sup.runtime.ownerId}`] } })).filter((c) => c.State === 'running');
+    const alive = (
+      await docker.listContainers({ filters: { label: [`mcp-box.owner=${sup.runtime.ownerId}`] } })
+    ).filter((c) => c.State === 'running');
     expect(alive).toHaveLength(1);
     expect(sup.get('node').session).toBe(sup.get('python').session);
     expect(await sup.callTool('python', 'upper', { text: 'again' })).toMatchObject({ content: [{ text: 'AGAIN' }] });
@@ -107,10 +126,18 @@ describe('recovery from a dead session container', () => {
     const node2 = copyFixture('node-mcp');
     folders.push(node2);
     sup.add('installing', { command: 'node', args: [`${node2.path}/server.mjs`] });
-    const taskId = await eventually(() => {
-      const v = sup.get('installing');
-      return v.phase === 'dep_install' && v.installTaskId !== undefined && sup.tasks.get(v.installTaskId).state === 'working' ? v.installTaskId : undefined;
-    }, 60_000, 5);
+    const taskId = await eventually(
+      () => {
+        const v = sup.get('installing');
+        return v.phase === 'dep_install' &&
+          v.installTaskId !== undefined &&
+          sup.tasks.get(v.installTaskId).state === 'working'
+          ? v.installTaskId
+          : undefined;
+      },
+      60_000,
+      5,
+    );
     const killedAt = Date.now();
     await docker.getContainer(sup.get('installing').session as string).kill();
     await allReady(['installing', 'python', 'node'], 180_000);

@@ -48,10 +48,18 @@ describe('fault injection: kill -9 of serve while an install is working', () => 
   let configPath: string;
   let serve: ServeProcess;
   let token: string;
-  const api = serveApi(() => serve.url, () => token);
+  const api = serveApi(
+    () => serve.url,
+    () => token,
+  );
   /** How many pip build-backend processes run in a session container (looked at from outside). */
   const backendsRunning = async (container: string): Promise<number> => {
-    const exec = await docker.getContainer(container).exec({ Cmd: ['sh', '-c', 'ps -eo args | grep -c "[_]in_process" || true'], AttachStdout: true, Tty: true, User: '10001' });
+    const exec = await docker.getContainer(container).exec({
+      Cmd: ['sh', '-c', 'ps -eo args | grep -c "[_]in_process" || true'],
+      AttachStdout: true,
+      Tty: true,
+      User: '10001',
+    });
     const stream = await exec.start({ Tty: true });
     const text = await new Promise<string>((resolve) => {
       let out = '';
@@ -60,7 +68,11 @@ describe('fault injection: kill -9 of serve while an install is working', () => 
     });
     return Number(text.trim());
   };
-  const ownedBy = (pid: number | undefined) => docker.listContainers({ all: true, filters: { label: [`mcp-box.tag=${inject('runTag')}`, `mcp-box.owner.pid=${pid}`] } });
+  const ownedBy = (pid: number | undefined) =>
+    docker.listContainers({
+      all: true,
+      filters: { label: [`mcp-box.tag=${inject('runTag')}`, `mcp-box.owner.pid=${pid}`] },
+    });
 
   beforeAll(() => {
     folder = tempFolder('mcp-box-slow-install-');
@@ -80,8 +92,16 @@ describe('fault injection: kill -9 of serve while an install is working', () => 
     writeFileSync(
       configPath,
       JSON.stringify({
-        mcpServers: { slow: { command: 'python', args: ['server.py'], box: { hostPath: 'project', install: { noIndex: true } } } },
-        box: { image: inject('sandboxImage'), memoryMb: 512, allowedRoots: [tmpdir()], caCertsFile: HOST_CA_BUNDLE, restart: { backoffInitialMs: 200, maxRestarts: 1 } },
+        mcpServers: {
+          slow: { command: 'python', args: ['server.py'], box: { hostPath: 'project', install: { noIndex: true } } },
+        },
+        box: {
+          image: inject('sandboxImage'),
+          memoryMb: 512,
+          allowedRoots: [tmpdir()],
+          caCertsFile: HOST_CA_BUNDLE,
+          restart: { backoffInitialMs: 200, maxRestarts: 1 },
+        },
         server: { port: 0 },
       }),
     );
@@ -91,17 +111,24 @@ describe('fault injection: kill -9 of serve while an install is working', () => 
     folder.cleanup();
   });
 
-  it('the next serve reaps the killed one\'s container with its install, shows the task failed/INTERRUPTED, and installs again to ready', async () => {
+  it("the next serve reaps the killed one's container with its install, shows the task failed/INTERRUPTED, and installs again to ready", async () => {
     serve = await startServeProcess(configPath);
     token = readFileSync(`${folder.path}/../.mcp-box/token`, 'utf8').trim();
     // Wait until the install really runs: pip is inside the package's build backend.
     const { taskId, session } = await eventually(
       async () => {
-        const server = (await api('GET', '/v1/servers/slow')).json as { installTaskId?: string; session?: string; phase?: string };
-        if (server.installTaskId === undefined || server.session === undefined || server.phase !== 'dep_install') return undefined;
+        const server = (await api('GET', '/v1/servers/slow')).json as {
+          installTaskId?: string;
+          session?: string;
+          phase?: string;
+        };
+        if (server.installTaskId === undefined || server.session === undefined || server.phase !== 'dep_install')
+          return undefined;
         const task = (await api('GET', `/v1/tasks/${server.installTaskId}`)).json as unknown as TaskView;
         if (task.state !== 'working') return undefined;
-        return (await backendsRunning(server.session)) > 0 ? { taskId: server.installTaskId, session: server.session } : undefined;
+        return (await backendsRunning(server.session)) > 0
+          ? { taskId: server.installTaskId, session: server.session }
+          : undefined;
       },
       90_000,
       250,
@@ -133,18 +160,28 @@ describe('fault injection: kill -9 of serve while an install is working', () => 
     // The server installs again (a new task) and becomes ready.
     const ready = await eventually(
       async () => {
-        const r = (await api('GET', '/v1/servers/slow')).json as { state: string; installTaskId?: string; session?: string };
+        const r = (await api('GET', '/v1/servers/slow')).json as {
+          state: string;
+          installTaskId?: string;
+          session?: string;
+        };
         return r.state === 'ready' || r.state === 'failed' ? r : undefined;
       },
       120_000,
       250,
     );
-    console.log(`[measure] kill -9 during install: ready again ${Date.now() - killedAt} ms after the kill (restart of serve included)`);
+    console.log(
+      `[measure] kill -9 during install: ready again ${Date.now() - killedAt} ms after the kill (restart of serve included)`,
+    );
     expect(ready.state).toBe('ready');
     expect(ready.installTaskId).not.toBe(taskId);
     expect(await backendsRunning(ready.session as string)).toBe(0); // no install process left anywhere
-    expect(((await api('GET', `/v1/tasks/${ready.installTaskId}`)).json as unknown as TaskView).state).toBe('completed');
-    expect((await api('POST', '/v1/servers/slow/tools/answer/call', { arguments: {} })).json).toMatchObject({ content: [{ text: '42' }] });
+    expect(((await api('GET', `/v1/tasks/${ready.installTaskId}`)).json as unknown as TaskView).state).toBe(
+      'completed',
+    );
+    expect((await api('POST', '/v1/servers/slow/tools/answer/call', { arguments: {} })).json).toMatchObject({
+      content: [{ text: '42' }],
+    });
     // The task list of this serve holds both: the interrupted one and the one that finished.
     expect(((await api('GET', `/v1/tasks/${taskId}`)).json as unknown as TaskView).state).toBe('failed');
 

@@ -28,7 +28,9 @@ describe('hostile tenants in one session', () => {
     const times: number[] = [];
     for (let i = 0; i < rounds; i++) {
       const started = Date.now();
-      expect(await sup.callTool('neighbour', 'add', { a: i, b: 1 }, { timeoutMs: 10_000 })).toMatchObject({ content: [{ text: String(i + 1) }] });
+      expect(await sup.callTool('neighbour', 'add', { a: i, b: 1 }, { timeoutMs: 10_000 })).toMatchObject({
+        content: [{ text: String(i + 1) }],
+      });
       times.push(Date.now() - started);
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -48,22 +50,33 @@ describe('hostile tenants in one session', () => {
   });
 
   it('a fork bomb stays within its uid’s process limit and the neighbour keeps answering', async () => {
-    sup.add('bomb', { command: 'sh', args: ['-c', 'while :; do (sleep 600 &) 2>/dev/null; done'], box: { client: 'external' } });
+    sup.add('bomb', {
+      command: 'sh',
+      args: ['-c', 'while :; do (sleep 600 &) 2>/dev/null; done'],
+      box: { client: 'external' },
+    });
     const bomb = await waitForState(sup, 'bomb', ['ready', 'failed']);
     await new Promise((r) => setTimeout(r, 3000));
-    const count = Number((await sessionOf('bomb').exec({ cmd: ['/bin/sh', '-c', `ps -o pid= -u ${bomb.uid} | wc -l`] })).stdout.trim());
+    const count = Number(
+      (await sessionOf('bomb').exec({ cmd: ['/bin/sh', '-c', `ps -o pid= -u ${bomb.uid} | wc -l`] })).stdout.trim(),
+    );
     expect(count).toBeGreaterThan(10);
     expect(count).toBeLessThanOrEqual(64);
     const times = await neighbourRoundTrips(10);
-    console.log(`[hostile] fork bomb: ${count} processes of its uid; neighbour round trips max ${Math.max(...times)} ms`);
+    console.log(
+      `[hostile] fork bomb: ${count} processes of its uid; neighbour round trips max ${Math.max(...times)} ms`,
+    );
     await sup.remove('bomb');
-    const left = (await sessionOf('neighbour').exec({ cmd: ['/bin/sh', '-c', `ps -o pid= -u ${bomb.uid} | wc -l`] })).stdout.trim();
+    const left = (
+      await sessionOf('neighbour').exec({ cmd: ['/bin/sh', '-c', `ps -o pid= -u ${bomb.uid} | wc -l`] })
+    ).stdout.trim();
     expect(left).toBe('0');
   });
 
   it('16 MiB garbage lines on stdout without end: the supervisor’s memory stays bounded and the neighbour answers', async () => {
     // Lines just under the relay's 16 MiB limit, none of them JSON, as fast as the pipe takes them.
-    const script = "const line = Buffer.alloc(16 * 1024 * 1024 - 1024, 0x78); line[line.length - 1] = 10; const write = () => process.stdout.write(line, write); write(); setInterval(() => {}, 1e9);";
+    const script =
+      'const line = Buffer.alloc(16 * 1024 * 1024 - 1024, 0x78); line[line.length - 1] = 10; const write = () => process.stdout.write(line, write); write(); setInterval(() => {}, 1e9);';
     const rssBefore = process.memoryUsage().rss;
     sup.add('garbage', { command: 'node', args: ['-e', script], box: { client: 'external' } });
     await waitForState(sup, 'garbage', ['ready', 'failed']);
@@ -72,7 +85,9 @@ describe('hostile tenants in one session', () => {
     try {
       const times = await neighbourRoundTrips(40);
       const lines = sup.logs('garbage', 0, 5000).lines.filter((l) => l.source === 'stdout');
-      console.log(`[hostile] 16 MiB garbage: ${lines.length} lines logged; RSS ${Math.round(rssBefore / MIB)} → peak ${Math.round(peak / MIB)} MiB; neighbour max ${Math.max(...times)} ms`);
+      console.log(
+        `[hostile] 16 MiB garbage: ${lines.length} lines logged; RSS ${Math.round(rssBefore / MIB)} → peak ${Math.round(peak / MIB)} MiB; neighbour max ${Math.max(...times)} ms`,
+      );
       expect(lines.length).toBeGreaterThan(3);
       for (const l of lines) expect(l.text.length).toBeLessThan(8 * 1024);
       expect(peak - rssBefore).toBeLessThan(300 * MIB);
@@ -102,19 +117,27 @@ describe('hostile tenants in one session', () => {
       "print('filled', file=sys.stderr, flush=True)",
       'time.sleep(600)',
     ].join('\n');
-    sup.add('filler', { command: 'python3', args: ['-c', script], box: { client: 'external', diskMb: 32, restart: { maxRestarts: 0 } } });
+    sup.add('filler', {
+      command: 'python3',
+      args: ['-c', script],
+      box: { client: 'external', diskMb: 32, restart: { maxRestarts: 0 } },
+    });
     const { workspace } = await waitForState(sup, 'filler', ['ready', 'failed'], 60_000);
     const folder = dirname(workspace ?? '');
     expect(folder.startsWith(`${IDENTITY_PARENT}/`)).toBe(true);
     const failed = await waitForState(sup, 'filler', ['failed'], 60_000);
     expect(failed.error).toMatchObject({ code: 'DISK_QUOTA_EXCEEDED', phase: 'runtime' });
     expect(failed.error?.message).toMatch(/uses \d+ MiB of disk, above its quota of 32 MiB \(box\.diskMb\)/);
-    const stderr = sup.logs('filler', 0, 500).lines.filter((l) => l.source === 'stderr').map((l) => l.text);
+    const stderr = sup
+      .logs('filler', 0, 500)
+      .lines.filter((l) => l.source === 'stderr')
+      .map((l) => l.text);
     expect(stderr).toContain('big file refused: errno 27');
     expect(stderr).not.toContain('big file written');
     // Its folders went with the failure (any uid may stat a path under the 1733 parent).
     expect(failed.uid).toBeUndefined();
-    const exists = async (path: string): Promise<number | null> => (await sessionOf('neighbour').exec({ cmd: ['test', '-e', path] })).exitCode;
+    const exists = async (path: string): Promise<number | null> =>
+      (await sessionOf('neighbour').exec({ cmd: ['test', '-e', path] })).exitCode;
     expect(await exists(dirname(sup.get('neighbour').workspace ?? ''))).toBe(0);
     expect(await exists(folder)).toBe(1);
     const times = await neighbourRoundTrips(5);
@@ -124,10 +147,16 @@ describe('hostile tenants in one session', () => {
 
   it('a writer that does not ignore SIGXFSZ is killed at the file cap and the record says why', async () => {
     const script = 'sleep 3; exec head -c 41943040 /dev/zero > "$HOME/big"';
-    sup.add('bigfile', { command: 'sh', args: ['-c', script], box: { client: 'external', diskMb: 32, restart: { maxRestarts: 0 } } });
+    sup.add('bigfile', {
+      command: 'sh',
+      args: ['-c', script],
+      box: { client: 'external', diskMb: 32, restart: { maxRestarts: 0 } },
+    });
     const failed = await waitForState(sup, 'bigfile', ['failed'], 60_000);
     expect(failed.error).toMatchObject({ code: 'DISK_QUOTA_EXCEEDED', signal: 'SIGXFSZ' });
-    expect(failed.error?.message).toContain('wrote a file past its disk quota of 32 MiB (box.diskMb) and was killed by SIGXFSZ');
+    expect(failed.error?.message).toContain(
+      'wrote a file past its disk quota of 32 MiB (box.diskMb) and was killed by SIGXFSZ',
+    );
     await sup.remove('bigfile');
   });
 });

@@ -12,8 +12,17 @@ const MiB = 1024 * 1024;
 
 const raw = rawHttp;
 
-function send(agent: Agent, port: number, opts: { method: string; path: string; token: string; body?: Buffer }): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
-  return sendThrough(agent, port, { method: opts.method, path: opts.path, headers: { Authorization: `Bearer ${opts.token}` }, ...(opts.body === undefined ? {} : { body: opts.body }) });
+function send(
+  agent: Agent,
+  port: number,
+  opts: { method: string; path: string; token: string; body?: Buffer },
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  return sendThrough(agent, port, {
+    method: opts.method,
+    path: opts.path,
+    headers: { Authorization: `Bearer ${opts.token}` },
+    ...(opts.body === undefined ? {} : { body: opts.body }),
+  });
 }
 
 describe('serve: HTTP hardening', () => {
@@ -39,7 +48,10 @@ describe('serve: HTTP hardening', () => {
   beforeAll(async () => {
     folder = tempFolder('mcp-box-hardening-');
     const configPath = `${folder.path}/mcp-box.json`;
-    writeFileSync(configPath, JSON.stringify({ mcpServers: {}, server: { port: 0, headersTimeoutMs: HEADERS_TIMEOUT_MS } }));
+    writeFileSync(
+      configPath,
+      JSON.stringify({ mcpServers: {}, server: { port: 0, headersTimeoutMs: HEADERS_TIMEOUT_MS } }),
+    );
     serve = await startServeProcess(configPath);
     token = readFileSync(`${folder.path}/.mcp-box/token`, 'utf8').trim();
     port = Number(new URL(serve.url).port);
@@ -77,7 +89,12 @@ describe('serve: HTTP hardening', () => {
       const next = await send(agent, port, { method: 'GET', path: '/v1/servers', token });
       expect(next.status).toBe(200);
       // Under the default limit (the relay's 16 MiB line plus a margin) a 2 MiB call body is read: the answer is about the server.
-      const within = await send(agent, port, { method: 'POST', path: '/v1/servers/none/tools/t/call', token, body: Buffer.from(JSON.stringify({ arguments: { pad: 'x'.repeat(2 * MiB) } })) });
+      const within = await send(agent, port, {
+        method: 'POST',
+        path: '/v1/servers/none/tools/t/call',
+        token,
+        body: Buffer.from(JSON.stringify({ arguments: { pad: 'x'.repeat(2 * MiB) } })),
+      });
       expect(JSON.parse(within.body)).toMatchObject({ error: { code: 'NOT_FOUND' } });
     } finally {
       agent.destroy();

@@ -17,8 +17,16 @@ describe('engine events, OOM and container death', () => {
   it('reports a memory bomb as OOM, with the session still alive', async () => {
     const session = await runtime.ensureSession(testProfile({ memoryMb: 128 }));
     const identity = await session.createIdentity();
-    const neighbour = await session.startProcess({ id: 'neighbour', identity: await session.createIdentity(), cmd: ['cat'] });
-    const bomb = await session.startProcess({ id: 'bomb', identity, cmd: ['python3', '-c', 'import time\nx = b"x" * (400 * 1024 * 1024)\ntime.sleep(60)'] });
+    const neighbour = await session.startProcess({
+      id: 'neighbour',
+      identity: await session.createIdentity(),
+      cmd: ['cat'],
+    });
+    const bomb = await session.startProcess({
+      id: 'bomb',
+      identity,
+      cmd: ['python3', '-c', 'import time\nx = b"x" * (400 * 1024 * 1024)\ntime.sleep(60)'],
+    });
     const exit = await bomb.exited;
     expect(exit).toMatchObject({ exitCode: 137, signal: 'SIGKILL', reason: 'oom', oomKilled: true });
     expect(session.alive).toBe(true);
@@ -42,7 +50,11 @@ describe('engine events, OOM and container death', () => {
     const session = await runtime.ensureSession(testProfile());
     const identity = await session.createIdentity();
     const started = Date.now();
-    const proc = await session.startProcess({ id: 'daemoniser', identity, cmd: ['/bin/sh', '-c', 'sleep 1000 & echo parent-done; exit 5'] });
+    const proc = await session.startProcess({
+      id: 'daemoniser',
+      identity,
+      cmd: ['/bin/sh', '-c', 'sleep 1000 & echo parent-done; exit 5'],
+    });
     const exit = await proc.exited;
     expect(exit).toMatchObject({ exitCode: 5, reason: 'exited' });
     expect(Date.now() - started).toBeLessThan(10_000);
@@ -61,7 +73,9 @@ describe('engine events, OOM and container death', () => {
     await eventually(() => (events.some((e) => e.action === 'die') ? true : undefined));
     expect(events.find((e) => e.action === 'die')?.containerId).toBe(session.info.containerId);
     expect(session.alive).toBe(false);
-    await expect(session.startProcess({ id: 'late', identity, cmd: ['cat'] })).rejects.toMatchObject({ code: 'SESSION_DEAD' });
+    await expect(session.startProcess({ id: 'late', identity, cmd: ['cat'] })).rejects.toMatchObject({
+      code: 'SESSION_DEAD',
+    });
     // A new ensureSession for the same profile recreates it.
     const fresh = await runtime.ensureSession(testProfile({ memoryMb: 320 }));
     expect(fresh.info.containerId).not.toBe(session.info.containerId);
@@ -74,7 +88,9 @@ describe('engine events, OOM and container death', () => {
 describe('reaper', () => {
   it('removes the container and volume left by a supervisor killed with kill -9, and keeps live owners', async () => {
     const tag = inject('runTag');
-    const child = spawn(process.execPath, ['test/fixtures/owner-process.mjs', tag, inject('sandboxImage')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['test/fixtures/owner-process.mjs', tag, inject('sandboxImage')], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const ready = await collect(child.stdout, (t) => t.includes('\n'), 60_000);
     const [, sessionName, volume] = ready.trim().split(' ');
     expect(sessionName).toMatch(/^mcp-box-/);

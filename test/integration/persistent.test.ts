@@ -15,14 +15,26 @@ describe('persistent sessions', () => {
   const start = (): Promise<ServeProcess> => startServeProcess(configPath);
   const get = async (url: string, path: string): Promise<Record<string, unknown>> => {
     const token = readFileSync(`${folder.path}/../.mcp-box/token`, 'utf8').trim();
-    return (await (await fetch(`${url}${path}`, { headers: { Authorization: `Bearer ${token}` } })).json()) as Record<string, unknown>;
+    return (await (await fetch(`${url}${path}`, { headers: { Authorization: `Bearer ${token}` } })).json()) as Record<
+      string,
+      unknown
+    >;
   };
-  const ready = (url: string): Promise<Record<string, unknown>> => eventually(async () => {
-    const s = await get(url, '/v1/servers/py');
-    return s.state === 'ready' ? s : undefined;
-  }, 120_000, 200);
+  const ready = (url: string): Promise<Record<string, unknown>> =>
+    eventually(
+      async () => {
+        const s = await get(url, '/v1/servers/py');
+        return s.state === 'ready' ? s : undefined;
+      },
+      120_000,
+      200,
+    );
   const serverProcesses = (session: string): number =>
-    Number(execFileSync('docker', ['exec', session, 'sh', '-c', 'ps -eo args | grep -c "^python3 server.py" || true'], { encoding: 'utf8' }).trim());
+    Number(
+      execFileSync('docker', ['exec', session, 'sh', '-c', 'ps -eo args | grep -c "^python3 server.py" || true'], {
+        encoding: 'utf8',
+      }).trim(),
+    );
 
   beforeAll(() => {
     folder = copyFixture('python-mcp');
@@ -31,7 +43,13 @@ describe('persistent sessions', () => {
     writeFileSync(
       configPath,
       JSON.stringify({
-        mcpServers: { py: { command: 'python3', args: ['server.py'], box: { hostPath: 'project', install: { noIndex: true, findLinks: ['wheels'] } } } },
+        mcpServers: {
+          py: {
+            command: 'python3',
+            args: ['server.py'],
+            box: { hostPath: 'project', install: { noIndex: true, findLinks: ['wheels'] } },
+          },
+        },
         box: { image: inject('sandboxImage'), memoryMb: 512, allowedRoots: [tmpdir()], persistentSessions: true },
         server: { port: 0 },
       }),
@@ -40,11 +58,19 @@ describe('persistent sessions', () => {
   afterAll(async () => {
     await stopAllServes();
     // Persistent sessions stay by design: remove this test's.
-    for (const c of await docker.listContainers({ all: true, filters: { label: [`mcp-box.tag=${inject('runTag')}`, 'mcp-box.persistent=true'] } })) {
+    for (const c of await docker.listContainers({
+      all: true,
+      filters: { label: [`mcp-box.tag=${inject('runTag')}`, 'mcp-box.persistent=true'] },
+    })) {
       await docker.getContainer(c.Id).remove({ force: true, v: true });
     }
-    for (const v of (await docker.listVolumes({ filters: { label: [`mcp-box.tag=${inject('runTag')}`, 'mcp-box.persistent=true'] } })).Volumes ?? []) {
-      await docker.getVolume(v.Name).remove().catch(() => undefined);
+    for (const v of (
+      await docker.listVolumes({ filters: { label: [`mcp-box.tag=${inject('runTag')}`, 'mcp-box.persistent=true'] } })
+    ).Volumes ?? []) {
+      await docker
+        .getVolume(v.Name)
+        .remove()
+        .catch(() => undefined);
     }
     folder.cleanup();
   });
@@ -62,10 +88,24 @@ describe('persistent sessions', () => {
     expect(serverProcesses(session)).toBe(1);
     // kill -9 of the supervisor: stdin EOF ends a well-behaved server, but a tenant process that
     // ignores it (planted here as the server's uid) would live on.
-    execFileSync('docker', ['exec', '-d', '-u', `${adopted.uid as number}`, session, 'sh', '-c', 'trap "" TERM HUP; exec sleep 1000']);
+    execFileSync('docker', [
+      'exec',
+      '-d',
+      '-u',
+      `${adopted.uid as number}`,
+      session,
+      'sh',
+      '-c',
+      'trap "" TERM HUP; exec sleep 1000',
+    ]);
     second.child.kill('SIGKILL');
     await new Promise((r) => second.child.once('exit', r));
-    const orphans = (): number => Number(execFileSync('docker', ['exec', session, 'sh', '-c', 'ps -eo args | grep -c "^sleep 1000" || true'], { encoding: 'utf8' }).trim());
+    const orphans = (): number =>
+      Number(
+        execFileSync('docker', ['exec', session, 'sh', '-c', 'ps -eo args | grep -c "^sleep 1000" || true'], {
+          encoding: 'utf8',
+        }).trim(),
+      );
     expect(orphans()).toBe(1);
 
     const third = await start();

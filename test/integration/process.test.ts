@@ -28,7 +28,9 @@ describe('exec and managed processes', () => {
     expect(ok.pid).toBeGreaterThan(1);
 
     const procs = await Promise.all(
-      [['true'], ['/bin/sh', '-c', 'exit 3'], ['no-such-command-xyz']].map((cmd) => session.startProcess({ id: `exit-${cmd[0]}`, identity: alice, cmd })),
+      [['true'], ['/bin/sh', '-c', 'exit 3'], ['no-such-command-xyz']].map((cmd) =>
+        session.startProcess({ id: `exit-${cmd[0]}`, identity: alice, cmd }),
+      ),
     );
     const exits = await Promise.all(procs.map((p) => p.exited));
     expect(exits.map((e) => e.exitCode)).toEqual([0, 3, 127]);
@@ -38,7 +40,12 @@ describe('exec and managed processes', () => {
 
   it('passes env through the Engine API, never argv', async () => {
     const secret = 'canary-' + Math.random().toString(36).slice(2);
-    const proc = await session.startProcess({ id: 'env', identity: alice, cmd: ['/bin/sh', '-c', 'echo "$API_KEY"; cat /proc/$$/cmdline | tr "\\0" " "; echo; sleep 30'], env: { API_KEY: secret } });
+    const proc = await session.startProcess({
+      id: 'env',
+      identity: alice,
+      cmd: ['/bin/sh', '-c', 'echo "$API_KEY"; cat /proc/$$/cmdline | tr "\\0" " "; echo; sleep 30'],
+      env: { API_KEY: secret },
+    });
     const out = await collect(proc.stdout, (t) => t.split('\n').length >= 3);
     const [first, cmdline] = out.split('\n');
     expect(first).toBe(secret);
@@ -50,19 +57,31 @@ describe('exec and managed processes', () => {
     const limits = "awk '/Max processes/ {print $3} /Max open files/ {print $4}' /proc/self/limits";
     const dflt = await session.startProcess({ id: 'limit-default', identity: alice, cmd: ['/bin/sh', '-c', limits] });
     expect(await collect(dflt.stdout)).toBe('128\n4096\n');
-    const custom = await session.startProcess({ id: 'limit-custom', identity: alice, cmd: ['/bin/sh', '-c', limits], processLimit: 20 });
+    const custom = await session.startProcess({
+      id: 'limit-custom',
+      identity: alice,
+      cmd: ['/bin/sh', '-c', limits],
+      processLimit: 20,
+    });
     expect(await collect(custom.stdout)).toBe('20\n4096\n');
   });
 
   it('an exec timeout kills only that exec while a managed process keeps running', async () => {
     const survivor = await session.startProcess({ id: 'survivor', identity: alice, cmd: ['cat'] });
     const started = Date.now();
-    const result = await session.exec({ identity: alice, cmd: ['/bin/sh', '-c', 'sleep 300 & sleep 300; echo never'], timeoutMs: 500 });
+    const result = await session.exec({
+      identity: alice,
+      cmd: ['/bin/sh', '-c', 'sleep 300 & sleep 300; echo never'],
+      timeoutMs: 500,
+    });
     expect(result.timedOut).toBe(true);
     expect(result.stdout).not.toContain('never');
     expect(Date.now() - started).toBeLessThan(10_000);
     // The timed-out exec's children are gone too (its process group was killed) …
-    const ps = await session.exec({ identity: alice, cmd: ['/bin/sh', '-c', 'ps -eo args | grep -c "^sleep 300" || true'] });
+    const ps = await session.exec({
+      identity: alice,
+      cmd: ['/bin/sh', '-c', 'ps -eo args | grep -c "^sleep 300" || true'],
+    });
     expect(ps.stdout.trim()).toBe('0');
     // … while the managed process still answers.
     expect(survivor.running).toBe(true);
@@ -110,11 +129,20 @@ describe('exec and managed processes', () => {
 
   it('keeps identities apart: no reading of another workspace or environ', async () => {
     const secret = 'bob-secret-' + Math.random().toString(36).slice(2);
-    const bobProc = await session.startProcess({ id: 'bob', identity: bob, cmd: ['sleep', '1000'], env: { BOB_TOKEN: secret } });
+    const bobProc = await session.startProcess({
+      id: 'bob',
+      identity: bob,
+      cmd: ['sleep', '1000'],
+      env: { BOB_TOKEN: secret },
+    });
     await session.exec({ identity: bob, cmd: ['/bin/sh', '-c', `echo ${secret} > "$HOME/private.txt"`] });
     const attempt = await session.exec({
       identity: alice,
-      cmd: ['/bin/sh', '-c', `cat ${bob.home}/private.txt; ls ${bob.root}; cat /proc/${bobProc.pid}/environ; ls /workspace/.mcp; kill -0 ${bobProc.pid} && echo SIGNALLED`],
+      cmd: [
+        '/bin/sh',
+        '-c',
+        `cat ${bob.home}/private.txt; ls ${bob.root}; cat /proc/${bobProc.pid}/environ; ls /workspace/.mcp; kill -0 ${bobProc.pid} && echo SIGNALLED`,
+      ],
     });
     expect(attempt.stdout).not.toContain(secret);
     expect(attempt.stdout).not.toContain('SIGNALLED');
@@ -130,26 +158,41 @@ describe('exec and managed processes', () => {
       id: 'bomb',
       identity: alice,
       // Forks until the uid's process allowance is used up, and keeps trying.
-      cmd: ['python3', '-c', 'import os, time\nwhile True:\n    try:\n        if os.fork() == 0:\n            time.sleep(1000); os._exit(0)\n    except OSError:\n        time.sleep(0.05)'],
+      cmd: [
+        'python3',
+        '-c',
+        'import os, time\nwhile True:\n    try:\n        if os.fork() == 0:\n            time.sleep(1000); os._exit(0)\n    except OSError:\n        time.sleep(0.05)',
+      ],
     });
     // Wait until the bomb sits at its per-uid limit.
-    await eventually(async () => {
-      const r = await session.exec({ cmd: ['/bin/sh', '-c', `ps -o pid= -u ${alice.uid} | wc -l`] });
-      const count = Number(r.stdout.trim());
-      return count >= 100 ? count : undefined;
-    }, 20_000, 200);
+    await eventually(
+      async () => {
+        const r = await session.exec({ cmd: ['/bin/sh', '-c', `ps -o pid= -u ${alice.uid} | wc -l`] });
+        const count = Number(r.stdout.trim());
+        return count >= 100 ? count : undefined;
+      },
+      20_000,
+      200,
+    );
     // The per-uid allowance (128) holds: the bomb cannot take the whole pids limit (256).
     const atLimit = await session.exec({ cmd: ['/bin/sh', '-c', `ps -o pid= -u ${alice.uid} | wc -l`] });
     expect(Number(atLimit.stdout.trim())).toBeLessThanOrEqual(128);
-    const other = await session.exec({ identity: bob, cmd: ['/bin/sh', '-c', 'for i in 1 2 3 4 5; do (echo forked-$i) & done; wait'] });
+    const other = await session.exec({
+      identity: bob,
+      cmd: ['/bin/sh', '-c', 'for i in 1 2 3 4 5; do (echo forked-$i) & done; wait'],
+    });
     expect(other.exitCode).toBe(0);
     expect(other.stdout.split('\n').filter((l) => l.startsWith('forked-'))).toHaveLength(5);
     const exit = await bomb.stop({ eofGraceMs: 100, termGraceMs: 500 });
     expect(exit.reason).toBe('stopped');
-    const left = await eventually(async () => {
-      const r = await session.exec({ cmd: ['/bin/sh', '-c', `ps -o pid= -u ${alice.uid} | wc -l`] });
-      return r.stdout.trim() === '0' ? r.stdout.trim() : undefined;
-    }, 15_000, 200);
+    const left = await eventually(
+      async () => {
+        const r = await session.exec({ cmd: ['/bin/sh', '-c', `ps -o pid= -u ${alice.uid} | wc -l`] });
+        return r.stdout.trim() === '0' ? r.stdout.trim() : undefined;
+      },
+      15_000,
+      200,
+    );
     expect(left).toBe('0');
   });
 
@@ -158,7 +201,11 @@ describe('exec and managed processes', () => {
     const flood = await session.startProcess({
       id: 'flood',
       identity: bob,
-      cmd: ['/bin/sh', '-c', 'yes eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee >&2 & while read line; do echo "got $line"; done'],
+      cmd: [
+        '/bin/sh',
+        '-c',
+        'yes eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee >&2 & while read line; do echo "got $line"; done',
+      ],
     });
     await eventually(() => (flood.stderrTail().length >= 60 * 1024 ? true : undefined), 15_000);
     const replies = collect(flood.stdout, (t) => t.includes('got 200'));

@@ -31,15 +31,25 @@ const SCRIPT = [
 ].join('\n');
 
 function filesUnder(dir: string): string[] {
-  return readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? filesUnder(join(dir, n)) : [join(dir, n)]));
+  return readdirSync(dir).flatMap((n) =>
+    statSync(join(dir, n)).isDirectory() ? filesUnder(join(dir, n)) : [join(dir, n)],
+  );
 }
 
 describe('redaction at every output boundary', () => {
   let folder: TempFolder;
   let serve: ServeProcess;
   let token: string;
-  const api = serveApi(() => serve.url, () => token);
-  const forms = [MARKED, SECRET, encodeURIComponent(SECRET), Buffer.from(`user:${SECRET}`).toString('base64').slice(8, -4)];
+  const api = serveApi(
+    () => serve.url,
+    () => token,
+  );
+  const forms = [
+    MARKED,
+    SECRET,
+    encodeURIComponent(SECRET),
+    Buffer.from(`user:${SECRET}`).toString('base64').slice(8, -4),
+  ];
 
   beforeAll(async () => {
     folder = tempFolder();
@@ -47,14 +57,32 @@ describe('redaction at every output boundary', () => {
     writeFileSync(
       configPath,
       JSON.stringify({
-        mcpServers: { crash: { command: 'python3', args: ['-c', SCRIPT], env: { PROBE_MODE: 'crash', API_TOKEN: SECRET, DSN: MARKED }, secretEnv: ['DSN'], box: { client: 'external' } } },
-        box: { image: inject('sandboxImage'), memoryMb: 512, allowedRoots: [tmpdir()], caCertsFile: HOST_CA_BUNDLE, restart: { maxRestarts: 0 } },
+        mcpServers: {
+          crash: {
+            command: 'python3',
+            args: ['-c', SCRIPT],
+            env: { PROBE_MODE: 'crash', API_TOKEN: SECRET, DSN: MARKED },
+            secretEnv: ['DSN'],
+            box: { client: 'external' },
+          },
+        },
+        box: {
+          image: inject('sandboxImage'),
+          memoryMb: 512,
+          allowedRoots: [tmpdir()],
+          caCertsFile: HOST_CA_BUNDLE,
+          restart: { maxRestarts: 0 },
+        },
         server: { port: 0 },
       }),
     );
     serve = await startServeProcess(configPath);
     token = readFileSync(`${folder.path}/.mcp-box/token`, 'utf8').trim();
-    await eventually(async () => ((await api('GET', '/v1/servers/crash')).json.state === 'failed' ? true : undefined), 60_000, 200);
+    await eventually(
+      async () => ((await api('GET', '/v1/servers/crash')).json.state === 'failed' ? true : undefined),
+      60_000,
+      200,
+    );
   }, 120_000);
   afterAll(async () => {
     await stopAllServes();
@@ -62,7 +90,9 @@ describe('redaction at every output boundary', () => {
   });
 
   it('keeps ordinary values readable and removes every form of the secret from the API and the state files', async () => {
-    const server = (await api('GET', '/v1/servers/crash')).json as { error: { message: string; stderrTail: string; exitCode: number } };
+    const server = (await api('GET', '/v1/servers/crash')).json as {
+      error: { message: string; stderrTail: string; exitCode: number };
+    };
     expect(server.error.message).toContain('"crash" exited with code 3');
     expect(server.error.exitCode).toBe(3);
     expect(server.error.stderrTail).toContain('probe: crash mode');
@@ -72,9 +102,12 @@ describe('redaction at every output boundary', () => {
       JSON.stringify(server),
       JSON.stringify((await api('GET', '/v1/servers/crash/logs?limit=500')).json),
       JSON.stringify((await api('GET', '/v1/servers/crash/history')).json),
-      ...filesUnder(`${folder.path}/.mcp-box`).filter((f) => !f.endsWith('/token')).map((f) => readFileSync(f, 'utf8')),
+      ...filesUnder(`${folder.path}/.mcp-box`)
+        .filter((f) => !f.endsWith('/token'))
+        .map((f) => readFileSync(f, 'utf8')),
     ];
-    for (const text of outputs) for (const form of forms) expect(text.includes(form), `${form} in ${text.slice(0, 80)}`).toBe(false);
+    for (const text of outputs)
+      for (const form of forms) expect(text.includes(form), `${form} in ${text.slice(0, 80)}`).toBe(false);
     expect(outputs.join('\n')).toContain('b64 ');
   });
 

@@ -12,15 +12,31 @@ describe('stdio relay over WebSocket (external client mode)', () => {
   let sup: Supervisor;
   let nodeFolder: TempFolder;
   const url = (name: string): string => sup.get(name).relay?.url as string;
-  const connect = (name: string, extra: { takeover?: boolean } = {}): Promise<RawClient> => connectRaw(url(name), { token: sup.token, ...extra });
+  const connect = (name: string, extra: { takeover?: boolean } = {}): Promise<RawClient> =>
+    connectRaw(url(name), { token: sup.token, ...extra });
 
   beforeAll(async () => {
     nodeFolder = copyFixture('node-mcp');
     sup = await testSupervisor(testConfig());
     sup.add('echo', { command: 'cat', box: external });
-    sup.add('delayed', { command: 'sh', args: ['-c', 'while IFS= read -r l; do sleep 0.5; printf "%s\\n" "$l"; done'], box: external });
-    sup.add('noisy', { command: 'sh', args: ['-c', 'echo "a banner that is not JSON"; printf "%s\\n" "{\\"jsonrpc\\":\\"2.0\\",\\"method\\":\\"hello\\"}"; cat'], box: external });
-    sup.add('huge', { command: 'sh', args: ['-c', 'IFS= read -r l; head -c 17000000 /dev/zero | tr "\\0" x; echo; printf "%s\\n" "$l"; cat'], box: external });
+    sup.add('delayed', {
+      command: 'sh',
+      args: ['-c', 'while IFS= read -r l; do sleep 0.5; printf "%s\\n" "$l"; done'],
+      box: external,
+    });
+    sup.add('noisy', {
+      command: 'sh',
+      args: [
+        '-c',
+        'echo "a banner that is not JSON"; printf "%s\\n" "{\\"jsonrpc\\":\\"2.0\\",\\"method\\":\\"hello\\"}"; cat',
+      ],
+      box: external,
+    });
+    sup.add('huge', {
+      command: 'sh',
+      args: ['-c', 'IFS= read -r l; head -c 17000000 /dev/zero | tr "\\0" x; echo; printf "%s\\n" "$l"; cat'],
+      box: external,
+    });
     sup.add('node', { command: 'node', args: [`${nodeFolder.path}/server.mjs`], box: external });
     await Promise.all(['echo', 'delayed', 'noisy', 'huge', 'node'].map((n) => waitForState(sup, n, ['ready'])));
   });
@@ -80,9 +96,17 @@ describe('stdio relay over WebSocket (external client mode)', () => {
     c.ws.send(JSON.stringify({ id: 5, method: 'x' }));
     expect(JSON.parse(await c.next())).toMatchObject({ id: 5, error: { code: -32600 } });
     c.ws.send(Buffer.from('{"jsonrpc":"2.0","method":"bin"}'), { binary: true });
-    expect(JSON.parse(await c.next())).toMatchObject({ error: { code: -32600, message: expect.stringContaining('binary') as unknown } });
+    expect(JSON.parse(await c.next())).toMatchObject({
+      error: { code: -32600, message: expect.stringContaining('binary') as unknown },
+    });
     // A frame whose string holds a newline is re-serialised to one line: cat echoes exactly one message.
-    c.ws.send(JSON.stringify({ jsonrpc: '2.0', method: 'inject', params: { s: 'line1\n{"jsonrpc":"2.0","method":"smuggled"}' } }));
+    c.ws.send(
+      JSON.stringify({
+        jsonrpc: '2.0',
+        method: 'inject',
+        params: { s: 'line1\n{"jsonrpc":"2.0","method":"smuggled"}' },
+      }),
+    );
     const echoed = JSON.parse(await c.next()) as { method: string };
     expect(echoed.method).toBe('inject');
     await new Promise((r) => setTimeout(r, 300));
@@ -94,7 +118,9 @@ describe('stdio relay over WebSocket (external client mode)', () => {
   it('does not forward non-JSON stdout lines; it counts and logs them', async () => {
     const c = await connect('noisy');
     expect(JSON.parse(await c.next())).toMatchObject({ method: 'hello' });
-    expect(sup.logs('noisy').lines.some((l) => l.source === 'stdout' && l.text === 'a banner that is not JSON')).toBe(true);
+    expect(sup.logs('noisy').lines.some((l) => l.source === 'stdout' && l.text === 'a banner that is not JSON')).toBe(
+      true,
+    );
     c.ws.close();
     await c.closed;
   });
@@ -130,13 +156,30 @@ describe('stdio relay over WebSocket (external client mode)', () => {
 
   it('relays a real SDK server: every progress notification arrives as its own frame', async () => {
     const c = await connect('node');
-    c.ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }));
+    c.ws.send(
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+      }),
+    );
     expect(JSON.parse(await c.next(30_000))).toMatchObject({ id: 1, result: { serverInfo: { name: 'fixture-node' } } });
     c.ws.send(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
-    c.ws.send(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'progress', arguments: { steps: 5 }, _meta: { progressToken: 'p' } } }));
+    c.ws.send(
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 2,
+        method: 'tools/call',
+        params: { name: 'progress', arguments: { steps: 5 }, _meta: { progressToken: 'p' } },
+      }),
+    );
     const frames = [];
-    for (let i = 0; i < 6; i++) frames.push(JSON.parse(await c.next()) as { method?: string; params?: { progress: number }; id?: number });
-    expect(frames.slice(0, 5).map((f) => [f.method, f.params?.progress])).toEqual([1, 2, 3, 4, 5].map((n) => ['notifications/progress', n]));
+    for (let i = 0; i < 6; i++)
+      frames.push(JSON.parse(await c.next()) as { method?: string; params?: { progress: number }; id?: number });
+    expect(frames.slice(0, 5).map((f) => [f.method, f.params?.progress])).toEqual(
+      [1, 2, 3, 4, 5].map((n) => ['notifications/progress', n]),
+    );
     expect(frames[5]).toMatchObject({ id: 2, result: { content: [{ text: 'done 5' }] } });
     c.ws.close();
     await c.closed;

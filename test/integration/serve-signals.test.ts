@@ -4,7 +4,16 @@
  * forward), and when it was started through `npm start` (package.json → scripts/start.sh).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -27,9 +36,15 @@ const alive = (pid: number): boolean => {
 
 /** Containers of this run owned by the serve with `pid` (its sessions). */
 const sessionsOf = async (pid: number): Promise<string[]> =>
-  (await docker.listContainers({ all: true, filters: { label: [`mcp-box.tag=${inject('runTag')}`, `mcp-box.owner.pid=${pid}`] } })).map((c) => c.Id);
+  (
+    await docker.listContainers({
+      all: true,
+      filters: { label: [`mcp-box.tag=${inject('runTag')}`, `mcp-box.owner.pid=${pid}`] },
+    })
+  ).map((c) => c.Id);
 
-const ready = (serve: { output: () => string }): Promise<true> => eventually(() => (/idle: \S+ → ready/.test(serve.output()) ? true : undefined), 60_000, 100);
+const ready = (serve: { output: () => string }): Promise<true> =>
+  eventually(() => (/idle: \S+ → ready/.test(serve.output()) ? true : undefined), 60_000, 100);
 
 describe('serve: signals, closed output and npm start', () => {
   let dir: string;
@@ -57,7 +72,12 @@ describe('serve: signals, closed output and npm start', () => {
       await eventually(() => (alive(pid) ? undefined : true), 40_000, 200).catch(() => undefined);
     }
     // What a crashed serve left (only when a test failed): this file's containers, by owner pid.
-    for (const pid of servePids) for (const id of await sessionsOf(pid)) await docker.getContainer(id).remove({ force: true, v: true }).catch(() => undefined);
+    for (const pid of servePids)
+      for (const id of await sessionsOf(pid))
+        await docker
+          .getContainer(id)
+          .remove({ force: true, v: true })
+          .catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -81,7 +101,8 @@ describe('serve: signals, closed output and npm start', () => {
 
   it('SIGHUP (the terminal closed) stops serve cleanly, and signals repeated while it stops do not cut that short', async () => {
     const serve = await startReady();
-    const logged = (text: string, times = 1): Promise<true> => eventually(() => (serve.output().split(text).length > times ? true : undefined), 10_000);
+    const logged = (text: string, times = 1): Promise<true> =>
+      eventually(() => (serve.output().split(text).length > times ? true : undefined), 10_000);
     serve.child.kill('SIGHUP');
     await logged('SIGHUP: stopping servers');
     // `kill %1` signals the whole job, and npm forwards the same signal to its child once more.
@@ -100,10 +121,21 @@ describe('serve: signals, closed output and npm start', () => {
       pkg = join(dir, 'pkg');
       mkdirSync(join(pkg, 'scripts'), { recursive: true });
       const real = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } };
-      writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'mcp-box-start-test', version: '0.0.0', private: true, scripts: { start: real.scripts.start } }));
+      writeFileSync(
+        join(pkg, 'package.json'),
+        JSON.stringify({
+          name: 'mcp-box-start-test',
+          version: '0.0.0',
+          private: true,
+          scripts: { start: real.scripts.start },
+        }),
+      );
       copyFileSync('scripts/start.sh', join(pkg, 'scripts/start.sh'));
       // The real prepare (deps, engine, build, image) already ran for this suite; a slow step stands in with SLOW_PREPARE.
-      writeFileSync(join(pkg, 'scripts/prepare.sh'), `#!/usr/bin/env bash\nif [ -n "\${SLOW_PREPARE:-}" ]; then bash -c 'echo $$ > prepare.pid; exec sleep 60'; fi\n`);
+      writeFileSync(
+        join(pkg, 'scripts/prepare.sh'),
+        `#!/usr/bin/env bash\nif [ -n "\${SLOW_PREPARE:-}" ]; then bash -c 'echo $$ > prepare.pid; exec sleep 60'; fi\n`,
+      );
       symlinkSync(join(process.cwd(), 'dist'), join(pkg, 'dist'));
     });
     afterAll(() => {
@@ -126,10 +158,18 @@ describe('serve: signals, closed output and npm start', () => {
     };
 
     it('kill <pid of npm start> reaches serve: it stops and removes its session', async () => {
-      const before = new Set((await docker.listContainers({ all: true, filters: { label: [`mcp-box.tag=${inject('runTag')}`] } })).map((c) => c.Id));
+      const before = new Set(
+        (await docker.listContainers({ all: true, filters: { label: [`mcp-box.tag=${inject('runTag')}`] } })).map(
+          (c) => c.Id,
+        ),
+      );
       const run = npmStart();
       await ready(run);
-      const session = await eventually(async () => (await docker.listContainers({ all: true, filters: { label: [`mcp-box.tag=${inject('runTag')}`] } })).find((c) => !before.has(c.Id)));
+      const session = await eventually(async () =>
+        (await docker.listContainers({ all: true, filters: { label: [`mcp-box.tag=${inject('runTag')}`] } })).find(
+          (c) => !before.has(c.Id),
+        ),
+      );
       const servePid = Number(session.Labels['mcp-box.owner.pid']);
       servePids.push(servePid);
       run.npm.kill('SIGTERM'); // npm's pid only, as `kill %1` in a script without job control
@@ -142,7 +182,10 @@ describe('serve: signals, closed output and npm start', () => {
     it('a signal while prepare still runs stops prepare too, and serve never starts', async () => {
       const run = npmStart({ SLOW_PREPARE: '1' });
       const prepared = join(pkg, 'prepare.pid');
-      const preparePid = await eventually(() => (existsSync(prepared) ? Number(readFileSync(prepared, 'utf8')) || undefined : undefined), 30_000);
+      const preparePid = await eventually(
+        () => (existsSync(prepared) ? Number(readFileSync(prepared, 'utf8')) || undefined : undefined),
+        30_000,
+      );
       run.npm.kill('SIGTERM');
       await exited(run.npm);
       await eventually(() => (alive(preparePid) ? undefined : true), 10_000, 100);

@@ -24,10 +24,16 @@ describe('a server folder from its command line, end to end', () => {
   });
 
   it('infers the project from a real venv python, rewrites command, args and cwd, and runs it in the sandbox', async () => {
-    f.write('server.py', 'import sys\nprint("args:", sys.argv[1:])\nprint(open(sys.argv[1]).read().strip())\nimport os\nprint("cwd:", os.getcwd())\n');
+    f.write(
+      'server.py',
+      'import sys\nprint("args:", sys.argv[1:])\nprint(open(sys.argv[1]).read().strip())\nimport os\nprint("cwd:", os.getcwd())\n',
+    );
     f.write('data/config.txt', 'config contents');
     execFileSync('python3', ['-m', 'venv', '--without-pip', `${f.path}/.venv`]);
-    const def = { command: `${f.path}/.venv/bin/python`, args: [`${f.path}/server.py`, `${f.path}/data/config.txt`, '--verbose', '/etc/hostname'] };
+    const def = {
+      command: `${f.path}/.venv/bin/python`,
+      args: [`${f.path}/server.py`, `${f.path}/data/config.txt`, '--verbose', '/etc/hostname'],
+    };
 
     const { hostPath, inferred } = resolveHostFolder(def, '/nonexistent-config-dir');
     expect(inferred).toBe(true);
@@ -43,7 +49,12 @@ describe('a server folder from its command line, end to end', () => {
       args: [`${identity.workspace}/server.py`, `${identity.workspace}/data/config.txt`, '--verbose', '/etc/hostname'],
       cwd: identity.workspace,
     });
-    const proc = await session.startProcess({ id: 'venv-server', identity, cmd: [inBox.command, ...inBox.args], cwd: inBox.cwd });
+    const proc = await session.startProcess({
+      id: 'venv-server',
+      identity,
+      cmd: [inBox.command, ...inBox.args],
+      cwd: inBox.cwd,
+    });
     const out = await collect(proc.stdout);
     expect(out).toContain('config contents');
     expect(out).toContain(`cwd: ${identity.root}/ws.${staged.stage.generation}`);
@@ -53,7 +64,11 @@ describe('a server folder from its command line, end to end', () => {
 
   it('refuses a folder outside the allowed roots in workspace_stage, naming the path and the rule', () => {
     expect(() => checkHostPolicy(f.path, { allowedRoots: ['/srv/mcp-servers'] })).toThrow(
-      expect.objectContaining({ code: 'HOST_PATH_DENIED', phase: 'workspace_stage', message: expect.stringMatching(/not under an allowed root/) as unknown }) as Error,
+      expect.objectContaining({
+        code: 'HOST_PATH_DENIED',
+        phase: 'workspace_stage',
+        message: expect.stringMatching(/not under an allowed root/) as unknown,
+      }) as Error,
     );
   });
 });

@@ -18,13 +18,18 @@ describe('sessions', () => {
   it('reuses the session of an equal profile and gives a different profile its own container', async () => {
     const again = await runtime.ensureSession(testProfile());
     expect(again.info.containerId).toBe(session.info.containerId);
-    const concurrent = await Promise.all([runtime.ensureSession(testProfile({ memoryMb: 384 })), runtime.ensureSession(testProfile({ memoryMb: 384 }))]);
+    const concurrent = await Promise.all([
+      runtime.ensureSession(testProfile({ memoryMb: 384 })),
+      runtime.ensureSession(testProfile({ memoryMb: 384 })),
+    ]);
     expect(concurrent[0].info.containerId).toBe(concurrent[1].info.containerId);
     expect(concurrent[0].info.containerId).not.toBe(session.info.containerId);
     expect(concurrent[0].info.profileHash).not.toBe(session.info.profileHash);
     await concurrent[0].remove();
     await concurrent[0].remove(); // idempotent
-    await expect(docker.getContainer(concurrent[0].info.containerId).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    await expect(docker.getContainer(concurrent[0].info.containerId).inspect()).rejects.toMatchObject({
+      statusCode: 404,
+    });
     await expect(docker.getVolume(concurrent[0].info.volume).inspect()).rejects.toMatchObject({ statusCode: 404 });
   });
 
@@ -33,7 +38,11 @@ describe('sessions', () => {
     try {
       const probe = await session.exec({
         identity,
-        cmd: ['/bin/sh', '-c', 'grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; id -u; touch /x && echo ROOTFS_WRITABLE; cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max 2>/dev/null; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null; ls -ld "$HOME" | cut -c1-10; echo "HOME=$HOME TMPDIR=$TMPDIR"'],
+        cmd: [
+          '/bin/sh',
+          '-c',
+          'grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; id -u; touch /x && echo ROOTFS_WRITABLE; cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max 2>/dev/null; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null; ls -ld "$HOME" | cut -c1-10; echo "HOME=$HOME TMPDIR=$TMPDIR"',
+        ],
       });
       expect(probe.exitCode).toBe(0);
       expect(probe.stdout).toMatch(/CapEff:\s+0000000000000000/);
@@ -74,7 +83,9 @@ describe('sessions', () => {
   });
 
   it('fails in session_create with IMAGE_MISSING for an image that is not there', async () => {
-    const error = await runtime.ensureSession(testProfile({ image: 'mcp-box-no-such-image:never' })).catch((e: unknown) => e);
+    const error = await runtime
+      .ensureSession(testProfile({ image: 'mcp-box-no-such-image:never' }))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BoxError);
     expect(error).toMatchObject({ code: 'IMAGE_MISSING', phase: 'session_create' });
     expect((error as BoxError).message).toContain('mcp-box-no-such-image:never');

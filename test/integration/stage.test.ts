@@ -49,7 +49,11 @@ describe('workspace staging', () => {
 
     const seen = await session.exec({
       identity,
-      cmd: ['/bin/sh', '-c', 'pwd -P; find . | sort; stat -c "%a %u %n" server.py bin/run.sh suid-helper .; cat pkg/latest; ./bin/run.sh'],
+      cmd: [
+        '/bin/sh',
+        '-c',
+        'pwd -P; find . | sort; stat -c "%a %u %n" server.py bin/run.sh suid-helper .; cat pkg/latest; ./bin/run.sh',
+      ],
     });
     expect(seen.exitCode).toBe(0);
     const lines = seen.stdout.split('\n');
@@ -81,20 +85,27 @@ describe('workspace staging', () => {
     const big = f.write('huge.bin', '');
     truncateSync(big, 20 * 1024 ** 3);
     const started = Date.now();
-    await expect(stageFolder(session, identity, { hostPath: f.path })).rejects.toMatchObject({ code: 'STAGE_LIMIT_EXCEEDED', phase: 'workspace_stage' });
+    await expect(stageFolder(session, identity, { hostPath: f.path })).rejects.toMatchObject({
+      code: 'STAGE_LIMIT_EXCEEDED',
+      phase: 'workspace_stage',
+    });
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
   it('enforces file-count and depth budgets', async () => {
     const f = folder();
     for (let i = 0; i < 30; i++) f.write(`f${i}.txt`, String(i));
-    await expect(stageFolder(session, identity, { hostPath: f.path, limits: { maxBytes: 1e9, maxFiles: 10, maxDepth: 32 } })).rejects.toMatchObject({
+    await expect(
+      stageFolder(session, identity, { hostPath: f.path, limits: { maxBytes: 1e9, maxFiles: 10, maxDepth: 32 } }),
+    ).rejects.toMatchObject({
       code: 'STAGE_LIMIT_EXCEEDED',
       message: expect.stringContaining('more than 10 files') as unknown,
     });
     const deep = folder();
     deep.write(`${Array.from({ length: 12 }, (_, i) => `d${i}`).join('/')}/x.txt`, 'x');
-    await expect(stageFolder(session, identity, { hostPath: deep.path, limits: { maxBytes: 1e9, maxFiles: 100, maxDepth: 8 } })).rejects.toMatchObject({
+    await expect(
+      stageFolder(session, identity, { hostPath: deep.path, limits: { maxBytes: 1e9, maxFiles: 100, maxDepth: 8 } }),
+    ).rejects.toMatchObject({
       code: 'STAGE_LIMIT_EXCEEDED',
       message: expect.stringContaining('folder levels') as unknown,
     });
@@ -107,14 +118,32 @@ describe('workspace staging', () => {
     await stageFolder(session, identity, { hostPath: f.path });
     // The tenant replaces its staged `lib` with a link to another tenant's workspace and to /etc,
     // and leaves a process running that would re-plant it.
-    await session.exec({ identity, cmd: ['/bin/sh', '-c', `cd "$HOME/../workspace" && rm -rf lib && ln -s ${victim.workspace} lib && ln -s /etc etc`] });
-    const planter = await session.startProcess({ id: 'planter', identity, cmd: ['/bin/sh', '-c', `while true; do ln -sfn ${victim.workspace} "$HOME/../workspace/lib" 2>/dev/null; sleep 0.01; done`] });
+    await session.exec({
+      identity,
+      cmd: [
+        '/bin/sh',
+        '-c',
+        `cd "$HOME/../workspace" && rm -rf lib && ln -s ${victim.workspace} lib && ln -s /etc etc`,
+      ],
+    });
+    const planter = await session.startProcess({
+      id: 'planter',
+      identity,
+      cmd: [
+        '/bin/sh',
+        '-c',
+        `while true; do ln -sfn ${victim.workspace} "$HOME/../workspace/lib" 2>/dev/null; sleep 0.01; done`,
+      ],
+    });
     f.write('lib/module.py', 'A = 2\n');
     f.write('etc/passwd', 'not the real one\n');
     const restaged = await stageFolder(session, identity, { hostPath: f.path });
     // Every process of the uid is killed before extraction.
     expect(await planter.exited).toMatchObject({ signal: 'SIGKILL', reason: 'exited' });
-    const check = await session.exec({ identity, cmd: ['/bin/sh', '-c', 'cat lib/module.py; test -L lib && echo LINK; cat etc/passwd'] });
+    const check = await session.exec({
+      identity,
+      cmd: ['/bin/sh', '-c', 'cat lib/module.py; test -L lib && echo LINK; cat etc/passwd'],
+    });
     expect(check.stdout).toBe('A = 2\nnot the real one\n');
     const victimView = await session.exec({ identity: victim, cmd: ['/bin/sh', '-c', 'ls -A .'] });
     expect(victimView.stdout.trim()).toBe('');
@@ -140,7 +169,14 @@ describe('workspace staging', () => {
     writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nMCPBOXTESTCA\n-----END CERTIFICATE-----\n');
     const result = await stageFolder(session, identity, { hostPath: f.path, caCertsFile: ca });
     expect(result.caBundle).toBe(`${identity.root}/ca.pem`);
-    const bundle = await session.exec({ identity, cmd: ['/bin/sh', '-c', `grep -c "BEGIN CERTIFICATE" ${identity.root}/ca.pem; tail -2 ${identity.root}/ca.pem | head -1; ls -A`] });
+    const bundle = await session.exec({
+      identity,
+      cmd: [
+        '/bin/sh',
+        '-c',
+        `grep -c "BEGIN CERTIFICATE" ${identity.root}/ca.pem; tail -2 ${identity.root}/ca.pem | head -1; ls -A`,
+      ],
+    });
     expect(Number(bundle.stdout.split('\n')[0])).toBeGreaterThan(10);
     expect(bundle.stdout).toContain('MCPBOXTESTCA');
     expect(bundle.stdout).not.toContain('.mcp-box-stage');

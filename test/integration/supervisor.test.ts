@@ -19,9 +19,20 @@ describe('supervisor: real MCP servers in the sandbox, real SDK client through t
     // The wheel's greet() returns a constant; overwrite with one that uses its argument.
     sup = await testSupervisor(testConfig({ pingIntervalSec: 2 }));
     sup.on('status', (e) => events.push(e));
-    sup.add('node', { command: 'node', args: [`${nodeFolder.path}/server.mjs`], env: { FIXTURE_SECRET: 'sekrit-value-1234' } });
-    sup.add('python', { command: 'python3', args: [`${pyFolder.path}/server.py`], box: { install: { noIndex: true, findLinks: ['wheels'] } } });
-    await Promise.all([waitForState(sup, 'node', ['ready', 'failed']), waitForState(sup, 'python', ['ready', 'failed'])]);
+    sup.add('node', {
+      command: 'node',
+      args: [`${nodeFolder.path}/server.mjs`],
+      env: { FIXTURE_SECRET: 'sekrit-value-1234' },
+    });
+    sup.add('python', {
+      command: 'python3',
+      args: [`${pyFolder.path}/server.py`],
+      box: { install: { noIndex: true, findLinks: ['wheels'] } },
+    });
+    await Promise.all([
+      waitForState(sup, 'node', ['ready', 'failed']),
+      waitForState(sup, 'python', ['ready', 'failed']),
+    ]);
   });
   afterAll(async () => {
     await sup.close();
@@ -37,16 +48,43 @@ describe('supervisor: real MCP servers in the sandbox, real SDK client through t
     expect(view.tools).toBe(9);
     expect(view.relay?.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/v1\/sessions\/mcp-box-[^/]+\/processes\/node\/ws$/);
     const phases = events.filter((e) => e.name === 'node' && e.phase !== undefined).map((e) => e.phase);
-    const order = ['box_unavailable', 'session_create', 'workspace_stage', 'dep_install', 'process_start', 'relay_connect', 'mcp_init'];
+    const order = [
+      'box_unavailable',
+      'session_create',
+      'workspace_stage',
+      'dep_install',
+      'process_start',
+      'relay_connect',
+      'mcp_init',
+    ];
     expect(phases.filter((p, i) => p !== phases[i - 1])).toEqual(order);
-    expect(events.filter((e) => e.name === 'node').map((e) => e.state).at(-1)).toBe('ready');
+    expect(
+      events
+        .filter((e) => e.name === 'node')
+        .map((e) => e.state)
+        .at(-1),
+    ).toBe('ready');
   });
 
   it('lists and calls tools of the Node server', async () => {
     const tools = await sup.listTools('node');
-    expect(tools.map((t) => t.name).sort()).toEqual(['add', 'allocate', 'big', 'block', 'echo', 'env', 'exit', 'progress', 'sleep']);
-    expect(await sup.callTool('node', 'add', { a: 2, b: 40 })).toMatchObject({ content: [{ type: 'text', text: '42' }] });
-    expect(await sup.callTool('node', 'echo', { text: 'héllo ✓ 箱' })).toMatchObject({ content: [{ type: 'text', text: 'héllo ✓ 箱' }] });
+    expect(tools.map((t) => t.name).sort()).toEqual([
+      'add',
+      'allocate',
+      'big',
+      'block',
+      'echo',
+      'env',
+      'exit',
+      'progress',
+      'sleep',
+    ]);
+    expect(await sup.callTool('node', 'add', { a: 2, b: 40 })).toMatchObject({
+      content: [{ type: 'text', text: '42' }],
+    });
+    expect(await sup.callTool('node', 'echo', { text: 'héllo ✓ 箱' })).toMatchObject({
+      content: [{ type: 'text', text: 'héllo ✓ 箱' }],
+    });
     expect(await sup.callTool('node', 'env', { name: 'FIXTURE_SECRET' })).toMatchObject({ content: [{ text: 'set' }] });
   });
 
@@ -61,13 +99,18 @@ describe('supervisor: real MCP servers in the sandbox, real SDK client through t
 
   it('runs a stdlib Python server with a dependency from a local wheelhouse', async () => {
     expect(sup.get('python')).toMatchObject({ state: 'ready', tools: 2 });
-    expect(await sup.callTool('python', 'upper', { text: 'sandboxed' })).toMatchObject({ content: [{ text: 'SANDBOXED' }] });
+    expect(await sup.callTool('python', 'upper', { text: 'sandboxed' })).toMatchObject({
+      content: [{ text: 'SANDBOXED' }],
+    });
     expect(await sup.callTool('python', 'greet', { name: 'x' })).toMatchObject({ content: [{ text: 'unused' }] });
   });
 
   it('fails a hanging tool call in tool_call, sends a cancellation, and keeps the server up', async () => {
     const started = Date.now();
-    await expect(sup.callTool('node', 'sleep', { ms: 30_000 }, { timeoutMs: 1000 })).rejects.toMatchObject({ code: 'TOOL_TIMEOUT', phase: 'tool_call' });
+    await expect(sup.callTool('node', 'sleep', { ms: 30_000 }, { timeoutMs: 1000 })).rejects.toMatchObject({
+      code: 'TOOL_TIMEOUT',
+      phase: 'tool_call',
+    });
     expect(Date.now() - started).toBeLessThan(5000);
     const view = sup.get('node');
     expect(view.state).toBe('ready');
@@ -101,10 +144,15 @@ describe('supervisor: real MCP servers in the sandbox, real SDK client through t
     const url = before.relay?.url as string;
     // Another client takes the relay over: the supervisor's own connection drops.
     const { WebSocket } = await import('ws');
-    const intruder = new WebSocket(url, 'mcp', { headers: { Authorization: `Bearer ${sup.token}`, 'X-MCP-Box-Takeover': '1' } });
+    const intruder = new WebSocket(url, 'mcp', {
+      headers: { Authorization: `Bearer ${sup.token}`, 'X-MCP-Box-Takeover': '1' },
+    });
     await new Promise((r) => intruder.once('open', r));
     intruder.close();
-    await eventually(() => (sup.logs('python').lines.some((l) => l.text.includes('relay reconnected')) ? true : undefined), 15_000);
+    await eventually(
+      () => (sup.logs('python').lines.some((l) => l.text.includes('relay reconnected')) ? true : undefined),
+      15_000,
+    );
     const after = sup.get('python');
     expect(after.pid).toBe(before.pid);
     expect(after.state).toBe('ready');
@@ -124,20 +172,28 @@ describe('supervisor: real MCP servers in the sandbox, real SDK client through t
     expect(sup.get('node').session).not.toBe(session);
     expect(sup.get('node').pid).toBeDefined();
     void nodePid;
-    expect(await sup.callTool('python', 'upper', { text: 'revived' })).toMatchObject({ content: [{ text: 'REVIVED' }] });
+    expect(await sup.callTool('python', 'upper', { text: 'revived' })).toMatchObject({
+      content: [{ text: 'REVIVED' }],
+    });
     expect(await sup.callTool('node', 'add', { a: 1, b: 2 })).toMatchObject({ content: [{ text: '3' }] });
   });
 
   it('remove() stops the process and deletes its workspace but keeps the shared session', async () => {
     const session = sup.get('python').session as string;
-    sup.add('scratch', { command: 'python3', args: ['-c', 'import sys\nfor l in sys.stdin: pass'], box: { client: 'external' } });
+    sup.add('scratch', {
+      command: 'python3',
+      args: ['-c', 'import sys\nfor l in sys.stdin: pass'],
+      box: { client: 'external' },
+    });
     await waitForState(sup, 'scratch', ['ready']);
     await sup.remove('scratch');
     expect(sup.has('scratch')).toBe(false);
     const info = await docker.getContainer(session).inspect();
     expect(info.State.Running).toBe(true);
     const box = sup.runtime.sessions().find((s) => s.info.name === session);
-    const ps = await box?.exec({ cmd: ['/bin/sh', '-c', 'ps -eo args | grep -v grep | grep -c "for l in sys.stdin" || true'] });
+    const ps = await box?.exec({
+      cmd: ['/bin/sh', '-c', 'ps -eo args | grep -v grep | grep -c "for l in sys.stdin" || true'],
+    });
     expect(ps?.stdout.trim()).toBe('0');
   });
 });
