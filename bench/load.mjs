@@ -1,13 +1,14 @@
 // Load benchmark (issue 8): a real `mcp-box serve` (child process, as a user runs it) with 10 ready
 // servers, under 200 concurrent REST tool calls spread over them (each loop issues its next call
 // when the previous one answers) and 20 SSE clients on /v1/events, one of which never reads its
-// socket, for LOAD_SECONDS (60). An 11th server (`cat`, external client) is restarted every
+// socket, for LOAD_SECONDS (30). An 11th server (`cat`, external client) is restarted every
 // LOAD_CHURN_MS (2000; 0 = off) so that events flow while the load runs.
 // Measures: calls, throughput, latency p50/p99, errors by kind, serve's RSS before/during/after,
 // serve's event-loop lag (its own /metrics) and the bench's. Then checks that serve still answers
 // /healthz quickly, every server is still ready and the reading SSE clients got events; SIGTERMs
 // serve and checks no container or volume with this run's tag is left. 127.0.0.1 traffic only
-// (the servers' npm ci aside). Writes bench/results/load.json; exits 1 when a check fails.
+// (the servers' npm ci aside). Writes bench/results/load.json; exits 1 when a check fails (times
+// are reported as observations, never checked).
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import Dockerode from 'dockerode';
 import { DEFAULT_SANDBOX_IMAGE } from '../dist/index.js';
 
-const LOAD_SECONDS = Number(process.env.LOAD_SECONDS ?? 60);
+const LOAD_SECONDS = Number(process.env.LOAD_SECONDS ?? 30);
 const CHURN_MS = Number(process.env.LOAD_CHURN_MS ?? 2000);
 const SERVERS = 10;
 const CONCURRENCY = 200;
@@ -32,7 +33,8 @@ const image = process.env.BENCH_IMAGE ?? DEFAULT_SANDBOX_IMAGE;
 const tag = `bench-load-${randomBytes(4).toString('hex')}`;
 const token = randomBytes(24).toString('base64url');
 const docker = new Dockerode();
-const percentile = (xs, q) => (xs.length === 0 ? NaN : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]);
+const percentile = (xs, q) =>
+  xs.length === 0 ? NaN : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 const bump = (map, key) => (map[key] = (map[key] ?? 0) + 1);
 
 /** CPU time (user + system) a process has used, in ms, from /proc/<pid>/stat. */
@@ -83,10 +85,13 @@ function memoryOf(pid) {
 const root = mkdtempSync(join(tmpdir(), 'mcp-box-bench-load-'));
 const fixture = fileURLToPath(new URL('../test/fixtures/servers/node-mcp/', import.meta.url));
 const names = Array.from({ length: SERVERS }, (_, i) => `s${i}`);
-for (const name of names) cpSync(fixture, join(root, name), { recursive: true, filter: (src) => !src.includes('node_modules') });
+for (const name of names)
+  cpSync(fixture, join(root, name), { recursive: true, filter: (src) => !src.includes('node_modules') });
 const registry = execFileSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' }).trim();
 const configPath = join(root, 'mcp-box.json');
-const mcpServers = Object.fromEntries(names.map((name) => [name, { command: 'node', args: ['server.mjs'], box: { hostPath: name } }]));
+const mcpServers = Object.fromEntries(
+  names.map((name) => [name, { command: 'node', args: ['server.mjs'], box: { hostPath: name } }]),
+);
 if (CHURN_MS > 0) mcpServers.churn = { command: 'cat', box: { client: 'external' } };
 writeFileSync(
   configPath,
@@ -107,22 +112,30 @@ writeFileSync(
 );
 
 // LOAD_CPU_PROF=<dir> writes a V8 CPU profile of serve there when it exits.
-const profile = process.env.LOAD_CPU_PROF === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.LOAD_CPU_PROF}`];
-const serve = spawn(process.execPath, [...profile, fileURLToPath(new URL('../dist/cli.js', import.meta.url)), 'serve', '--config', configPath], {
-  env: { ...process.env, MCP_BOX_TAG: tag },
-  stdio: ['ignore', 'pipe', 'pipe'],
-});
+const profile =
+  process.env.LOAD_CPU_PROF === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.LOAD_CPU_PROF}`];
+const serve = spawn(
+  process.execPath,
+  [...profile, fileURLToPath(new URL('../dist/cli.js', import.meta.url)), 'serve', '--config', configPath],
+  {
+    env: { ...process.env, MCP_BOX_TAG: tag },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  },
+);
 let output = '';
 const keep = (chunk) => (output = (output + chunk.toString()).slice(-256 * 1024));
 serve.stdout.on('data', keep);
 serve.stderr.on('data', keep);
 const exited = new Promise((resolve) => serve.once('exit', (code, signal) => resolve({ code, signal })));
 // Bounded even if something below hangs: the watchdog kills serve and ends the bench.
-const watchdog = setTimeout(() => {
-  console.error('load bench: watchdog fired, killing serve');
-  serve.kill('SIGKILL');
-  process.exit(2);
-}, READY_TIMEOUT_MS + LOAD_SECONDS * 1000 + 180_000);
+const watchdog = setTimeout(
+  () => {
+    console.error('load bench: watchdog fired, killing serve');
+    serve.kill('SIGKILL');
+    process.exit(2);
+  },
+  READY_TIMEOUT_MS + LOAD_SECONDS * 1000 + 180_000,
+);
 watchdog.unref();
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
@@ -139,7 +152,12 @@ function request(method, path, body, timeoutMs = CALL_TIMEOUT_MS) {
         port: base.port,
         method,
         path,
-        headers: { Authorization: `Bearer ${token}`, ...(payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }) },
+        headers: {
+          Authorization: `Bearer ${token}`,
+          ...(payload === undefined
+            ? {}
+            : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }),
+        },
       },
       (res) => {
         const chunks = [];
@@ -148,7 +166,9 @@ function request(method, path, body, timeoutMs = CALL_TIMEOUT_MS) {
         res.on('error', reject);
       },
     );
-    req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('client timeout'), { code: 'CLIENT_TIMEOUT' })));
+    req.setTimeout(timeoutMs, () =>
+      req.destroy(Object.assign(new Error('client timeout'), { code: 'CLIENT_TIMEOUT' })),
+    );
     req.on('error', reject);
     req.end(payload);
   });
@@ -161,43 +181,66 @@ async function scrapeLag() {
     const m = re.exec(text);
     return m === null ? null : Number(m[1]) * 1000;
   };
-  return { p50Ms: value(/^mcp_box_event_loop_lag_seconds\{quantile="0.5"\} (\S+)$/m), p99Ms: value(/^mcp_box_event_loop_lag_seconds\{quantile="0.99"\} (\S+)$/m), maxMs: value(/^mcp_box_event_loop_lag_max_seconds (\S+)$/m) };
+  return {
+    p50Ms: value(/^mcp_box_event_loop_lag_seconds\{quantile="0.5"\} (\S+)$/m),
+    p99Ms: value(/^mcp_box_event_loop_lag_seconds\{quantile="0.99"\} (\S+)$/m),
+    maxMs: value(/^mcp_box_event_loop_lag_max_seconds (\S+)$/m),
+  };
 }
 
 /** An SSE client on /v1/events. A reader counts the events it parses; a non-reader pauses the
  * response at once and never consumes its socket. */
 function openSse(index, read) {
   return new Promise((resolve, reject) => {
-    const req = http.get({ agent, host: base.hostname, port: base.port, path: '/v1/events', headers: { Authorization: `Bearer ${token}`, Accept: 'text/event-stream' } }, (res) => {
-      if (res.statusCode !== 200) return reject(new Error(`SSE ${index}: HTTP ${res.statusCode}`));
-      const client = { index, read, req, res, events: 0, eventsDuringLoad: 0, lastId: 0, closed: false, buffer: '' };
-      res.on('close', () => (client.closed = true));
-      res.on('error', () => (client.closed = true));
-      res.setEncoding('utf8');
-      client.consume = () =>
-        res.on('data', (chunk) => {
-          client.buffer += chunk;
-          let end;
-          while ((end = client.buffer.indexOf('\n\n')) !== -1) {
-            const block = client.buffer.slice(0, end);
-            client.buffer = client.buffer.slice(end + 2);
-            const id = /^id: (\d+)$/m.exec(block);
-            if (id === null) continue;
-            client.events++;
-            client.lastId = Number(id[1]);
-            if (loadActive) client.eventsDuringLoad++;
-          }
-        });
-      if (read) client.consume();
-      else res.pause();
-      resolve(client);
-    });
+    const req = http.get(
+      {
+        agent,
+        host: base.hostname,
+        port: base.port,
+        path: '/v1/events',
+        headers: { Authorization: `Bearer ${token}`, Accept: 'text/event-stream' },
+      },
+      (res) => {
+        if (res.statusCode !== 200) return reject(new Error(`SSE ${index}: HTTP ${res.statusCode}`));
+        const client = { index, read, req, res, events: 0, eventsDuringLoad: 0, lastId: 0, closed: false, buffer: '' };
+        res.on('close', () => (client.closed = true));
+        res.on('error', () => (client.closed = true));
+        res.setEncoding('utf8');
+        client.consume = () =>
+          res.on('data', (chunk) => {
+            client.buffer += chunk;
+            let end;
+            while ((end = client.buffer.indexOf('\n\n')) !== -1) {
+              const block = client.buffer.slice(0, end);
+              client.buffer = client.buffer.slice(end + 2);
+              const id = /^id: (\d+)$/m.exec(block);
+              if (id === null) continue;
+              client.events++;
+              client.lastId = Number(id[1]);
+              if (loadActive) client.eventsDuringLoad++;
+            }
+          });
+        if (read) client.consume();
+        else res.pause();
+        resolve(client);
+      },
+    );
     req.on('error', reject);
   });
 }
 
-const results = { at: new Date().toISOString(), machine: { cpus: cpus().length, loadavgAtStart: loadavg() }, loadSeconds: LOAD_SECONDS, servers: SERVERS, concurrency: CONCURRENCY, sseClients: SSE_CLIENTS, churnMs: CHURN_MS, tag };
+const results = {
+  at: new Date().toISOString(),
+  machine: { cpus: cpus().length, loadavgAtStart: loadavg() },
+  loadSeconds: LOAD_SECONDS,
+  servers: SERVERS,
+  concurrency: CONCURRENCY,
+  sseClients: SSE_CLIENTS,
+  churnMs: CHURN_MS,
+  tag,
+};
 const checks = {};
+const observations = {};
 let loadActive = false;
 let sse = [];
 try {
@@ -217,17 +260,24 @@ try {
   for (;;) {
     const { servers } = await getJson('/v1/servers');
     const failed = servers.filter((s) => s.state === 'failed');
-    if (failed.length > 0) throw new Error(`servers failed: ${JSON.stringify(failed.map((s) => ({ name: s.name, error: s.error })))}`);
+    if (failed.length > 0)
+      throw new Error(`servers failed: ${JSON.stringify(failed.map((s) => ({ name: s.name, error: s.error })))}`);
     if (expected.every((name) => servers.find((s) => s.name === name)?.state === 'ready')) break;
-    if (performance.now() - startedAt > READY_TIMEOUT_MS) throw new Error(`not ready after ${READY_TIMEOUT_MS} ms: ${servers.map((s) => `${s.name}=${s.state}`).join(', ')}`);
+    if (performance.now() - startedAt > READY_TIMEOUT_MS)
+      throw new Error(
+        `not ready after ${READY_TIMEOUT_MS} ms: ${servers.map((s) => `${s.name}=${s.state}`).join(', ')}`,
+      );
     await delay(500);
   }
   results.allReadyMs = performance.now() - startedAt;
-  console.log(`load bench: ${expected.length} servers ready in ${(results.allReadyMs / 1000).toFixed(1)} s (serve pid ${serve.pid}, ${base.origin}, tag ${tag})`);
+  console.log(
+    `load bench: ${expected.length} servers ready in ${(results.allReadyMs / 1000).toFixed(1)} s (serve pid ${serve.pid}, ${base.origin}, tag ${tag})`,
+  );
 
   // ── SSE clients, then a short warm-up so the "before" RSS is of a warmed-up serve ─────────────
   sse = await Promise.all(Array.from({ length: SSE_CLIENTS }, (_, i) => openSse(i, i !== 0)));
-  for (let i = 0; i < 200; i++) await request('POST', `/v1/servers/${names[i % SERVERS]}/tools/add/call`, { arguments: { a: i, b: 1 } });
+  for (let i = 0; i < 200; i++)
+    await request('POST', `/v1/servers/${names[i % SERVERS]}/tools/add/call`, { arguments: { a: i, b: 1 } });
   await delay(1000);
   results.rssBefore = memoryOf(serve.pid);
   await scrapeLag(); // resets serve's lag histogram: the next scrape covers the load only
@@ -240,7 +290,13 @@ try {
   const samples = [];
   loadActive = true;
   clientLoop.enable();
-  const cpu0 = { serve: cpuMsOf(serve.pid), bench: process.cpuUsage(), sandbox: await sandboxCpuMs(), engine: engineCpuMs(), machine: machineBusyMs() };
+  const cpu0 = {
+    serve: cpuMsOf(serve.pid),
+    bench: process.cpuUsage(),
+    sandbox: await sandboxCpuMs(),
+    engine: engineCpuMs(),
+    machine: machineBusyMs(),
+  };
   const t0 = performance.now();
   const endAt = t0 + LOAD_SECONDS * 1000;
   const callLoop = async (loop) => {
@@ -280,7 +336,13 @@ try {
       await delay(2000);
       const h = performance.now();
       const health = await request('GET', '/healthz', undefined, 10_000).catch((err) => ({ status: err.code }));
-      samples.push({ atS: (performance.now() - t0) / 1000, ...memoryOf(serve.pid), healthzMs: performance.now() - h, healthzStatus: health.status, completed });
+      samples.push({
+        atS: (performance.now() - t0) / 1000,
+        ...memoryOf(serve.pid),
+        healthzMs: performance.now() - h,
+        healthzStatus: health.status,
+        completed,
+      });
     }
   })();
   let churned = 0;
@@ -297,7 +359,13 @@ try {
   await Promise.all(Array.from({ length: CONCURRENCY }, (_, i) => callLoop(i)));
   const elapsedS = (performance.now() - t0) / 1000;
   const benchCpu = process.cpuUsage(cpu0.bench);
-  const cpuMs = { serve: cpuMsOf(serve.pid) - cpu0.serve, bench: (benchCpu.user + benchCpu.system) / 1000, sandbox: (await sandboxCpuMs()) - cpu0.sandbox, engine: engineCpuMs() - cpu0.engine, machine: machineBusyMs() - cpu0.machine };
+  const cpuMs = {
+    serve: cpuMsOf(serve.pid) - cpu0.serve,
+    bench: (benchCpu.user + benchCpu.system) / 1000,
+    sandbox: (await sandboxCpuMs()) - cpu0.sandbox,
+    engine: engineCpuMs() - cpu0.engine,
+    machine: machineBusyMs() - cpu0.machine,
+  };
   await Promise.all([sampler, churn]); // a restart of the churn server may still be stopping
   loadActive = false;
   clientLoop.disable();
@@ -307,7 +375,12 @@ try {
     elapsedS,
     completed,
     throughputPerS: completed / elapsedS,
-    latencyMs: { p50: percentile(latencies, 0.5), p90: percentile(latencies, 0.9), p99: percentile(latencies, 0.99), max: percentile(latencies, 1) },
+    latencyMs: {
+      p50: percentile(latencies, 0.5),
+      p90: percentile(latencies, 0.9),
+      p99: percentile(latencies, 0.99),
+      max: percentile(latencies, 1),
+    },
     errors,
     errorCount: Object.values(errors).reduce((a, b) => a + b, 0),
     churnRestarts: churned,
@@ -318,9 +391,22 @@ try {
   results.rssAfter = memoryOf(serve.pid);
   results.machine.loadavgAfterLoad = loadavg();
   results.serveEventLoopLagMs = await scrapeLag();
-  results.benchEventLoopLagMs = { p50: lag(clientLoop.percentile(50)), p99: lag(clientLoop.percentile(99)), max: lag(clientLoop.max) };
+  results.benchEventLoopLagMs = {
+    p50: lag(clientLoop.percentile(50)),
+    p99: lag(clientLoop.percentile(99)),
+    max: lag(clientLoop.max),
+  };
   results.samples = samples;
-  results.healthzDuringLoadMs = { p50: percentile(samples.map((x) => x.healthzMs), 0.5), max: percentile(samples.map((x) => x.healthzMs), 1) };
+  results.healthzDuringLoadMs = {
+    p50: percentile(
+      samples.map((x) => x.healthzMs),
+      0.5,
+    ),
+    max: percentile(
+      samples.map((x) => x.healthzMs),
+      1,
+    ),
+  };
 
   // ── after the load: serve still healthy, servers ready, SSE readers got events ────────────────
   const health = [];
@@ -329,8 +415,13 @@ try {
     const r = await request('GET', '/healthz', undefined, 5000);
     health.push({ ms: performance.now() - h, status: r.status });
   }
-  results.healthzAfterMs = percentile(health.map((h) => h.ms), 0.5);
-  checks.healthzQuick = health.every((h) => h.status === 200) && results.healthzAfterMs < 100;
+  results.healthzAfterMs = percentile(
+    health.map((h) => h.ms),
+    0.5,
+  );
+  checks.healthzAnswers = health.every((h) => h.status === 200);
+  // Times are reported, never asserted (a shared machine): these two are observations only.
+  observations.healthzAfterUnder100ms = results.healthzAfterMs < 100;
   let states = {};
   for (let i = 0; i < 60; i++) {
     const { servers } = await getJson('/v1/servers');
@@ -343,10 +434,14 @@ try {
   const readers = sse.filter((c) => c.read);
   results.sse = {
     readersEvents: { min: Math.min(...readers.map((c) => c.events)), max: Math.max(...readers.map((c) => c.events)) },
-    readersEventsDuringLoad: { min: Math.min(...readers.map((c) => c.eventsDuringLoad)), max: Math.max(...readers.map((c) => c.eventsDuringLoad)) },
+    readersEventsDuringLoad: {
+      min: Math.min(...readers.map((c) => c.eventsDuringLoad)),
+      max: Math.max(...readers.map((c) => c.eventsDuringLoad)),
+    },
     readersClosed: readers.filter((c) => c.closed).length,
   };
-  checks.sseReadersGotEvents = readers.every((c) => c.events > 0 && !c.closed) && (CHURN_MS <= 0 || readers.every((c) => c.eventsDuringLoad > 0));
+  checks.sseReadersGotEvents =
+    readers.every((c) => c.events > 0 && !c.closed) && (CHURN_MS <= 0 || readers.every((c) => c.eventsDuringLoad > 0));
   // The non-reader starts reading now: it must still be connected and get everything it was sent.
   const stalled = sse.find((c) => !c.read);
   results.sse.nonReaderClosedDuringLoad = stalled.closed;
@@ -357,7 +452,8 @@ try {
   results.sse.nonReaderEventsAfterResume = stalled.events;
   checks.sseNonReaderCaughtUp = stalled.lastId >= lastId;
   checks.noErrors = results.load.errorCount === 0;
-  checks.serveLagUnder100ms = results.serveEventLoopLagMs.p99Ms !== null && results.serveEventLoopLagMs.p99Ms < 100;
+  observations.serveLagP99Under100ms =
+    results.serveEventLoopLagMs.p99Ms !== null && results.serveEventLoopLagMs.p99Ms < 100;
 } catch (err) {
   results.failure = String(err?.stack ?? err);
   checks.ran = false;
@@ -369,12 +465,15 @@ try {
   if (serve.exitCode === null && serve.signalCode === null) {
     serve.kill('SIGTERM');
     const t = performance.now();
-    const exit = await Promise.race([exited, delay(45_000).then(() => null)]);
+    const exit = await Promise.race([exited, delay(45_000, null, { ref: false })]);
     if (exit === null) {
       serve.kill('SIGKILL');
       await exited;
     }
-    results.serveExit = { ...(exit ?? { code: null, signal: 'SIGKILL (grace exceeded)' }), stopMs: performance.now() - t };
+    results.serveExit = {
+      ...(exit ?? { code: null, signal: 'SIGKILL (grace exceeded)' }),
+      stopMs: performance.now() - t,
+    };
     checks.serveExitedCleanly = exit !== null && exit.code === 0;
   }
   const filters = { label: [`mcp-box.tag=${tag}`] };
@@ -382,34 +481,76 @@ try {
   const leftVolumes = (await docker.listVolumes({ filters }).catch(() => ({ Volumes: [] }))).Volumes ?? [];
   results.leftBehind = { containers: left.map((c) => c.Names[0]), volumes: leftVolumes.map((v) => v.Name) };
   checks.nothingLeftBehind = left.length === 0 && leftVolumes.length === 0;
-  for (const c of left) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
-  for (const v of leftVolumes) await docker.getVolume(v.Name).remove({ force: true }).catch(() => {});
+  for (const c of left)
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true })
+      .catch(() => {});
+  for (const v of leftVolumes)
+    await docker
+      .getVolume(v.Name)
+      .remove({ force: true })
+      .catch(() => {});
   rmSync(root, { recursive: true, force: true });
 }
 
 results.checks = checks;
+results.observations = observations;
 mkdirSync('bench/results', { recursive: true });
 writeFileSync('bench/results/load.json', JSON.stringify(results, null, 2));
 const f = (v, d = 1) => (v === undefined || v === null || Number.isNaN(v) ? '-' : v.toFixed(d));
 if (results.load !== undefined) {
   const r = results.load;
-  console.log(`load bench: ${CONCURRENCY} concurrent REST tool calls over ${SERVERS} servers + ${SSE_CLIENTS} SSE clients (1 never reads), ${f(r.elapsedS)} s`);
+  console.log(
+    `load bench: ${CONCURRENCY} concurrent REST tool calls over ${SERVERS} servers + ${SSE_CLIENTS} SSE clients (1 never reads), ${f(r.elapsedS)} s`,
+  );
   console.log('| measure | value |');
   console.log('|---|---:|');
   console.log(`| calls completed | ${r.completed} |`);
   console.log(`| throughput | ${f(r.throughputPerS, 0)}/s |`);
   console.log(`| latency p50 / p99 / max | ${f(r.latencyMs.p50)} / ${f(r.latencyMs.p99)} / ${f(r.latencyMs.max)} ms |`);
-  console.log(`| errors | ${r.errorCount === 0 ? 'none' : Object.entries(r.errors).map(([k, n]) => `${k}: ${n}`).join(', ')} |`);
-  console.log(`| serve RSS before / after / peak | ${f(results.rssBefore.rssMiB)} / ${f(results.rssAfter.rssMiB)} / ${f(results.rssAfter.hwmMiB)} MiB |`);
-  console.log(`| serve event-loop lag p50 / p99 / max | ${f(results.serveEventLoopLagMs.p50Ms)} / ${f(results.serveEventLoopLagMs.p99Ms)} / ${f(results.serveEventLoopLagMs.maxMs)} ms |`);
-  console.log(`| bench event-loop lag p50 / p99 / max | ${f(results.benchEventLoopLagMs.p50)} / ${f(results.benchEventLoopLagMs.p99)} / ${f(results.benchEventLoopLagMs.max)} ms |`);
+  console.log(
+    `| errors | ${
+      r.errorCount === 0
+        ? 'none'
+        : Object.entries(r.errors)
+            .map(([k, n]) => `${k}: ${n}`)
+            .join(', ')
+    } |`,
+  );
+  console.log(
+    `| serve RSS before / after / peak | ${f(results.rssBefore.rssMiB)} / ${f(results.rssAfter.rssMiB)} / ${f(results.rssAfter.hwmMiB)} MiB |`,
+  );
+  console.log(
+    `| serve event-loop lag p50 / p99 / max | ${f(results.serveEventLoopLagMs.p50Ms)} / ${f(results.serveEventLoopLagMs.p99Ms)} / ${f(results.serveEventLoopLagMs.maxMs)} ms |`,
+  );
+  console.log(
+    `| bench event-loop lag p50 / p99 / max | ${f(results.benchEventLoopLagMs.p50)} / ${f(results.benchEventLoopLagMs.p99)} / ${f(results.benchEventLoopLagMs.max)} ms |`,
+  );
   const c = results.cpuPercent;
-  console.log(`| CPU, % of one core: serve / sandbox / engine / bench / whole machine | ${f(c.serve, 0)} / ${f(c.sandbox, 0)} / ${f(c.engine, 0)} / ${f(c.bench, 0)} / ${f(c.machine, 0)} of ${cpus().length * 100} (serve ${f(results.serveCpuMsPerCall, 2)} ms per call) |`);
-  console.log(`| /healthz during the load (every 2 s): p50 / max | ${f(results.healthzDuringLoadMs.p50)} / ${f(results.healthzDuringLoadMs.max)} ms |`);
+  console.log(
+    `| CPU, % of one core: serve / sandbox / engine / bench / whole machine | ${f(c.serve, 0)} / ${f(c.sandbox, 0)} / ${f(c.engine, 0)} / ${f(c.bench, 0)} / ${f(c.machine, 0)} of ${cpus().length * 100} (serve ${f(results.serveCpuMsPerCall, 2)} ms per call) |`,
+  );
+  console.log(
+    `| /healthz during the load (every 2 s): p50 / max | ${f(results.healthzDuringLoadMs.p50)} / ${f(results.healthzDuringLoadMs.max)} ms |`,
+  );
   console.log(`| /healthz after the load (p50 of 5) | ${f(results.healthzAfterMs)} ms |`);
-  if (results.sse !== undefined) console.log(`| SSE events per reader (during the load) | ${results.sse.readersEvents.min}–${results.sse.readersEvents.max} (${results.sse.readersEventsDuringLoad.min}–${results.sse.readersEventsDuringLoad.max}) |`);
+  if (results.sse !== undefined)
+    console.log(
+      `| SSE events per reader (during the load) | ${results.sse.readersEvents.min}–${results.sse.readersEvents.max} (${results.sse.readersEventsDuringLoad.min}–${results.sse.readersEventsDuringLoad.max}) |`,
+    );
 }
-if (results.failure !== undefined) console.error(`load bench failed: ${results.failure}\n--- serve output (tail) ---\n${output.slice(-8000)}`);
-const failedChecks = Object.entries(checks).filter(([, ok]) => !ok).map(([name]) => name);
-console.log(`checks: ${failedChecks.length === 0 ? 'all passed' : `FAILED ${failedChecks.join(', ')}`} (${Object.keys(checks).join(', ')})`);
+if (results.failure !== undefined)
+  console.error(`load bench failed: ${results.failure}\n--- serve output (tail) ---\n${output.slice(-8000)}`);
+const failedChecks = Object.entries(checks)
+  .filter(([, ok]) => !ok)
+  .map(([name]) => name);
+console.log(
+  `checks: ${failedChecks.length === 0 ? 'all passed' : `FAILED ${failedChecks.join(', ')}`} (${Object.keys(checks).join(', ')})`,
+);
+console.log(
+  `observations (times, not checks): ${Object.entries(observations)
+    .map(([k, v]) => `${k} ${v ? 'yes' : 'no'}`)
+    .join(', ')}`,
+);
 if (failedChecks.length > 0) process.exitCode = 1;

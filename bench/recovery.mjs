@@ -1,17 +1,16 @@
 // Recovery benchmark (issue 8): how long a `docker kill` of the session costs, against a warm
 // restart of the same servers in the live session, interleaved round by round (ratios, not
 // absolute times). Two servers share the session: the Node fixture (installed dependencies) and a
-// stdlib Python server. Writes bench/results/recovery.json.
+// stdlib Python server. Writes bench/results/recovery.json. Knobs: RECOVERY_ROUNDS (7).
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import Dockerode from 'dockerode';
 import { createSupervisor } from '../dist/index.js';
+import { docker, knob, percentile, printTargets, ratioTarget, runTag, sweepTag, writeResults } from './lib/common.mjs';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const ROUNDS = knob('RECOVERY_ROUNDS', knob('BENCH_ROUNDS', 7));
 const NAMES = ['node', 'plain'];
-const docker = new Dockerode();
-const percentile = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+const tag = runTag('recovery');
 
 const folder = mkdtempSync(`${tmpdir()}/mcp-box-bench-recovery-`);
 cpSync(new URL('../test/fixtures/servers/node-mcp/', import.meta.url), `${folder}/node`, { recursive: true });
@@ -33,7 +32,7 @@ const sup = await createSupervisor(
       restart: { backoffInitialMs: 100, backoffMaxMs: 200, maxRestarts: 1000 },
     },
   },
-  { runtimeOptions: { tag: 'bench' }, configDir: tmpdir() },
+  { runtimeOptions: { tag }, configDir: tmpdir() },
 );
 const allReady = async (notIn) => {
   for (;;) {
@@ -44,6 +43,9 @@ const allReady = async (notIn) => {
     await new Promise((r) => setTimeout(r, 5));
   }
 };
+let results;
+let leftBehind;
+const targets = [];
 try {
   sup.add('node', { command: 'node', args: [`${folder}/node/server.mjs`] });
   sup.add('plain', { command: 'python3', args: [`${folder}/plain/plain.py`] });
@@ -65,20 +67,22 @@ try {
     recovery.push(performance.now() - t0);
     if (sup.logs('node', seq, 5000).lines.some((l) => /installed (node|python)/.test(l.text))) reinstalls++;
   }
-  const results = {
+  results = {
     rounds: ROUNDS,
     warmRestart: { p50: percentile(warm, 0.5), p99: percentile(warm, 0.99) },
     killRecovery: { p50: percentile(recovery, 0.5), p99: percentile(recovery, 0.99) },
     ratioP50: percentile(recovery, 0.5) / percentile(warm, 0.5),
     reinstallsAfterKill: reinstalls,
   };
-  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-  writeFileSync(new URL('./results/recovery.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
-  const ms = (x) => `${Math.round(x)} ms`;
-  console.log(`warm restart of 2 servers      p50 ${ms(results.warmRestart.p50)}  p99 ${ms(results.warmRestart.p99)}`);
-  console.log(`docker kill → both ready again p50 ${ms(results.killRecovery.p50)}  p99 ${ms(results.killRecovery.p99)}`);
-  console.log(`ratio (p50) ${results.ratioP50.toFixed(2)}× (target ≤ 2×); reinstalls after a kill: ${reinstalls}/${ROUNDS}`);
+  targets.push(ratioTarget('R', 'recovery: docker kill → both ready vs warm restart of both', 2, recovery, warm));
 } finally {
   await sup.close();
   rmSync(folder, { recursive: true, force: true });
+  leftBehind = await sweepTag(tag);
 }
+writeResults('recovery', { tag, targets, ...results, leftBehind });
+const ms = (x) => `${Math.round(x)} ms`;
+console.log(`warm restart of 2 servers      p50 ${ms(results.warmRestart.p50)}  p99 ${ms(results.warmRestart.p99)}`);
+console.log(`docker kill → both ready again p50 ${ms(results.killRecovery.p50)}  p99 ${ms(results.killRecovery.p99)}`);
+printTargets(targets);
+console.log(`reinstalls after a kill: ${results.reinstallsAfterKill}/${ROUNDS}`);

@@ -1,68 +1,74 @@
-// Relay benchmark (issue 4): the same SDK Client talks to the same MCP server in the same
-// container, once through mcp-box (WebSocket relay) and once over a raw `docker exec` stdio pipe.
-// Interleaved rounds; ratios, not absolute times. Writes bench/results/relay.json.
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// Relay benchmark: mcp-box's paths to a server against a raw `docker exec` stdio pipe into the
+// same container, as the same uid, running the same server — interleaved round by round in one run
+// (ratios of p50s, never assertions). Writes bench/results/relay.json.
+//   target 1  plain JSON-RPC tools/call through the WebSocket relay (one message per text frame)
+//             vs newline-delimited JSON over the raw pipe; the tiny stdlib server.   ≤ 1.3×
+//   target 3  supervisor.callTool (the library's SDK client) vs an SDK Client over the raw pipe;
+//             the tiny stdlib server.                                                   ≤ 1.1×
+//   target 4  cold start with the session warm, no dependencies: add → ready vs raw exec of the
+//             server + an initialize round trip.                                        ≤ 1.5×
+// Also (SDK on both sides, the Node SDK fixture): the relay round trip with the SDK Client,
+// 2,000 pipelined calls, an 8 MiB echo, the first start (cold npm ci) and a restart with
+// unchanged dependencies.
+// Knobs: RELAY_ROUNDS (1000: targets 1 and 3), RELAY_SDK_ROUNDS (300), COLD_ROUNDS (11),
+// RELAY_PIPELINED (3 rounds of 2,000 calls), RELAY_BIG (3 rounds; 0 = skip).
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { PassThrough } from 'node:stream';
-import Dockerode from 'dockerode';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { createSupervisor } from '../dist/index.js';
+import {
+  ExecStdioTransport,
+  docker,
+  interleave,
+  knob,
+  percentile,
+  pipePeer,
+  printTargets,
+  ratioTarget,
+  rawEnv,
+  runTag,
+  sleep,
+  stats,
+  sweepTag,
+  writeTinyServer,
+  writeResults,
+  wsPeer,
+} from './lib/common.mjs';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 200);
-const docker = new Dockerode();
-const percentile = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
-
-/** An SDK Transport over a hijacked `docker exec` (the baseline: no relay). */
-class ExecStdioTransport {
-  constructor(container, opts) {
-    this.container = container;
-    this.opts = opts;
-  }
-  async start() {
-    const exec = await this.container.exec({ Cmd: this.opts.cmd, User: this.opts.user, WorkingDir: this.opts.cwd, Env: this.opts.env, AttachStdin: true, AttachStdout: true, AttachStderr: true });
-    this.stream = await exec.start({ hijack: true, stdin: true });
-    const stdout = new PassThrough();
-    docker.modem.demuxStream(this.stream, stdout, new PassThrough().resume());
-    let buffer = '';
-    stdout.on('data', (chunk) => {
-      buffer += chunk.toString('utf8');
-      let i;
-      while ((i = buffer.indexOf('\n')) !== -1) {
-        const line = buffer.slice(0, i);
-        buffer = buffer.slice(i + 1);
-        if (line.trim() !== '') this.onmessage?.(JSON.parse(line));
-      }
-    });
-    this.stream.on('close', () => this.onclose?.());
-  }
-  async send(message) {
-    if (this.stream.write(`${JSON.stringify(message)}\n`)) return;
-    this.draining ??= new Promise((r) => this.stream.once('drain', () => r((this.draining = undefined))));
-    await this.draining;
-  }
-  async close() {
-    this.stream?.end();
-    this.stream?.destroy();
-  }
-}
+const ROUNDS = knob('RELAY_ROUNDS', knob('BENCH_ROUNDS', 1000));
+const SDK_ROUNDS = knob('RELAY_SDK_ROUNDS', 300);
+const COLD_ROUNDS = knob('COLD_ROUNDS', 11);
+const PIPELINED = knob('RELAY_PIPELINED', 3);
+const BIG = knob('RELAY_BIG', 3);
+const WARMUP = 50;
+const tag = runTag('relay');
+const benchStart = performance.now();
 
 const folder = mkdtempSync(`${tmpdir()}/mcp-box-bench-`);
-cpSync(new URL('../test/fixtures/servers/node-mcp/', import.meta.url), `${folder}/p`, { recursive: true });
-// A server with no dependencies (stdlib Python), for the cold-start measure: staged alone, and also
-// beside the Node server so the raw baseline can run it in a workspace that exists.
-const plain = readFileSync(new URL('../test/fixtures/servers/python-mcp/server.py', import.meta.url), 'utf8')
-  .replace('import mcpboxgreet\n', '')
-  .replace('mcpboxgreet.greet(args["name"])', '"hi " + args["name"]');
-mkdirSync(`${folder}/plain`);
-writeFileSync(`${folder}/plain/plain.py`, plain);
-writeFileSync(`${folder}/p/plain.py`, plain);
+cpSync(new URL('../test/fixtures/servers/node-mcp/', import.meta.url), `${folder}/p`, {
+  recursive: true,
+  filter: (src) => !src.includes('node_modules'),
+});
+// One folder per server (no two servers' folders may overlap), each with the same tiny server.
+for (const name of ['tiny', 'tinyext', 'cold']) writeTinyServer(`${folder}/${name}`);
 const registry = execFileSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' }).trim();
 const sup = await createSupervisor(
-  { box: { memoryMb: 2048, allowedRoots: [tmpdir()], caCertsFile: '/etc/ssl/certs/ca-certificates.crt', install: { npmRegistry: registry }, pingIntervalSec: 0 } },
-  { runtimeOptions: { tag: 'bench' }, configDir: tmpdir() },
+  {
+    box: {
+      memoryMb: 2048,
+      allowedRoots: [tmpdir()],
+      caCertsFile: '/etc/ssl/certs/ca-certificates.crt',
+      install: { npmRegistry: registry },
+      pingIntervalSec: 0,
+    },
+  },
+  // listen: a relay port for clients other than the supervisor's own (the plain JSON-RPC client).
+  { runtimeOptions: { tag }, configDir: tmpdir(), listen: true },
 );
 const results = {};
+const targets = [];
+let leftBehind;
 try {
   const trackPhases = (name) => {
     const marks = [];
@@ -71,112 +77,180 @@ try {
     return () => {
       sup.off('status', onStatus);
       const out = {};
-      for (let i = 0; i < marks.length - 1; i++) out[marks[i][0]] = (out[marks[i][0]] ?? 0) + (marks[i + 1][1] - marks[i][1]);
+      for (let i = 0; i < marks.length - 1; i++)
+        out[marks[i][0]] = (out[marks[i][0]] ?? 0) + (marks[i + 1][1] - marks[i][1]);
       return { total: marks.at(-1)[1] - marks[0][1], phases: out };
     };
   };
   const waitReady = async (name) => {
     while (sup.get(name).state !== 'ready') {
-      if (sup.get(name).state === 'failed') throw new Error(JSON.stringify(sup.get(name).error));
-      await new Promise((r) => setTimeout(r, 5));
+      if (sup.get(name).state === 'failed') throw new Error(`${name}: ${JSON.stringify(sup.get(name).error)}`);
+      await sleep(2);
     }
   };
-  const addTimed = async (name) => {
-    const done = trackPhases(name);
-    sup.add(name, { command: 'node', args: [`${folder}/p/server.mjs`] });
-    await waitReady(name);
-    return done();
+  /** Where a raw exec of `name`'s server runs: its container, its uid, its workspace. */
+  const placeOf = (name, cmd) => {
+    const v = sup.get(name);
+    return {
+      container: docker.getContainer(v.session),
+      spec: { cmd, user: `${v.uid}:${v.uid}`, cwd: v.workspace, env: rawEnv(v.workspace) },
+    };
   };
-  results.coldStartFirst = await addTimed('bench'); // includes npm ci (cold install)
-  const view = sup.get('bench');
-  const container = docker.getContainer(view.session);
-  const baseEnv = [`HOME=${view.workspace}/../home`, `PATH=${view.workspace}/node_modules/.bin:/usr/local/bin:/usr/bin:/bin`];
-  const rawClient = async () => {
-    const transport = new ExecStdioTransport(container, { cmd: ['node', 'server.mjs'], user: `${view.uid}:${view.uid}`, cwd: view.workspace, env: baseEnv });
-    const client = new Client({ name: 'raw', version: '1' });
-    const t0 = performance.now();
-    await client.connect(transport);
-    return { client, initMs: performance.now() - t0 };
-  };
-  let relayClient = view.client;
 
-  // 1. Cold start (session warm, no deps): add → ready, vs raw exec + initialize of the same server.
-  const addTimedPlain = async (name) => {
-    const done = trackPhases(name);
-    sup.add(name, { command: 'python3', args: [`${folder}/plain/plain.py`] });
-    await waitReady(name);
-    return done();
-  };
-  const rawPlain = async () => {
-    const transport = new ExecStdioTransport(container, { cmd: ['python3', 'plain.py'], user: `${view.uid}:${view.uid}`, cwd: view.workspace, env: baseEnv });
-    const client = new Client({ name: 'raw', version: '1' });
-    const t0 = performance.now();
-    await client.connect(transport);
-    await client.listTools();
-    const ms = performance.now() - t0;
-    await client.close();
-    return ms;
-  };
+  const first = trackPhases('bench');
+  sup.add('bench', { command: 'node', args: [`${folder}/p/server.mjs`] });
+  sup.add('tiny', { command: 'node', args: [`${folder}/tiny/server.cjs`] });
+  sup.add('tinyext', { command: 'node', args: [`${folder}/tinyext/server.cjs`], box: { client: 'external' } });
+  await waitReady('bench');
+  results.coldStartFirst = first(); // includes npm ci (cold install)
+  await waitReady('tiny');
+  await waitReady('tinyext');
+
+  // ── target 4: cold start (session warm, no deps) ──────────────────────────────────────────────
+  // mcp-box: add → ready (stage, process start, relay, initialize, tools/list); the server is
+  // removed after each round (not timed). Raw: exec of the same server in the same container as
+  // the same uid + an initialize round trip, plain JSON-RPC; the process is ended (not timed).
+  const tinyPlace = placeOf('tiny', ['node', 'server.cjs']);
   const cold = [];
-  const rawCold = [];
-  for (let i = 0; i < 7; i++) {
-    const name = `cold${i}`;
-    cold.push(await addTimedPlain(name));
-    await sup.remove(name);
-    rawCold.push(await rawPlain());
-  }
-  const coldTotals = cold.map((c) => c.total);
-  const phaseMedians = {};
-  for (const key of Object.keys(cold[0].phases)) phaseMedians[key] = percentile(cold.map((c) => c.phases[key] ?? 0), 0.5);
-  results.coldStartNoDeps = { mcpBoxP50: percentile(coldTotals, 0.5), rawP50: percentile(rawCold, 0.5), phasesP50: phaseMedians };
+  const coldRuns = await interleave(
+    COLD_ROUNDS,
+    async (i) => {
+      const name = `cold${i}`;
+      const done = trackPhases(name);
+      sup.add(name, { command: 'node', args: [`${folder}/cold/server.cjs`] });
+      await waitReady(name);
+      const run = done();
+      cold.push(run);
+      await sup.remove(name);
+      return run.total;
+    },
+    async () => {
+      const t = performance.now();
+      const peer = await pipePeer(tinyPlace.container, tinyPlace.spec);
+      await peer.initialize();
+      const ms = performance.now() - t;
+      await peer.close();
+      return ms;
+    },
+  );
+  const phasesP50 = {};
+  for (const key of Object.keys(cold[0].phases))
+    phasesP50[key] = percentile(
+      cold.map((c) => c.phases[key] ?? 0),
+      0.5,
+    );
+  targets.push(
+    ratioTarget(
+      '4',
+      'cold start, no deps: add → ready vs raw exec + initialize',
+      1.5,
+      coldRuns.measured,
+      coldRuns.baseline,
+      { phasesP50 },
+    ),
+  );
 
-  // 1b. Warm dependency start: restart the Node server (fingerprint unchanged) and time dep_install.
+  // Restart with unchanged dependencies: dep_install is a fingerprint hit.
   const warm = trackPhases('bench');
   await sup.restart('bench');
   await waitReady('bench');
   results.restartWarmDeps = warm();
-  relayClient = sup.get('bench').client;
 
-  // 2. tools/call round trip, interleaved.
-  const { client: raw } = await rawClient();
-  const rt = { mcpBox: [], raw: [] };
-  for (let i = 0; i < 20; i++) {
+  // ── target 1: plain JSON-RPC tools/call, relay vs raw pipe ────────────────────────────────────
+  const ext = sup.get('tinyext');
+  const relayPeer = await wsPeer(ext.relay.url, sup.token);
+  await relayPeer.initialize();
+  const extPlace = placeOf('tinyext', ['node', 'server.cjs']);
+  const rawPeer = await pipePeer(extPlace.container, extPlace.spec);
+  await rawPeer.initialize();
+  for (let i = 0; i < WARMUP; i++) {
+    await relayPeer.callTool('add', { a: i, b: 1 }, String(i + 1));
+    await rawPeer.callTool('add', { a: i, b: 1 }, String(i + 1));
+  }
+  const plain = await interleave(
+    ROUNDS,
+    (i) => relayPeer.callTool('add', { a: i, b: 1 }, String(i + 1)),
+    (i) => rawPeer.callTool('add', { a: i, b: 1 }, String(i + 1)),
+  );
+  targets.push(
+    ratioTarget(
+      '1',
+      'relay tools/call, plain JSON-RPC: WebSocket relay vs raw docker exec pipe',
+      1.3,
+      plain.measured,
+      plain.baseline,
+    ),
+  );
+  await relayPeer.close();
+  await rawPeer.close();
+
+  // ── target 3: supervisor.callTool vs the SDK Client over the raw pipe ──────────────────────────
+  const sdkTiny = new Client({ name: 'raw', version: '1' });
+  await sdkTiny.connect(new ExecStdioTransport(tinyPlace.container, tinyPlace.spec));
+  for (let i = 0; i < WARMUP; i++) {
+    await sup.callTool('tiny', 'add', { a: i, b: 1 });
+    await sdkTiny.callTool({ name: 'add', arguments: { a: i, b: 1 } });
+  }
+  const check = (r, want) => {
+    if (r.content?.[0]?.text !== want) throw new Error(`wrong result ${JSON.stringify(r)}`);
+  };
+  const lib = await interleave(
+    ROUNDS,
+    async (i) => check(await sup.callTool('tiny', 'add', { a: i, b: 1 }), String(i + 1)),
+    async (i) => check(await sdkTiny.callTool({ name: 'add', arguments: { a: i, b: 1 } }), String(i + 1)),
+  );
+  targets.push(
+    ratioTarget(
+      '3',
+      'library supervisor.callTool vs SDK Client over raw docker exec pipe',
+      1.1,
+      lib.measured,
+      lib.baseline,
+    ),
+  );
+  await sdkTiny.close();
+
+  // ── SDK on both sides, the Node SDK fixture: relay (the supervisor's SDK Client) vs raw pipe ──
+  const relayClient = sup.get('bench').client;
+  const benchPlace = placeOf('bench', ['node', 'server.mjs']);
+  const raw = new Client({ name: 'raw', version: '1' });
+  await raw.connect(new ExecStdioTransport(benchPlace.container, benchPlace.spec));
+  for (let i = 0; i < WARMUP; i++) {
     await relayClient.callTool({ name: 'add', arguments: { a: i, b: 1 } });
     await raw.callTool({ name: 'add', arguments: { a: i, b: 1 } });
   }
-  for (let i = 0; i < ROUNDS; i++) {
-    let t = performance.now();
-    await relayClient.callTool({ name: 'add', arguments: { a: i, b: 1 } });
-    rt.mcpBox.push(performance.now() - t);
-    t = performance.now();
-    await raw.callTool({ name: 'add', arguments: { a: i, b: 1 } });
-    rt.raw.push(performance.now() - t);
-  }
-  results.toolCallRoundTrip = {
-    mcpBoxP50: percentile(rt.mcpBox, 0.5),
-    mcpBoxP99: percentile(rt.mcpBox, 0.99),
-    rawP50: percentile(rt.raw, 0.5),
-    rawP99: percentile(rt.raw, 0.99),
+  const sdk = await interleave(
+    SDK_ROUNDS,
+    (i) => relayClient.callTool({ name: 'add', arguments: { a: i, b: 1 } }),
+    (i) => raw.callTool({ name: 'add', arguments: { a: i, b: 1 } }),
+  );
+  results.sdkToolCallRoundTrip = {
+    mcpBox: stats(sdk.measured),
+    raw: stats(sdk.baseline),
+    ratioP50: percentile(sdk.measured, 0.5) / percentile(sdk.baseline, 0.5),
   };
 
-  // 3. Pipelined small messages: 2,000 concurrent calls.
+  // Pipelined small messages: 2,000 concurrent calls, SDK Client both ways.
   const pipelined = async (client) => {
     const t = performance.now();
-    await Promise.all(Array.from({ length: 2000 }, (_, i) => client.callTool({ name: 'echo', arguments: { text: `m${i}` } })));
+    await Promise.all(
+      Array.from({ length: 2000 }, (_, i) => client.callTool({ name: 'echo', arguments: { text: `m${i}` } })),
+    );
     return 2000 / ((performance.now() - t) / 1000);
   };
   const tp = { mcpBox: [], raw: [] };
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < PIPELINED; i++) {
     tp.mcpBox.push(await pipelined(relayClient));
     tp.raw.push(await pipelined(raw));
   }
-  results.pipelinedCallsPerSec = { mcpBox: percentile(tp.mcpBox, 0.5), raw: percentile(tp.raw, 0.5) };
+  if (PIPELINED > 0)
+    results.pipelinedCallsPerSec = { mcpBox: percentile(tp.mcpBox, 0.5), raw: percentile(tp.raw, 0.5) };
 
-  // 4. An 8 MiB text echoed both ways. (SDK 1.32 stdio servers refuse inbound lines over 10 MiB —
+  // An 8 MiB text echoed both ways. (SDK 1.32 stdio servers refuse inbound lines over 10 MiB —
   // their ReadBuffer cap — so this stays under it; the relay itself carries 16 MiB, see relay.test.ts.)
   const text = 'x✓'.repeat(2 * 1024 * 1024);
   const big = { mcpBox: [], raw: [] };
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < BIG; i++) {
     let t = performance.now();
     const a = await relayClient.callTool({ name: 'echo', arguments: { text } });
     big.mcpBox.push(performance.now() - t);
@@ -185,25 +259,56 @@ try {
     await raw.callTool({ name: 'echo', arguments: { text } });
     big.raw.push(performance.now() - t);
   }
-  results.bigMessageEcho = { bytes: Buffer.byteLength(text), mcpBoxP50: percentile(big.mcpBox, 0.5), rawP50: percentile(big.raw, 0.5) };
+  if (BIG > 0)
+    results.bigMessageEcho = {
+      bytes: Buffer.byteLength(text),
+      mcpBoxP50: percentile(big.mcpBox, 0.5),
+      rawP50: percentile(big.raw, 0.5),
+    };
   await raw.close();
 } finally {
   await sup.close();
   rmSync(folder, { recursive: true, force: true });
+  leftBehind = await sweepTag(tag);
 }
 
-mkdirSync('bench/results', { recursive: true });
-writeFileSync('bench/results/relay.json', JSON.stringify({ rounds: ROUNDS, at: new Date().toISOString(), results }, null, 2));
+const elapsedS = (performance.now() - benchStart) / 1000;
+writeResults('relay', {
+  tag,
+  elapsedS,
+  rounds: { plainAndLibrary: ROUNDS, sdk: SDK_ROUNDS, cold: COLD_ROUNDS },
+  targets,
+  results,
+  leftBehind,
+});
 const f = (v) => v.toFixed(1);
 const r = results;
-console.log(`relay bench (${ROUNDS} interleaved round trips; ms unless noted)`);
-console.log('| measure | mcp-box | raw docker exec | ratio |');
-console.log('|---|---:|---:|---:|');
-console.log(`| tools/call round trip p50 | ${f(r.toolCallRoundTrip.mcpBoxP50)} | ${f(r.toolCallRoundTrip.rawP50)} | ${(r.toolCallRoundTrip.mcpBoxP50 / r.toolCallRoundTrip.rawP50).toFixed(2)}× |`);
-console.log(`| tools/call round trip p99 | ${f(r.toolCallRoundTrip.mcpBoxP99)} | ${f(r.toolCallRoundTrip.rawP99)} | ${(r.toolCallRoundTrip.mcpBoxP99 / r.toolCallRoundTrip.rawP99).toFixed(2)}× |`);
-console.log(`| pipelined calls/s (2,000 concurrent) | ${f(r.pipelinedCallsPerSec.mcpBox)} | ${f(r.pipelinedCallsPerSec.raw)} | ${(r.pipelinedCallsPerSec.raw / r.pipelinedCallsPerSec.mcpBox).toFixed(2)}× slower |`);
-console.log(`| ${(r.bigMessageEcho.bytes / 1048576).toFixed(0)} MiB echo, both ways | ${f(r.bigMessageEcho.mcpBoxP50)} | ${f(r.bigMessageEcho.rawP50)} | ${(r.bigMessageEcho.mcpBoxP50 / r.bigMessageEcho.rawP50).toFixed(2)}× |`);
-console.log(`| cold start, no deps (add → ready, vs exec + initialize + tools/list) | ${f(r.coldStartNoDeps.mcpBoxP50)} | ${f(r.coldStartNoDeps.rawP50)} | ${(r.coldStartNoDeps.mcpBoxP50 / r.coldStartNoDeps.rawP50).toFixed(2)}× |`);
-console.log(`cold start by phase (p50 ms): ${Object.entries(r.coldStartNoDeps.phasesP50).map(([k, v]) => `${k} ${f(v)}`).join(', ')}`);
-console.log(`restart with unchanged deps: ${f(r.restartWarmDeps.total)} ms: ${Object.entries(r.restartWarmDeps.phases).map(([k, v]) => `${k} ${f(v)}`).join(', ')}`);
-console.log(`first start (cold npm ci): ${f(r.coldStartFirst.total)} ms: ${Object.entries(r.coldStartFirst.phases).map(([k, v]) => `${k} ${f(v)}`).join(', ')}`);
+console.log(`relay bench (${f(elapsedS)} s; ms unless noted)`);
+printTargets(targets);
+const s = r.sdkToolCallRoundTrip;
+console.log(
+  `SDK Client both sides (Node SDK fixture), ${SDK_ROUNDS} rounds: relay p50 ${s.mcpBox.p50.toFixed(2)} p99 ${s.mcpBox.p99.toFixed(2)}, raw p50 ${s.raw.p50.toFixed(2)} p99 ${s.raw.p99.toFixed(2)} ms: ${s.ratioP50.toFixed(2)}×`,
+);
+if (r.pipelinedCallsPerSec)
+  console.log(
+    `pipelined calls/s (2,000 concurrent, SDK): relay ${f(r.pipelinedCallsPerSec.mcpBox)}, raw ${f(r.pipelinedCallsPerSec.raw)}`,
+  );
+if (r.bigMessageEcho)
+  console.log(
+    `${(r.bigMessageEcho.bytes / 1048576).toFixed(0)} MiB echo both ways (SDK): relay ${f(r.bigMessageEcho.mcpBoxP50)}, raw ${f(r.bigMessageEcho.rawP50)} ms`,
+  );
+console.log(
+  `cold start by phase (p50 ms): ${Object.entries(targets.find((t) => t.id === '4').phasesP50)
+    .map(([k, v]) => `${k} ${f(v)}`)
+    .join(', ')}`,
+);
+console.log(
+  `restart with unchanged deps: ${f(r.restartWarmDeps.total)} ms: ${Object.entries(r.restartWarmDeps.phases)
+    .map(([k, v]) => `${k} ${f(v)}`)
+    .join(', ')}`,
+);
+console.log(
+  `first start (cold npm ci): ${f(r.coldStartFirst.total)} ms: ${Object.entries(r.coldStartFirst.phases)
+    .map(([k, v]) => `${k} ${f(v)}`)
+    .join(', ')}`,
+);

@@ -1,13 +1,12 @@
 // Runtime benchmark: mcp-box's session/exec/process primitives against the raw Engine API doing
 // the least the same job needs, measured side by side in one run (ratios, not absolute times).
-// Writes bench/results/runtime.json and prints a table.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import Dockerode from 'dockerode';
+// Writes bench/results/runtime.json and prints a table. Knobs: RUNTIME_ROUNDS (15).
 import { createDockerRuntime, DEFAULT_SANDBOX_IMAGE } from '../dist/index.js';
+import { docker, knob, runTag, sweepTag, writeResults } from './lib/common.mjs';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
-const docker = new Dockerode();
-const runtime = createDockerRuntime({ tag: 'bench' });
+const ROUNDS = knob('RUNTIME_ROUNDS', knob('BENCH_ROUNDS', 15));
+const tag = runTag('runtime');
+const runtime = createDockerRuntime({ tag });
 const image = process.env.BENCH_IMAGE ?? DEFAULT_SANDBOX_IMAGE;
 
 const stats = (samples) => {
@@ -52,7 +51,12 @@ try {
       await s.remove();
     },
     async () => {
-      const c = await docker.createContainer({ Image: image, Cmd: ['sleep', 'infinity'], HostConfig: { Init: true } });
+      const c = await docker.createContainer({
+        Image: image,
+        Cmd: ['sleep', 'infinity'],
+        Labels: { 'mcp-box.tag': tag },
+        HostConfig: { Init: true },
+      });
       await c.start();
       await c.remove({ force: true });
     },
@@ -76,7 +80,13 @@ try {
       await p.exited;
     },
     async () => {
-      const exec = await container.exec({ Cmd: ['cat'], AttachStdin: true, AttachStdout: true, AttachStderr: true, User: '100999:100999' });
+      const exec = await container.exec({
+        Cmd: ['cat'],
+        AttachStdin: true,
+        AttachStdout: true,
+        AttachStderr: true,
+        User: '100999:100999',
+      });
       const stream = await exec.start({ hijack: true, stdin: true });
       stream.resume();
       stream.end();
@@ -87,12 +97,17 @@ try {
 
   // 4. identity create + release (folders, leftover kill, cleanup) — no raw counterpart.
   const ids = [];
-  for (let i = 0; i < ROUNDS; i++) ids.push(await time(async () => session.releaseIdentity(await session.createIdentity())));
+  for (let i = 0; i < ROUNDS; i++)
+    ids.push(await time(async () => session.releaseIdentity(await session.createIdentity())));
   results.identityCreateRelease = { mcpBox: stats(ids) };
   await session.releaseIdentity(identity);
+  await session.remove();
 } finally {
   await runtime.close();
+  results.leftBehind = await sweepTag(tag);
 }
+const { leftBehind } = results;
+delete results.leftBehind;
 
 const rows = Object.entries(results).map(([name, r]) => ({
   name,
@@ -101,10 +116,12 @@ const rows = Object.entries(results).map(([name, r]) => ({
   rawP50: r.raw?.p50,
   ratio: r.raw === undefined ? undefined : r.mcpBox.p50 / r.raw.p50,
 }));
-mkdirSync('bench/results', { recursive: true });
-writeFileSync('bench/results/runtime.json', JSON.stringify({ rounds: ROUNDS, at: new Date().toISOString(), results }, null, 2));
+writeResults('runtime', { tag, rounds: ROUNDS, results, leftBehind });
 const f = (v) => (v === undefined ? '-' : v.toFixed(1));
 console.log(`runtime bench, ${ROUNDS} rounds each, interleaved (ms)`);
 console.log('| operation | mcp-box p50 | mcp-box p90 | raw Engine API p50 | ratio |');
 console.log('|---|---:|---:|---:|---:|');
-for (const r of rows) console.log(`| ${r.name} | ${f(r.p50)} | ${f(r.p90)} | ${f(r.rawP50)} | ${r.ratio === undefined ? '-' : r.ratio.toFixed(2) + '×'} |`);
+for (const r of rows)
+  console.log(
+    `| ${r.name} | ${f(r.p50)} | ${f(r.p90)} | ${f(r.rawP50)} | ${r.ratio === undefined ? '-' : r.ratio.toFixed(2) + '×'} |`,
+  );
