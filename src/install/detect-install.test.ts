@@ -534,7 +534,7 @@ describe('installScript', () => {
       `"$D/venv/bin/python" -m pip install -r 'requirements-a.txt'`,
       `"$D/venv/bin/python" -m pip install -r 'requirements-b.txt'`,
       'touch "$D/.done"',
-      `for old in '/box/id-1'/deps/py-*; do [ "$old" = "$D" ] || rm -rf "$old"; done`,
+      `for old in '/box/id-1/deps'/py-*; do [ "$old" = "$D" ] || rm -rf "$old"; done`,
     ]);
     expect(script).not.toMatch(/npm|node_modules/);
   });
@@ -573,7 +573,7 @@ describe('installScript', () => {
       'mv node_modules "$N/node_modules"',
       'ln -s "../deps/node-beef/node_modules" node_modules',
       'touch "$N/.done"',
-      `for old in '/box/id-1'/deps/node-*; do [ "$old" = "$N" ] || rm -rf "$old"; done`,
+      `for old in '/box/id-1/deps'/node-*; do [ "$old" = "$N" ] || rm -rf "$old"; done`,
     ]);
     expect(script).not.toContain('python3');
   });

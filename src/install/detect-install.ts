@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import { BoxError } from '../errors/box-error.js';
 import { checkRequirements } from './requirements.js';
+import { identityPaths } from '../runtime/identity.js';
 
 export interface ToolVersions {
   python: string | null;
@@ -147,7 +148,8 @@ export function detectInstallPlan(folder: FolderView, tools: ToolVersions): Inst
     } else {
       node = { tool: 'npm-install', manifests: ['package.json'] };
       notes.push(
-        'package.json has no lockfile: `npm install` resolves versions afresh (commit a package-lock.json for reproducible installs)',
+        'package.json has no lockfile: `npm install` resolves versions afresh ' +
+          '(commit a package-lock.json for reproducible installs)',
       );
     }
     if (tools.node === null)
@@ -215,8 +217,8 @@ export interface InstallPaths {
   caBundle: string | null;
 }
 
-export const pythonDepsDir = (paths: InstallPaths, fp: string): string => `${paths.root}/deps/py-${fp}`;
-export const nodeDepsDir = (paths: InstallPaths, fp: string): string => `${paths.root}/deps/node-${fp}`;
+export const pythonDepsDir = (paths: InstallPaths, fp: string): string => `${identityPaths(paths.root).deps}/py-${fp}`;
+export const nodeDepsDir = (paths: InstallPaths, fp: string): string => `${identityPaths(paths.root).deps}/node-${fp}`;
 
 /** The sh script that installs the missing parts (`fps` null = already installed). */
 export function installScript(
@@ -245,7 +247,7 @@ export function installScript(
     }
     lines.push(
       'touch "$D/.done"',
-      `for old in ${q(paths.root)}/deps/py-*; do [ "$old" = "$D" ] || rm -rf "$old"; done`,
+      `for old in ${q(identityPaths(paths.root).deps)}/py-*; do [ "$old" = "$D" ] || rm -rf "$old"; done`,
     );
   }
   if (plan.node !== null && fps.node !== null) {
@@ -265,7 +267,7 @@ export function installScript(
       'mv node_modules "$N/node_modules"',
       `ln -s "../deps/node-${fps.node}/node_modules" node_modules`,
       'touch "$N/.done"',
-      `for old in ${q(paths.root)}/deps/node-*; do [ "$old" = "$N" ] || rm -rf "$old"; done`,
+      `for old in ${q(identityPaths(paths.root).deps)}/node-*; do [ "$old" = "$N" ] || rm -rf "$old"; done`,
     );
   }
   return lines.join('\n');
@@ -280,8 +282,8 @@ export function installEnv(paths: InstallPaths, opts: InstallOptions): Record<st
     PIP_NO_COLOR: '1',
     PIP_TIMEOUT: '30',
     PIP_RETRIES: '2',
-    PIP_CACHE_DIR: `${paths.root}/cache/pip`,
-    npm_config_cache: `${paths.root}/cache/npm`,
+    PIP_CACHE_DIR: `${identityPaths(paths.root).cache}/pip`,
+    npm_config_cache: `${identityPaths(paths.root).cache}/npm`,
     npm_config_audit: 'false',
     npm_config_fund: 'false',
     npm_config_update_notifier: 'false',

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { BoxError } from '../errors/box-error.js';
+import { IDENTITY_SUBDIRS } from '../runtime/identity.js';
 import type { Identity, Session } from '../runtime/types.js';
 import { packFolder, type PackReport } from './pack-folder.js';
 import {
@@ -30,7 +31,7 @@ root="$1"; gen="$2"; nodefp="$3"
 umask 077
 if [ ! -d "$root" ]; then
   # First stage of a new identity: its private folders (mkdir, not -p: never someone else's).
-  mkdir "$root" && mkdir "$root/home" "$root/tmp" "$root/cache" "$root/deps" && chmod 0700 "$root"
+  mkdir "$root" && mkdir ${IDENTITY_SUBDIRS.map((d) => `"$root/${d}"`).join(' ')} && chmod 0700 "$root"
 fi
 cd "$root"
 mkdir "ws.$gen"

@@ -3,7 +3,17 @@ import type Dockerode from 'dockerode';
 import { BoxError } from '../../errors/box-error.js';
 import { delay } from '../../util/abort.js';
 import { once } from '../../util/once.js';
-import { IDENTITY_PARENT, SESSION_UID, SLOT_UID_BASE, identityEnv, identityForSlot } from '../identity.js';
+import {
+  IDENTITY_LAYOUT,
+  IDENTITY_PARENT,
+  IDENTITY_SUBDIRS,
+  SESSION_UID,
+  SLOT_UID_BASE,
+  identityEnv,
+  identityForSlot,
+} from '../identity.js';
+
+const INITIAL_GENERATION = `${IDENTITY_LAYOUT.generationPrefix}${IDENTITY_LAYOUT.initialGeneration}`;
 import type { SlotAllocator } from '../slot-allocator.js';
 import type {
   ContainerState,
@@ -81,7 +91,8 @@ export class DockerSession implements Session {
       if (this.dead) return false;
       try {
         const state = await this.inspect(opts.signal === undefined ? {} : { signal: opts.signal });
-        if (!state.running || state.status === 'paused') this.markDead(`the engine reports the container ${state.status}`);
+        if (!state.running || state.status === 'paused')
+          this.markDead(`the engine reports the container ${state.status}`);
       } catch (err) {
         if (!(err instanceof BoxError) || err.code !== 'NOT_FOUND') throw err;
         this.markDead('the container was removed');
@@ -114,21 +125,33 @@ export class DockerSession implements Session {
         const identity = identityForSlot(slot);
         // Leftovers of an earlier holder of this uid are killed first; `mkdir` (not -p) fails if
         // the random folder name somehow exists, and then a new name is drawn.
-        const result = await this.housekeeping(identity, [
-          '/bin/sh',
-          '-c',
-          'kill -s KILL -- -1 2>/dev/null; umask 077; mkdir "$1" && mkdir "$1/home" "$1/tmp" "$1/cache" "$1/deps" "$1/ws.init" && ln -s ws.init "$1/workspace" && chmod 0700 "$1"',
-          'mcp-box',
-          identity.root,
-        ], opts.signal);
+        const result = await this.housekeeping(
+          identity,
+          [
+            '/bin/sh',
+            '-c',
+            // The layout of runtime/identity.ts: its folders, and the first (empty) staged generation.
+            'kill -s KILL -- -1 2>/dev/null; umask 077; mkdir "$1" && ' +
+              `mkdir ${[...IDENTITY_SUBDIRS, INITIAL_GENERATION].map((d) => `"$1/${d}"`).join(' ')} && ` +
+              `ln -s ${INITIAL_GENERATION} "$1/${IDENTITY_LAYOUT.workspace}" && chmod 0700 "$1"`,
+            'mcp-box',
+            identity.root,
+          ],
+          opts.signal,
+        );
         if (result.exitCode === 0) {
           this.identities.set(slot, identity);
           return identity;
         }
         if (attempt === 2) {
-          throw new BoxError('PROCESS_START_FAILED', 'process_start', `Failed to create the private folders of uid ${identity.uid}: ${result.stderr.trim()}`, {
-            details: { exitCode: result.exitCode },
-          });
+          throw new BoxError(
+            'PROCESS_START_FAILED',
+            'process_start',
+            `Failed to create the private folders of uid ${identity.uid}: ${result.stderr.trim()}`,
+            {
+              details: { exitCode: result.exitCode },
+            },
+          );
         }
       }
       throw new BoxError('PROCESS_START_FAILED', 'process_start', 'unreachable');
@@ -144,15 +167,19 @@ export class DockerSession implements Session {
     }
     try {
       if (!this.dead) {
-        await this.housekeeping(identity, [
-          '/bin/sh',
-          '-c',
-          'kill -s KILL -- -1 2>/dev/null; chmod -R u+rwx "$1" 2>/dev/null; rm -rf "$1"; ' +
-            'find /tmp /dev/shm -xdev -mindepth 1 -maxdepth 1 -user "$2" -exec rm -rf {} + 2>/dev/null; exit 0',
-          'mcp-box',
-          identity.root,
-          String(identity.uid),
-        ], opts.signal);
+        await this.housekeeping(
+          identity,
+          [
+            '/bin/sh',
+            '-c',
+            'kill -s KILL -- -1 2>/dev/null; chmod -R u+rwx "$1" 2>/dev/null; rm -rf "$1"; ' +
+              'find /tmp /dev/shm -xdev -mindepth 1 -maxdepth 1 -user "$2" -exec rm -rf {} + 2>/dev/null; exit 0',
+            'mcp-box',
+            identity.root,
+            String(identity.uid),
+          ],
+          opts.signal,
+        );
       }
     } finally {
       this.identities.delete(identity.slot);
@@ -188,7 +215,10 @@ export class DockerSession implements Session {
 
   async inspect(opts: { signal?: AbortSignal } = {}): Promise<ContainerState> {
     try {
-      const info = await signalled<Dockerode.ContainerInspectInfo>(this.container, this.container.inspect)({ abortSignal: opts.signal });
+      const info = await signalled<Dockerode.ContainerInspectInfo>(
+        this.container,
+        this.container.inspect,
+      )({ abortSignal: opts.signal });
       const state = info.State;
       return {
         running: state.Running,
@@ -253,13 +283,24 @@ export class DockerSession implements Session {
     this.assertAlive('runtime');
     const result = await this.housekeeping(
       identity,
-      ['/bin/sh', '-c', 'find "$1" -xdev -printf \'%k\\n\' 2>/dev/null | awk \'{ k += $1; n++ } END { printf "%d %d\\n", k, n }\'', 'mcp-box', identity.root],
+      [
+        '/bin/sh',
+        '-c',
+        'find "$1" -xdev -printf \'%k\\n\' 2>/dev/null | awk \'{ k += $1; n++ } END { printf "%d %d\\n", k, n }\'',
+        'mcp-box',
+        identity.root,
+      ],
       opts.signal,
       opts.timeoutMs,
     );
     const m = /^(\d+) (\d+)$/.exec(result.stdout.trim());
     if (result.exitCode !== 0 || m === null) {
-      throw new BoxError('ENGINE_ERROR', 'runtime', `Cannot measure the disk use of uid ${identity.uid}: ${result.timedOut ? 'timed out' : `exit ${result.exitCode}`} ${result.stderr.trim().slice(0, 200)}`);
+      throw new BoxError(
+        'ENGINE_ERROR',
+        'runtime',
+        `Cannot measure the disk use of uid ${identity.uid}: ` +
+          `${result.timedOut ? 'timed out' : `exit ${result.exitCode}`} ${result.stderr.trim().slice(0, 200)}`,
+      );
     }
     return { bytes: Number(m[1]) * 1024, entries: Number(m[2]) };
   }
@@ -279,7 +320,12 @@ export class DockerSession implements Session {
       cwd: '/',
     });
     const [procs = '', dirs = ''] = listing.stdout.split('--\n');
-    const uids = new Set(procs.split('\n').map((l) => Number(l.trim())).filter((u) => u >= SLOT_UID_BASE));
+    const uids = new Set(
+      procs
+        .split('\n')
+        .map((l) => Number(l.trim()))
+        .filter((u) => u >= SLOT_UID_BASE),
+    );
     const folders = new Map<number, string[]>();
     for (const line of dirs.split('\n')) {
       const m = /^(\d+) (\/\S+)$/.exec(line.trim());
@@ -291,14 +337,28 @@ export class DockerSession implements Session {
     for (const uid of uids) {
       await runOneShotExec(
         { ...root, user: `${uid}:${uid}` },
-        { cmd: ['/bin/sh', '-c', 'kill -s KILL -- -1 2>/dev/null; for d in "$@"; do chmod -R u+rwx "$d" 2>/dev/null; rm -rf "$d"; done; exit 0', 'mcp-box', ...(folders.get(uid) ?? [])], timeoutMs: 30_000, cwd: '/' },
+        {
+          cmd: [
+            '/bin/sh',
+            '-c',
+            'kill -s KILL -- -1 2>/dev/null; ' +
+              'for d in "$@"; do chmod -R u+rwx "$d" 2>/dev/null; rm -rf "$d"; done; exit 0',
+            'mcp-box',
+            ...(folders.get(uid) ?? []),
+          ],
+          timeoutMs: 30_000,
+          cwd: '/',
+        },
       );
     }
   }
 
   /** Reads the container's OOM-kill counter from its memory cgroup (v1 or v2). */
   async readOomKills(): Promise<number | null> {
-    const result = await runOneShotExec(this.contextFor(undefined, 'runtime'), { cmd: ['/bin/sh', '-c', OOM_COUNTER_SCRIPT], timeoutMs: 5000 });
+    const result = await runOneShotExec(this.contextFor(undefined, 'runtime'), {
+      cmd: ['/bin/sh', '-c', OOM_COUNTER_SCRIPT],
+      timeoutMs: 5000,
+    });
     const value = Number.parseInt(result.stdout.trim().split('\n')[0] ?? '', 10);
     this.oomKills = Number.isFinite(value) ? value : null;
     return this.oomKills;
@@ -320,12 +380,25 @@ export class DockerSession implements Session {
   }
 
   private assertAlive(phase: 'runtime' | 'process_start'): void {
-    if (this.dead) throw new BoxError('SESSION_DEAD', phase, `Session ${this.info.name} is gone: ${this.deathReason ?? 'its container died or was removed'}`);
+    if (this.dead)
+      throw new BoxError(
+        'SESSION_DEAD',
+        phase,
+        `Session ${this.info.name} is gone: ${this.deathReason ?? 'its container died or was removed'}`,
+      );
   }
 
-  private housekeeping(identity: Identity, cmd: string[], signal?: AbortSignal, timeoutMs = 30_000): Promise<ExecResult> {
+  private housekeeping(
+    identity: Identity,
+    cmd: string[],
+    signal?: AbortSignal,
+    timeoutMs = 30_000,
+  ): Promise<ExecResult> {
     const ctx = this.contextFor(undefined, 'process_start');
-    return runOneShotExec({ ...ctx, user: `${identity.uid}:${identity.gid}` }, { cmd, timeoutMs, cwd: '/', ...(signal === undefined ? {} : { signal }) });
+    return runOneShotExec(
+      { ...ctx, user: `${identity.uid}:${identity.gid}` },
+      { cmd, timeoutMs, cwd: '/', ...(signal === undefined ? {} : { signal }) },
+    );
   }
 
   private contextFor(identity: Identity | undefined, phase: ExecContext['phase']): ExecContext {
