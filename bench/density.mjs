@@ -132,7 +132,9 @@ try {
     const b = await block(SERVERS);
     all.push(...b.samples);
     rssAll ??= b.mem.rssMiB;
+    t = performance.now();
     await Promise.all(idle.map((n) => sup.stop(n)));
+    results.stopMs = [...(results.stopMs ?? []), performance.now() - t];
     const a = await block(1);
     one.push(...a.samples);
   }
@@ -159,7 +161,9 @@ try {
   );
   await probe.close();
 } finally {
+  const closing = performance.now();
   await sup.close();
+  results.closeMs = performance.now() - closing;
   rmSync(folder, { recursive: true, force: true });
   leftBehind = await sweepTag(tag);
 }
@@ -168,6 +172,9 @@ const elapsedS = (performance.now() - benchStart) / 1000;
 writeResults('density', { tag, elapsedS, targets, results, leftBehind });
 console.log(`density bench (${elapsedS.toFixed(1)} s)`);
 printTargets(targets);
+console.log(
+  `stop of the others (ms): ${(results.stopMs ?? []).map((v) => v.toFixed(0)).join(', ')}; close ${results.closeMs?.toFixed(0)} ms`,
+);
 console.log(
   `ready times (ms): ${Object.entries(results.readyMs)
     .map(([k, v]) => `${k} ${v.toFixed(0)}`)

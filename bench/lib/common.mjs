@@ -125,6 +125,8 @@ export function writeTinyServer(folder) {
 
 // ── plain JSON-RPC ──────────────────────────────────────────────────────────────────────────────
 
+const REQUEST_TIMEOUT_MS = 30_000;
+
 /** Requests by id over any message channel: `send(object)` out, `receive(object)` in. */
 export class RpcPeer {
   constructor(send) {
@@ -135,7 +137,12 @@ export class RpcPeer {
   request(method, params) {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      // A bench never hangs on a lost answer (both sides pay the same timer).
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`${method}: no answer within ${REQUEST_TIMEOUT_MS} ms`));
+      }, REQUEST_TIMEOUT_MS).unref();
+      this.pending.set(id, { resolve, reject, timer });
       this.sendMessage({ jsonrpc: '2.0', id, method, params });
     });
   }
@@ -146,12 +153,16 @@ export class RpcPeer {
     const waiter = this.pending.get(message.id);
     if (waiter === undefined) return;
     this.pending.delete(message.id);
+    clearTimeout(waiter.timer);
     if (message.error !== undefined)
       waiter.reject(new Error(`JSON-RPC error ${message.error.code}: ${message.error.message}`));
     else waiter.resolve(message.result);
   }
   failAll(err) {
-    for (const w of this.pending.values()) w.reject(err);
+    for (const w of this.pending.values()) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
     this.pending.clear();
   }
   /** initialize + notifications/initialized; resolves with the server's initialize result. */
