@@ -43,7 +43,8 @@ export class ApiClient {
       throw new BoxError(
         'INVALID_ARGUMENT',
         'request',
-        'No API token: pass --token, set MCP_BOX_TOKEN, or run from the folder of the config (its .mcp-box/token is read)',
+        'No API token: pass --token, set MCP_BOX_TOKEN, ' +
+          'or run from the folder of the config (its .mcp-box/token is read)',
       );
     }
     return new ApiClient(baseUrl, token);
@@ -91,7 +92,8 @@ export function serveUnreachable(baseUrl: string, err: unknown): BoxError {
   const why =
     code === 'ECONNREFUSED'
       ? `mcp-box serve is not running at ${baseUrl} (connection refused)`
-      : `mcp-box serve does not answer at ${baseUrl}: ${typeof cause?.message === 'string' ? cause.message : describeError(err)}`;
+      : `mcp-box serve does not answer at ${baseUrl}: ` +
+        `${typeof cause?.message === 'string' ? cause.message : describeError(err)}`;
   return new BoxError('SERVE_UNREACHABLE', 'request', `${why}; ${START_SERVE_HINT}`, {
     cause: err,
     details: { url: baseUrl, ...(code === undefined ? {} : { errno: code }) },

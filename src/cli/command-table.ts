@@ -145,7 +145,10 @@ export function overviewHelp(table: readonly CommandSpec[], header: string, note
   ].join('\n');
 }
 
-export const EXIT_CODE_TEXT = `${EXIT.ok} ok, ${EXIT.failed} a check or operation failed, ${EXIT.usage} usage error, ${EXIT.engineUnreachable} the Docker engine is unreachable, ${EXIT.serveNotRunning} serve is not running (client commands)`;
+export const EXIT_CODE_TEXT =
+  `${EXIT.ok} ok, ${EXIT.failed} a check or operation failed, ${EXIT.usage} usage error, ` +
+  `${EXIT.engineUnreachable} the Docker engine is unreachable, ` +
+  `${EXIT.serveNotRunning} serve is not running (client commands)`;
 
 /** The command `argv` names (the longest name that matches its first words), and the rest of argv. */
 export function findCommand(

@@ -24,7 +24,8 @@ export async function imageBuild({ values }: CommandInput<typeof imageBuildOptio
       onProgress: (line) => console.error(`  ${line}`),
     });
     console.log(
-      `${result.ref} ${result.built ? 'built' : 'up to date'} (id ${result.id.slice(7, 19)}, base ${result.base}, inputs ${result.inputsHash}, ${result.durationMs} ms)`,
+      `${result.ref} ${result.built ? 'built' : 'up to date'} (id ${result.id.slice(7, 19)}, base ${result.base}, ` +
+        `inputs ${result.inputsHash}, ${result.durationMs} ms)`,
     );
     return EXIT.ok;
   } finally {
@@ -39,7 +40,8 @@ export async function reap({ values }: CommandInput<typeof reapOptions>): Promis
     if (values.json) console.log(JSON.stringify(report, null, 2));
     else {
       console.log(
-        `removed ${report.removedContainers.length} container(s), ${report.removedVolumes.length} volume(s); kept ${report.kept.length} of live owners`,
+        `removed ${report.removedContainers.length} container(s), ${report.removedVolumes.length} volume(s); ` +
+          `kept ${report.kept.length} of live owners`,
       );
       for (const name of [...report.removedContainers, ...report.removedVolumes]) console.log(`  removed ${name}`);
     }
@@ -104,7 +106,9 @@ export async function doctor({ values }: CommandInput<typeof doctorOptions>): Pr
       checks.unshift({
         name: 'engine',
         ok: true,
-        detail: `Docker ${engine.version} (API ${engine.apiVersion}), ${engine.os}/${engine.arch}, cgroup v${engine.cgroupVersion}`,
+        detail:
+          `Docker ${engine.version} (API ${engine.apiVersion}), ` +
+          `${engine.os}/${engine.arch}, cgroup v${engine.cgroupVersion}`,
       });
     } catch (err) {
       checks.unshift({ name: 'engine', ok: false, detail: describeError(err) });
@@ -125,7 +129,8 @@ export async function doctor({ values }: CommandInput<typeof doctorOptions>): Pr
             name: 'hardening',
             ok: true,
             detail:
-              'CapEff 0, NoNewPrivs 1, seccomp filter, non-root, read-only rootfs, pids/memory limits, no Docker socket',
+              'CapEff 0, NoNewPrivs 1, seccomp filter, non-root, read-only rootfs, ' +
+              'pids/memory limits, no Docker socket',
           });
           await session.remove();
         } catch (err) {

@@ -60,7 +60,10 @@ export interface ResolvedServer {
 }
 
 export interface ResolveOptions {
-  /** Infer the folder from absolute paths in command/args when box.hostPath is absent (default true; false for servers added through the API). */
+  /**
+   * Infer the folder from absolute paths in command/args when box.hostPath is absent (default true; false for
+   * servers added through the API).
+   */
   inferFolder?: boolean;
 }
 

@@ -173,7 +173,10 @@ export const configSchema = z.strictObject({
       port: z.number().int().min(0).max(65_535).optional(),
       token: z.string().min(16, 'the token must be at least 16 characters').optional(),
       allowedHosts: z.array(z.string().min(1)).optional(),
-      /** Largest request body; default: the relay's line limit plus 64 KiB (a tool call carries what the relay does). */
+      /**
+       * Largest request body; default: the relay's line limit plus 64 KiB (a tool call carries what the relay
+       * does).
+       */
       maxBodyBytes: z
         .number()
         .int()

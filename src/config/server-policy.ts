@@ -97,7 +97,9 @@ export function serverBoxProblems(
       if (!allowed.includes(own.image ?? ''))
         problems.push({
           path: at('image'),
-          message: `${JSON.stringify(own.image)} is not an allowed image (box.allowedImages: ${allowed.map((i) => JSON.stringify(i)).join(', ')})`,
+          message:
+            `${JSON.stringify(own.image)} is not an allowed image ` +
+            `(box.allowedImages: ${allowed.map((i) => JSON.stringify(i)).join(', ')})`,
         });
     } else if (field === 'network') {
       if (

@@ -48,7 +48,8 @@ export function hostFolderView(walk: WalkResult): HostFolderView {
           throw new BoxError(
             'STAGE_FAILED',
             'workspace_stage',
-            `${rel} changed during staging (a folder on its path was replaced: it opened outside the folder); try again`,
+            `${rel} changed during staging ` +
+              '(a folder on its path was replaced: it opened outside the folder); try again',
           );
         }
         const st = fstatSync(fd);

@@ -164,7 +164,8 @@ export async function installDependencies(input: InstallInput): Promise<InstallO
         throw new BoxError(
           'INSTALL_FAILED',
           'dep_install',
-          `Dependency install failed (exit ${result.exitCode}); last output:\n${lastLines(result.stderr || result.stdout, 15)}`,
+          `Dependency install failed (exit ${result.exitCode}); last output:\n` +
+            `${lastLines(result.stderr || result.stdout, 15)}`,
           { details },
         );
       }

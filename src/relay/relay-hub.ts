@@ -7,7 +7,8 @@
  *   unregister(session, processId, relay, reason): void         closes it (4000) and forgets it
  *   get(session, processId): StdioRelay | undefined             the registered relay, e.g. for
  *                                                               `get(s, p)?.connectInProcess({ takeover: true })`
- *   mount(router: RelayUpgradeRouter): void                     adds the WebSocket route (the HTTP server implements it)
+ *   mount(router: RelayUpgradeRouter): void                     adds the WebSocket route (the HTTP server
+ *                                                               implements it)
  *
  * Nothing here imports from src/server/ or src/supervisor/: the route table is reached through
  * `RelayUpgradeRouter`, which the HTTP server satisfies.

@@ -39,7 +39,10 @@ export interface RelayPeerClose {
 
 /** The peer's way back into the relay; calls after the peer was detached are ignored. */
 export interface RelayPeerLink {
-  /** One message (or batch) for stdin, shape already checked; the relay serialises it once. Throws when it cannot be serialised. */
+  /**
+   * One message (or batch) for stdin, shape already checked; the relay serialises it once. Throws when it cannot
+   * be serialised.
+   */
   write(message: JSONRPCMessage | JSONRPCMessage[]): void;
   /** The peer refused something it was sent (counted in the relay's `rejectedFrames`). */
   rejected(): void;

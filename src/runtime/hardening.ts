@@ -10,9 +10,11 @@ export const HARDENING_PROBE_SCRIPT = [
   'grep -E "^(CapEff|CapBnd|CapPrm|NoNewPrivs|Seccomp):" /proc/self/status | tr -d "\\t" | sed "s/:/=/"',
   'echo "uid=$(id -u)"',
   'if touch /.mcp-box-probe 2>/dev/null; then echo rootfs=rw; rm -f /.mcp-box-probe; else echo rootfs=ro; fi',
-  'if [ -e /var/run/docker.sock ] || [ -e /run/docker.sock ]; then echo docker_sock=present; else echo docker_sock=absent; fi',
+  'if [ -e /var/run/docker.sock ] || [ -e /run/docker.sock ]; ' +
+    'then echo docker_sock=present; else echo docker_sock=absent; fi',
   'echo "pids_max=$(cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max 2>/dev/null)"',
-  'echo "memory_max=$(cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null)"',
+  'echo "memory_max=$(cat /sys/fs/cgroup/memory.max 2>/dev/null || ' +
+    'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null)"',
 ].join('; ');
 
 export interface HardeningReport {

@@ -166,7 +166,10 @@ export interface ManagedProcess {
   readonly exited: Promise<ProcessExit>;
   /** The last bytes of stderr as text. */
   stderrTail(): string;
-  /** Whether the process (or anything of its uid) still holds its stdout; the engine's attach stream has no per-stream EOF. */
+  /**
+   * Whether the process (or anything of its uid) still holds its stdout; the engine's attach stream has no
+   * per-stream EOF.
+   */
   stdoutState?(): Promise<'open' | 'closed' | 'unknown'>;
   /** Delivers a signal inside the container to the process group (as the process's uid). */
   kill(signal: 'SIGTERM' | 'SIGKILL' | 'SIGINT' | 'SIGHUP', opts?: { signal?: AbortSignal }): Promise<void>;

@@ -240,10 +240,10 @@ export function streamEvents(
   });
   res.flushHeaders(); // else a client with nothing to catch up on waits for the next event to see them
   const backlog = events.since(after);
-  if (backlog.gap)
-    res.write(
-      `event: gap\ndata: ${JSON.stringify({ message: 'some events were dropped from the buffer before this reconnect' })}\n\n`,
-    );
+  if (backlog.gap) {
+    const gap = { message: 'some events were dropped from the buffer before this reconnect' };
+    res.write(`event: gap\ndata: ${JSON.stringify(gap)}\n\n`);
+  }
   for (const e of backlog.events) res.write(sseFrame(e));
   const limit = res.writableLength + (opts.maxBufferedBytes ?? SSE_MAX_BUFFERED_BYTES);
   const send = (text: string): void => {

@@ -250,7 +250,8 @@ export class HttpServer {
     if (this.opts.onUnexpectedError !== undefined) this.opts.onUnexpectedError(err, where);
     else
       process.emitWarning(
-        `mcp-box: unexpected error in an HTTP ${where} handler: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+        `mcp-box: unexpected error in an HTTP ${where} handler: ` +
+          `${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
       );
   }
 
@@ -424,7 +425,10 @@ function refuseBody(req: IncomingMessage, res: ServerResponse, limit: number): v
 /** A whole HTTP/1.1 answer with an error envelope and `Connection: close`, for a socket no ServerResponse owns. */
 function rawErrorResponse(status: number, code: string, message: string): string {
   const body = JSON.stringify({ error: { code, message } });
-  return `HTTP/1.1 ${status} ${statusText(status)}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`;
+  return (
+    `HTTP/1.1 ${status} ${statusText(status)}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`
+  );
 }
 
 /** What Node's parser refused, as our answer: the statuses Node itself would send, in the error envelope. */

@@ -143,7 +143,8 @@ export class Metrics {
     help(
       'mcp_box_state_write_errors_total',
       'counter',
-      'Writes to the state folder that failed (a full disk, a removed folder); their records were dropped and serve kept serving.',
+      'Writes to the state folder that failed (a full disk, a removed folder); ' +
+        'their records were dropped and serve kept serving.',
     );
     lines.push(`mcp_box_state_write_errors_total ${this.stateWriteErrors}`);
     if (this.eventLoop !== null) lines.push(...this.renderEventLoop(this.eventLoop, help));
@@ -162,7 +163,8 @@ export class Metrics {
     help(
       'mcp_box_event_loop_lag_seconds',
       'gauge',
-      `Event-loop lag of serve since the previous scrape, by quantile (timer sampled every ${EVENT_LOOP_RESOLUTION_MS} ms).`,
+      'Event-loop lag of serve since the previous scrape, ' +
+        `by quantile (timer sampled every ${EVENT_LOOP_RESOLUTION_MS} ms).`,
     );
     for (const q of LAG_QUANTILES)
       lines.push(`mcp_box_event_loop_lag_seconds{quantile="${q}"} ${lag(histogram.percentile(q * 100))}`);

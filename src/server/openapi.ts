@@ -31,7 +31,8 @@ const errorResponse = (description: string): Record<string, unknown> => ({
 
 const sharedResponses = {
   BadRequest: errorResponse(
-    'INVALID_ARGUMENT: a malformed path (a path parameter that is not valid percent-encoding), a bad query parameter, or an invalid body (not JSON, or not its schema)',
+    'INVALID_ARGUMENT: a malformed path (a path parameter that is not valid percent-encoding), ' +
+      'a bad query parameter, or an invalid body (not JSON, or not its schema)',
   ),
   PayloadTooLarge: errorResponse(
     'PAYLOAD_TOO_LARGE: the body is larger than server.maxBodyBytes; the connection is closed after the answer',

@@ -50,7 +50,9 @@ export async function startServe(
     ...(config.server.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: config.server.headersTimeoutMs }),
     onUnexpectedError: (err, where) => {
       metrics.onUnexpectedHttpError(where);
-      const text = `unexpected error in an HTTP ${where} handler (answered 500, still serving): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
+      const text =
+        `unexpected error in an HTTP ${where} handler (answered 500, still serving): ` +
+        `${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
       if (opts.log === undefined) process.emitWarning(text);
       else opts.log.error(text, { where });
     },
@@ -76,7 +78,10 @@ export async function startServe(
       metrics.onStateWriteError();
       if (Date.now() - lastStateWarning < 60_000) return;
       lastStateWarning = Date.now();
-      const text = `cannot write the state file ${path} (records dropped, still serving; ${state.writeErrors} failed writes so far): ${err instanceof Error ? err.message : String(err)}`;
+      const text =
+        `cannot write the state file ${path} ` +
+        `(records dropped, still serving; ${state.writeErrors} failed writes so far): ` +
+        `${err instanceof Error ? err.message : String(err)}`;
       if (opts.log === undefined) process.emitWarning(text);
       else opts.log.error(text, { path });
     },

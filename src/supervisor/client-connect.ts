@@ -90,7 +90,8 @@ export async function connectClient(ctx: StartContext, attempt: Attempt, signal:
         timedOut ? 'MCP_INIT_TIMEOUT' : 'MCP_INIT_FAILED',
         'mcp_init',
         timedOut
-          ? `"${ctx.name}" did not answer initialize within its startup deadline (${Math.round(ctx.spec.startupTimeoutMs / 1000)} s)${tail === '' ? '' : `; stderr:\n${tail}`}`
+          ? `"${ctx.name}" did not answer initialize within its startup deadline ` +
+              `(${Math.round(ctx.spec.startupTimeoutMs / 1000)} s)${tail === '' ? '' : `; stderr:\n${tail}`}`
           : `initialize failed: ${err instanceof Error ? err.message : String(err)}`,
         { cause: err },
       );

@@ -35,7 +35,9 @@ export function exitFailure(exit: ProcessExit, ctx: ExitContext): BoxError {
   const { code, what } = fileTooBig
     ? {
         code: 'DISK_QUOTA_EXCEEDED' as const,
-        what: `wrote a file past its disk quota of ${Math.round(ctx.diskQuotaBytes / 1024 / 1024)} MiB (box.diskMb) and was killed by SIGXFSZ`,
+        what:
+          `wrote a file past its disk quota of ${Math.round(ctx.diskQuotaBytes / 1024 / 1024)} MiB ` +
+          '(box.diskMb) and was killed by SIGXFSZ',
       }
     : describe(exit);
   const message = `"${ctx.name}" ${what}${ctx.context === undefined || ctx.context === '' ? '' : ` ${ctx.context}`}`;

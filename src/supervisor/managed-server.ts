@@ -252,7 +252,8 @@ export class ManagedServer implements DiskWatched {
       this.error = decision.record;
       this.log.line(
         'lifecycle',
-        `failed in ${this.error.phase} (${this.error.code}): ${this.error.message}${decision.retry ? `; retrying in ${decision.delayMs} ms` : '; not retrying'}`,
+        `failed in ${this.error.phase} (${this.error.code}): ${this.error.message}` +
+          `${decision.retry ? `; retrying in ${decision.delayMs} ms` : '; not retrying'}`,
       );
       if (!decision.retry) {
         this.setState('failed');
@@ -332,7 +333,8 @@ export class ManagedServer implements DiskWatched {
       error: new BoxError(
         'STDOUT_CLOSED',
         'runtime',
-        `"${this.name}" closed its stdout but kept running (pid ${attempt.proc?.pid ?? '?'}): no answer can reach a client; restarting it`,
+        `"${this.name}" closed its stdout but kept running (pid ${attempt.proc?.pid ?? '?'}): ` +
+          'no answer can reach a client; restarting it',
       ),
     });
   }
@@ -384,7 +386,8 @@ export class ManagedServer implements DiskWatched {
         const error = new BoxError(
           'TOOL_TIMEOUT',
           'tool_call',
-          `${what} of "${this.name}" did not answer within ${timeoutMs} ms; it was cancelled (notifications/cancelled sent) and the server stays up`,
+          `${what} of "${this.name}" did not answer within ${timeoutMs} ms; ` +
+            'it was cancelled (notifications/cancelled sent) and the server stays up',
           {
             cause: err,
             details: { timeoutMs, consecutiveTimeouts: this.consecutiveTimeouts },

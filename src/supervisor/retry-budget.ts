@@ -82,7 +82,9 @@ export class RetryBudget {
         ...first,
         ...(hopeless
           ? {
-              message: `${first.message} (the same failure ${sameInARow} attempts in a row: not retrying; fix the cause, then restart the server)`,
+              message:
+                `${first.message} (the same failure ${sameInARow} attempts in a row: ` +
+                'not retrying; fix the cause, then restart the server)',
               sameFailureCount: sameInARow,
             }
           : {}),

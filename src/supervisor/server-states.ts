@@ -8,7 +8,10 @@
  *      └──────────┴──── any ──────▶ stopped ─▶ starting
  */
 
-/** The states of a managed server, in lifecycle order: the one list (the API filter, OpenAPI and metrics derive from it). */
+/**
+ * The states of a managed server, in lifecycle order: the one list (the API filter, OpenAPI and metrics derive
+ * from it).
+ */
 export const SERVER_STATES = ['pending', 'starting', 'ready', 'backoff', 'failed', 'stopped'] as const;
 export type ServerState = (typeof SERVER_STATES)[number];
 
@@ -31,7 +34,8 @@ export class IllegalTransitionError extends Error {
     readonly to: ServerState,
   ) {
     super(
-      `illegal state transition of "${server}": ${from} → ${to} (allowed from ${from}: ${TRANSITIONS[from].join(', ')})`,
+      `illegal state transition of "${server}": ${from} → ${to} ` +
+        `(allowed from ${from}: ${TRANSITIONS[from].join(', ')})`,
     );
     this.name = 'IllegalTransitionError';
   }

@@ -121,7 +121,10 @@ export function stageServer(ctx: StartContext, session: Session, signal: AbortSi
   });
 }
 
-/** The server's identity in `session`: the one it had (same session, or moved over with the volume), else a new slot. */
+/**
+ * The server's identity in `session`: the one it had (same session, or moved over with the volume), else a new
+ * slot.
+ */
 async function identityIn(ctx: StartContext, session: Session, signal: AbortSignal): Promise<Identity> {
   const held = ctx.identity.current;
   if (held !== null && held.session !== session) {

@@ -157,7 +157,8 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: 
       if (now - entry.lastOutputAt >= this.heartbeatMs)
         this.setProgress(
           entry,
-          `still working after ${Math.round((now - startedMs) / 1000)} s (no output for ${Math.round((now - entry.lastOutputAt) / 1000)} s)`,
+          `still working after ${Math.round((now - startedMs) / 1000)} s ` +
+            `(no output for ${Math.round((now - entry.lastOutputAt) / 1000)} s)`,
         );
     }, this.heartbeatMs);
     entry.heartbeat.unref();
@@ -233,7 +234,9 @@ export class TaskRegistry extends EventEmitter<{ update: [TaskRecord]; started: 
       const phase: Phase = found.phase ?? 'shutdown';
       let record: TaskRecord = { ...found, phase };
       if (record.state === 'working' || record.endedAt === null) {
-        const message = `serve stopped while this task was working (killed or crashed at some time after ${record.startedAt}); it was not resumed and its outcome is unknown`;
+        const message =
+          `serve stopped while this task was working (killed or crashed at some time after ${record.startedAt}); ` +
+          'it was not resumed and its outcome is unknown';
         const startedMs = Date.parse(record.startedAt);
         record = {
           ...record,

@@ -72,7 +72,8 @@ export class ByteRing {
     if (n <= 0) return [];
     const lines = this.toString().split('\n');
     if (lines.at(-1) === '') lines.pop();
-    if (this.dropped > 0 && !this.cutAtLineStart && lines.length > 0) lines.shift(); // the first line is cut: not a whole line
+    // the first line is cut: not a whole line
+    if (this.dropped > 0 && !this.cutAtLineStart && lines.length > 0) lines.shift();
     return lines.slice(-n);
   }
 }

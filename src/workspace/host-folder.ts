@@ -49,7 +49,8 @@ export function resolveHostFolder(
   def: ServerCommand & { hostPath?: string | undefined },
   configDir: string,
 ): FolderResolution {
-  // '' is a server with no folder whose folder must not be inferred (added through the API, or nothing found when it was added).
+  // '' is a server with no folder whose folder must not be inferred (added through the API, or nothing found when
+  // it was added).
   if (def.hostPath === '') return { hostPath: null, inferred: false };
   if (def.hostPath !== undefined)
     return { hostPath: stripTrailingSep(resolve(configDir, def.hostPath)), inferred: false };
@@ -118,7 +119,10 @@ export function rewriteForContainer(
   };
 }
 
-/** The working directory inside the sandbox: always in the server's own folder (never an absolute path it does not map). */
+/**
+ * The working directory inside the sandbox: always in the server's own folder (never an absolute path it does not
+ * map).
+ */
 function containerCwd(cwd: string, mapPath: (value: string) => string | null, containerDir: string): string {
   if (!isAbsolute(cwd)) {
     const rel = normalize(cwd);

@@ -86,7 +86,8 @@ export function checkHostPolicy(path: string, policy: HostPolicy): string {
     deny(`it is the allowed root ${JSON.stringify(policy.allowedRoots[rootItself])} itself; stage a folder inside it`);
   if (!roots.some((root) => real === root || real.startsWith(root === sep ? sep : root + sep))) {
     deny(
-      `it is not under an allowed root (box.allowedRoots: ${policy.allowedRoots.map((r) => JSON.stringify(r)).join(', ') || 'none'})`,
+      'it is not under an allowed root ' +
+        `(box.allowedRoots: ${policy.allowedRoots.map((r) => JSON.stringify(r)).join(', ') || 'none'})`,
       { allowedRoots: policy.allowedRoots },
     );
   }
@@ -129,7 +130,8 @@ export function checkFolderRules(path: string, rules: FolderRules): void {
     const theirs = realpathNear(other.folder);
     if (within(real, theirs) || within(theirs, real))
       deny(
-        `it overlaps the folder of server ${JSON.stringify(other.name)} (${other.folder}); each server stages only its own folder`,
+        `it overlaps the folder of server ${JSON.stringify(other.name)} (${other.folder}); ` +
+          'each server stages only its own folder',
         { server: other.name },
       );
   }

@@ -76,7 +76,8 @@ export async function walkFolder(root: string, limits: StageLimits = DEFAULT_STA
     throw new BoxError(
       'STAGE_LIMIT_EXCEEDED',
       'workspace_stage',
-      `The folder exceeds the staging budget: ${what} (limit ${limit}) at ${JSON.stringify(rel)}; raise the limit or ignore large files in .mcpboxignore`,
+      `The folder exceeds the staging budget: ${what} (limit ${limit}) at ${JSON.stringify(rel)}; ` +
+        'raise the limit or ignore large files in .mcpboxignore',
       {
         details: { limit: what, value: limit, path: rel },
       },

@@ -32,7 +32,18 @@ const STDOUT_PROBE_SCRIPT =
   'for p in $(ps -o pid= -s "$1"); do [ -e "/proc/$p/fd/1" ] && { echo open; exit 0; }; done; ' +
   'case "$(ps -o stat= -p "$1")" in Z*|"") echo unknown;; *) echo closed;; esac';
 
-const SIGNAL_NAMES: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 6: 'SIGABRT', 9: 'SIGKILL', 11: 'SIGSEGV', 13: 'SIGPIPE', 15: 'SIGTERM', 24: 'SIGXCPU', 25: 'SIGXFSZ' };
+const SIGNAL_NAMES: Record<number, string> = {
+  1: 'SIGHUP',
+  2: 'SIGINT',
+  3: 'SIGQUIT',
+  6: 'SIGABRT',
+  9: 'SIGKILL',
+  11: 'SIGSEGV',
+  13: 'SIGPIPE',
+  15: 'SIGTERM',
+  24: 'SIGXCPU',
+  25: 'SIGXFSZ',
+};
 
 /** Session hooks a process needs to classify its exit. */
 export interface ProcessHost {
@@ -126,9 +137,14 @@ export class DockerManagedProcess implements ManagedProcess {
     if (pid === null) {
       proc.exec.stream.destroy();
       const exit = await proc.finish();
-      throw new BoxError('PROCESS_START_FAILED', 'process_start', `Process "${spec.id}" did not start: ${exit.stderrTail.trim() || 'no output'}`, {
-        details: { exitCode: exit.exitCode },
-      });
+      throw new BoxError(
+        'PROCESS_START_FAILED',
+        'process_start',
+        `Process "${spec.id}" did not start: ${exit.stderrTail.trim() || 'no output'}`,
+        {
+          details: { exitCode: exit.exitCode },
+        },
+      );
     }
     proc.pid = pid;
     return proc;
@@ -154,7 +170,14 @@ export class DockerManagedProcess implements ManagedProcess {
    */
   async stdoutState(): Promise<'open' | 'closed' | 'unknown'> {
     if (!this.isRunning || this.pid <= 0) return 'unknown';
-    const probe = await runOneShotExec({ ...this.ctx, phase: 'runtime' }, { cmd: ['/bin/sh', '-c', STDOUT_PROBE_SCRIPT, 'mcp-box', String(this.pid)], timeoutMs: STDOUT_PROBE_TIMEOUT_MS, cwd: '/' }).catch(() => null);
+    const probe = await runOneShotExec(
+      { ...this.ctx, phase: 'runtime' },
+      {
+        cmd: ['/bin/sh', '-c', STDOUT_PROBE_SCRIPT, 'mcp-box', String(this.pid)],
+        timeoutMs: STDOUT_PROBE_TIMEOUT_MS,
+        cwd: '/',
+      },
+    ).catch(() => null);
     const answer = probe?.exitCode === 0 ? probe.stdout.trim() : '';
     if (!this.isRunning) return 'unknown';
     return answer === 'open' || answer === 'closed' ? answer : 'unknown';
@@ -170,7 +193,8 @@ export class DockerManagedProcess implements ManagedProcess {
 
   private async escalate(opts: StopOptions): Promise<ProcessExit> {
     if (!this.isRunning) return this.exited;
-    const ended = (ms: number): Promise<boolean> => Promise.race([this.exited.then(() => true), delay(ms).then(() => false)]);
+    const ended = (ms: number): Promise<boolean> =>
+      Promise.race([this.exited.then(() => true), delay(ms).then(() => false)]);
     this.stopStep = 'eof';
     if (!this.stdin.writableEnded) this.stdin.end();
     if (await ended(opts.eofGraceMs ?? DEFAULT_EOF_GRACE_MS)) return this.exited;
@@ -195,7 +219,11 @@ export class DockerManagedProcess implements ManagedProcess {
       ({ exitCode } = await this.exec.waitExit({ timeoutMs: 5000 }));
     } catch {
       // An engine that does not answer cannot say the container died: the state is unknown.
-      this.forcedReason ??= (await this.host.isContainerDead().catch((e: unknown) => !(e instanceof BoxError && e.code === 'ENGINE_UNREACHABLE'))) ? 'container_died' : 'engine_lost';
+      this.forcedReason ??= (await this.host
+        .isContainerDead()
+        .catch((e: unknown) => !(e instanceof BoxError && e.code === 'ENGINE_UNREACHABLE')))
+        ? 'container_died'
+        : 'engine_lost';
     }
     const killedBySignal = exitCode !== null && exitCode > 128 && exitCode < 160 ? exitCode - 128 : null;
     let reason: ExitReason = this.forcedReason ?? (this.stopStep !== null ? 'stopped' : 'exited');
@@ -207,7 +235,9 @@ export class DockerManagedProcess implements ManagedProcess {
     }
     if (killedBySignal === 9 && this.stopStep !== 'sigkill' && reason !== 'container_died') {
       const now = await this.host.readOomKills().catch(() => null);
-      oomKilled = (now !== null && this.oomBaseline !== null && now > this.oomBaseline) || this.host.oomEventSince(this.startedMs - 1000);
+      oomKilled =
+        (now !== null && this.oomBaseline !== null && now > this.oomBaseline) ||
+        this.host.oomEventSince(this.startedMs - 1000);
       if (oomKilled) reason = 'oom';
     }
     this.isRunning = false;
@@ -229,5 +259,4 @@ export class DockerManagedProcess implements ManagedProcess {
     this.resolveExit(exit);
     return exit;
   }
-
 }

@@ -80,11 +80,15 @@ class DockerRuntime implements Runtime {
     this.ownerId = opts.ownerId ?? randomBytes(6).toString('hex');
     this.owner = currentOwner(this.ownerId);
     this.tag = opts.tag;
-    this.limits = { nproc: opts.limits?.nproc ?? DEFAULT_NPROC_PER_IDENTITY, nofile: opts.limits?.nofile ?? DEFAULT_NOFILE_PER_IDENTITY };
+    this.limits = {
+      nproc: opts.limits?.nproc ?? DEFAULT_NPROC_PER_IDENTITY,
+      nofile: opts.limits?.nofile ?? DEFAULT_NOFILE_PER_IDENTITY,
+    };
   }
 
   async ping(opts: { signal?: AbortSignal; maxAgeMs?: number } = {}): Promise<EngineInfo> {
-    if (opts.maxAgeMs !== undefined && this.lastPing !== null && Date.now() - this.lastPing.at <= opts.maxAgeMs) return this.lastPing.info;
+    if (opts.maxAgeMs !== undefined && this.lastPing !== null && Date.now() - this.lastPing.at <= opts.maxAgeMs)
+      return this.lastPing.info;
     const info = await this.pingEngine(opts);
     this.lastPing = { at: Date.now(), info };
     return info;
@@ -122,7 +126,8 @@ class DockerRuntime implements Runtime {
     if (inFlight !== undefined) return inFlight;
     // Reused only when the engine says it runs: a lost `die` event must not hand out a dead session.
     const existing = this.live.get(hash);
-    if (existing !== undefined && (await existing.checkAlive(opts.signal === undefined ? {} : { signal: opts.signal }))) return existing;
+    if (existing !== undefined && (await existing.checkAlive(opts.signal === undefined ? {} : { signal: opts.signal })))
+      return existing;
     inFlight = this.pending.get(hash);
     if (inFlight === undefined) {
       inFlight = this.openSession(profile, hash, opts).finally(() => this.pending.delete(hash));
@@ -136,11 +141,16 @@ class DockerRuntime implements Runtime {
   }
 
   async listManaged(opts: { signal?: AbortSignal } = {}): Promise<ManagedResource[]> {
-    const filters = { label: [`${LABEL_MANAGED}=true`, ...(this.tag === undefined ? [] : [`${LABEL_TAG}=${this.tag}`])] };
+    const filters = {
+      label: [`${LABEL_MANAGED}=true`, ...(this.tag === undefined ? [] : [`${LABEL_TAG}=${this.tag}`])],
+    };
     try {
       const [containers, volumes] = await Promise.all([
         this.docker.listContainers({ all: true, filters, abortSignal: opts.signal } as Dockerode.ContainerListOptions),
-        signalled<{ Volumes: Dockerode.VolumeInspectInfo[] | null }>(this.docker, this.docker.listVolumes)({ filters, abortSignal: opts.signal }),
+        signalled<{ Volumes: Dockerode.VolumeInspectInfo[] | null }>(
+          this.docker,
+          this.docker.listVolumes,
+        )({ filters, abortSignal: opts.signal }),
       ]);
       const ownerState = (labels: Record<string, string>): ManagedResource['owner'] =>
         labels[LABEL_OWNER] === this.ownerId ? 'self' : ownerLiveness(labels);
@@ -156,7 +166,14 @@ class DockerRuntime implements Runtime {
         })),
         ...(volumes.Volumes ?? []).map((v: Dockerode.VolumeInspectInfo): ManagedResource => {
           const labels = (v.Labels ?? {}) as Record<string, string>;
-          return { kind: 'volume', name: v.Name, id: v.Name, ownerId: labels[LABEL_OWNER] ?? '', owner: ownerState(labels), labels };
+          return {
+            kind: 'volume',
+            name: v.Name,
+            id: v.Name,
+            ownerId: labels[LABEL_OWNER] ?? '',
+            owner: ownerState(labels),
+            labels,
+          };
         }),
       ];
     } catch (err) {
@@ -170,7 +187,9 @@ class DockerRuntime implements Runtime {
     // Persistent sessions are meant to outlive their owner: only `--all` removes them.
     const persistent = (r: ManagedResource): boolean => r.labels[LABEL_PERSISTENT] === 'true';
     const reapable = (r: ManagedResource): boolean =>
-      opts.includeUnknownOwners === true ? r.owner === 'dead' || r.owner === 'unknown' : r.owner === 'dead' && !persistent(r);
+      opts.includeUnknownOwners === true
+        ? r.owner === 'dead' || r.owner === 'unknown'
+        : r.owner === 'dead' && !persistent(r);
     for (const r of resources.filter((x) => x.kind === 'container')) {
       if (!reapable(r)) {
         report.kept.push(r.name);
@@ -180,7 +199,8 @@ class DockerRuntime implements Runtime {
         await this.docker.getContainer(r.id).remove({ force: true, v: true, abortSignal: opts.signal } as never);
         report.removedContainers.push(r.name);
       } catch (err) {
-        if (toBoxError(err, 'shutdown', 'remove').code !== 'NOT_FOUND') throw toBoxError(err, 'shutdown', `remove container ${r.name}`);
+        if (toBoxError(err, 'shutdown', 'remove').code !== 'NOT_FOUND')
+          throw toBoxError(err, 'shutdown', `remove container ${r.name}`);
       }
     }
     for (const r of resources.filter((x) => x.kind === 'volume')) {
@@ -215,14 +235,17 @@ class DockerRuntime implements Runtime {
   async buildImage(opts: BuildImageOptions): Promise<ImageInfo> {
     let stream: NodeJS.ReadableStream;
     try {
-      stream = await this.docker.buildImage(pack(opts.contextDir) as unknown as NodeJS.ReadableStream, {
-        t: opts.tag,
-        buildargs: opts.buildArgs ?? {},
-        labels: opts.labels ?? {},
-        rm: true,
-        forcerm: true,
-        abortSignal: opts.signal,
-      } as Dockerode.ImageBuildOptions);
+      stream = await this.docker.buildImage(
+        pack(opts.contextDir) as unknown as NodeJS.ReadableStream,
+        {
+          t: opts.tag,
+          buildargs: opts.buildArgs ?? {},
+          labels: opts.labels ?? {},
+          rm: true,
+          forcerm: true,
+          abortSignal: opts.signal,
+        } as Dockerode.ImageBuildOptions,
+      );
     } catch (err) {
       throw toBoxError(err, 'image', `build image ${opts.tag}`, 'IMAGE_BUILD_FAILED');
     }
@@ -232,7 +255,8 @@ class DockerRuntime implements Runtime {
         stream,
         (err: Error | null) => {
           if (err !== null) reject(toBoxError(err, 'image', `build image ${opts.tag}`, 'IMAGE_BUILD_FAILED'));
-          else if (failure !== null) reject(new BoxError('IMAGE_BUILD_FAILED', 'image', `Failed to build image ${opts.tag}: ${failure}`));
+          else if (failure !== null)
+            reject(new BoxError('IMAGE_BUILD_FAILED', 'image', `Failed to build image ${opts.tag}: ${failure}`));
           else resolve();
         },
         (event: { stream?: string; status?: string; error?: string; errorDetail?: { message?: string } }) => {
@@ -243,7 +267,8 @@ class DockerRuntime implements Runtime {
       );
     });
     const info = await this.imageInfo(opts.tag, opts.signal === undefined ? {} : { signal: opts.signal });
-    if (info === null) throw new BoxError('IMAGE_BUILD_FAILED', 'image', `Image ${opts.tag} is missing after its build`);
+    if (info === null)
+      throw new BoxError('IMAGE_BUILD_FAILED', 'image', `Image ${opts.tag} is missing after its build`);
     return info;
   }
 
@@ -252,7 +277,9 @@ class DockerRuntime implements Runtime {
     await Promise.allSettled([...this.pending.values(), ...this.background]);
     if (opts.removeSessions !== false) {
       const toRemove = [...this.live.values()].filter((s) => s.info.persistent !== true);
-      const results = await Promise.allSettled(toRemove.map((s) => s.remove(opts.signal === undefined ? {} : { signal: opts.signal })));
+      const results = await Promise.allSettled(
+        toRemove.map((s) => s.remove(opts.signal === undefined ? {} : { signal: opts.signal })),
+      );
       // A creation that was cut short (aborted by shutdown — the engine finishes a create whose
       // request was dropped — or the engine went away between volume and container) leaves
       // resources no session knows: sweep everything of this owner by label.
@@ -266,9 +293,17 @@ class DockerRuntime implements Runtime {
 
   private async sweepOwnResources(): Promise<void> {
     const own = (await this.listManaged()).filter((r) => r.owner === 'self' && r.labels[LABEL_PERSISTENT] !== 'true');
-    for (const c of own.filter((r) => r.kind === 'container')) await this.docker.getContainer(c.id).remove({ force: true, v: true }).catch(() => undefined);
+    for (const c of own.filter((r) => r.kind === 'container'))
+      await this.docker
+        .getContainer(c.id)
+        .remove({ force: true, v: true })
+        .catch(() => undefined);
     // The engine refuses (409) to remove a volume a container still uses: persistent sessions keep theirs.
-    for (const v of own.filter((r) => r.kind === 'volume')) await this.docker.getVolume(v.name).remove().catch(() => undefined);
+    for (const v of own.filter((r) => r.kind === 'volume'))
+      await this.docker
+        .getVolume(v.name)
+        .remove()
+        .catch(() => undefined);
   }
 
   private ensureEvents(): EngineEvents {
@@ -288,7 +323,10 @@ class DockerRuntime implements Runtime {
     // A dead predecessor's workspace volume (identities, installed dependencies, caches, the
     // servers' own data) survives its container: the replacement mounts it.
     const predecessor = this.live.get(hash);
-    const keepVolume = predecessor !== undefined && !predecessor.alive && (await this.volumeExists(predecessor.info.volume, opts.signal)) ? predecessor.info.volume : null;
+    const keepVolume =
+      predecessor !== undefined && !predecessor.alive && (await this.volumeExists(predecessor.info.volume, opts.signal))
+        ? predecessor.info.volume
+        : null;
     const adopted = await this.adopt(profile, hash, opts, keepVolume);
     if (adopted !== null) return adopted;
 
@@ -306,8 +344,12 @@ class DockerRuntime implements Runtime {
     labels[LABEL_VOLUME] = volume;
     let containerId: string | null = null;
     try {
-      if (keepVolume === null) await this.docker.createVolume({ Name: volume, Labels: labels, abortSignal: opts.signal } as never);
-      const container = await this.docker.createContainer({ ...sessionContainerSpec({ name, profile, volume, labels }), abortSignal: opts.signal } as Dockerode.ContainerCreateOptions);
+      if (keepVolume === null)
+        await this.docker.createVolume({ Name: volume, Labels: labels, abortSignal: opts.signal } as never);
+      const container = await this.docker.createContainer({
+        ...sessionContainerSpec({ name, profile, volume, labels }),
+        abortSignal: opts.signal,
+      } as Dockerode.ContainerCreateOptions);
       containerId = container.id;
       const [imageId] = await Promise.all([
         this.imageInfo(profile.image, opts.signal === undefined ? {} : { signal: opts.signal }).then((i) => i?.id),
@@ -339,17 +381,28 @@ class DockerRuntime implements Runtime {
       if (err instanceof BoxError) throw err;
       const status = (err as { statusCode?: number }).statusCode;
       if (status === 404 && /image/i.test(engineMessage(err))) {
-        throw new BoxError('IMAGE_MISSING', 'session_create', `Image ${profile.image} is not present on the engine; build it with \`mcp-box image build\` (or npm run image)`, {
-          cause: err,
-          details: { image: profile.image },
-        });
+        throw new BoxError(
+          'IMAGE_MISSING',
+          'session_create',
+          `Image ${profile.image} is not present on the engine; ` +
+            'build it with `mcp-box image build` (or npm run image)',
+          {
+            cause: err,
+            details: { image: profile.image },
+          },
+        );
       }
       throw toBoxError(err, 'session_create', `create session ${name}`, 'SESSION_CREATE_FAILED');
     }
   }
 
   /** Reuses a running container of this owner and profile (a restarted supervisor with a stable id). */
-  private async adopt(profile: SessionProfile, hash: string, opts: EnsureSessionOptions, keepVolume: string | null): Promise<DockerSession | null> {
+  private async adopt(
+    profile: SessionProfile,
+    hash: string,
+    opts: EnsureSessionOptions,
+    keepVolume: string | null,
+  ): Promise<DockerSession | null> {
     let found: Dockerode.ContainerInfo[];
     try {
       found = await this.docker.listContainers({
@@ -411,15 +464,28 @@ class DockerRuntime implements Runtime {
     const report = evaluateHardening(probe.stdout, profile);
     if (!report.ok) {
       await session.remove().catch(() => undefined);
-      throw new BoxError('HARDENING_CHECK_FAILED', 'session_create', `Session ${session.info.name} failed its hardening self-check: ${report.failures.join('; ')}`, {
-        details: { failures: report.failures, observed: report.values },
-      });
+      throw new BoxError(
+        'HARDENING_CHECK_FAILED',
+        'session_create',
+        `Session ${session.info.name} failed its hardening self-check: ${report.failures.join('; ')}`,
+        {
+          details: { failures: report.failures, observed: report.values },
+        },
+      );
     }
   }
 
   private async discard(containerId: string | null, volume: string | null): Promise<void> {
-    if (containerId !== null) await this.docker.getContainer(containerId).remove({ force: true, v: true }).catch(() => undefined);
-    if (volume !== null) await this.docker.getVolume(volume).remove().catch(() => undefined);
+    if (containerId !== null)
+      await this.docker
+        .getContainer(containerId)
+        .remove({ force: true, v: true })
+        .catch(() => undefined);
+    if (volume !== null)
+      await this.docker
+        .getVolume(volume)
+        .remove()
+        .catch(() => undefined);
   }
 
   private inBackground(work: Promise<void>): void {

@@ -9,7 +9,15 @@ interface DockerLikeError {
   message?: string;
 }
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOENT',
+  'EACCES',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+]);
 
 export function isConnectionError(err: unknown): boolean {
   const code = (err as DockerLikeError | null)?.code;
@@ -30,7 +38,8 @@ export function containerGoneReason(err: unknown): string | null {
   const status = statusCodeOf(err);
   if (status !== 409 && status !== 404) return null;
   const message = engineMessage(err);
-  if (status === 409 && /is not running|is paused|is restarting|is dead|marked for removal/i.test(message)) return message;
+  if (status === 409 && /is not running|is paused|is restarting|is dead|marked for removal/i.test(message))
+    return message;
   if (status === 404 && /no such container/i.test(message)) return message;
   return null;
 }
@@ -50,9 +59,14 @@ export function engineMessage(err: unknown): string {
 export function toBoxError(err: unknown, phase: Phase, what: string, code: ErrorCode = 'ENGINE_ERROR'): BoxError {
   if (err instanceof BoxError) return err;
   if (isConnectionError(err)) {
-    return new BoxError('ENGINE_UNREACHABLE', 'box_unavailable', `Docker engine is unreachable while trying to ${what}: ${describeError(err)}`, {
-      cause: err,
-    });
+    return new BoxError(
+      'ENGINE_UNREACHABLE',
+      'box_unavailable',
+      `Docker engine is unreachable while trying to ${what}: ${describeError(err)}`,
+      {
+        cause: err,
+      },
+    );
   }
   const status = statusCodeOf(err);
   const mapped: ErrorCode = status === 404 ? 'NOT_FOUND' : status === 409 ? 'CONFLICT' : code;

@@ -32,7 +32,11 @@ export class EngineEvents {
   private readonly ready: Promise<void>;
   private markReady!: () => void;
 
-  constructor(docker: Dockerode, route: (containerId: string, event: SessionEvent) => void, onReopened: () => void = () => undefined) {
+  constructor(
+    docker: Dockerode,
+    route: (containerId: string, event: SessionEvent) => void,
+    onReopened: () => void = () => undefined,
+  ) {
     this.docker = docker;
     this.route = route;
     this.onReopened = onReopened;
@@ -104,7 +108,10 @@ export class EngineEvents {
     if (raw.Type !== 'container' || containerId === undefined || !ACTIONS.has(action)) return;
     if (typeof raw.time === 'number') this.lastSeconds = raw.time;
     const attrs = raw.Actor?.Attributes ?? {};
-    const at = raw.timeNano !== undefined ? new Date(raw.timeNano / 1e6).toISOString() : new Date((raw.time ?? Date.now() / 1000) * 1000).toISOString();
+    const at =
+      raw.timeNano !== undefined
+        ? new Date(raw.timeNano / 1e6).toISOString()
+        : new Date((raw.time ?? Date.now() / 1000) * 1000).toISOString();
     const event: SessionEvent = {
       session: attrs.name ?? '',
       containerId,

@@ -43,12 +43,21 @@ export async function startExec(container: Dockerode.Container, spec: ExecStartS
       Privileged: false,
       abortSignal: spec.signal,
     } as Dockerode.ExecCreateOptions);
-    stream = (await exec.start({ hijack: true, stdin: spec.attachStdin, Detach: false, Tty: false, abortSignal: spec.signal } as Dockerode.ExecStartOptions)) as Duplex;
+    stream = (await exec.start({
+      hijack: true,
+      stdin: spec.attachStdin,
+      Detach: false,
+      Tty: false,
+      abortSignal: spec.signal,
+    } as Dockerode.ExecStartOptions)) as Duplex;
   } catch (err) {
     const gone = containerGoneReason(err);
     if (gone !== null) {
       spec.onContainerGone?.(gone);
-      throw new BoxError('SESSION_DEAD', spec.phase, `Cannot ${what}: the session container is gone (${gone})`, { cause: err, details: { statusCode: statusCodeOf(err) } });
+      throw new BoxError('SESSION_DEAD', spec.phase, `Cannot ${what}: the session container is gone (${gone})`, {
+        cause: err,
+        details: { statusCode: statusCodeOf(err) },
+      });
     }
     throw toBoxError(err, spec.phase, what, 'EXEC_FAILED');
   }

@@ -34,8 +34,10 @@ export function wrapCommand(cmd: string[], opts: WrapOptions = {}): string[] {
       throw new RangeError(`invalid limits nproc=${nproc} nofile=${nofile}`);
     }
     const fsize = opts.limits.fsize;
-    if (fsize !== undefined && (!Number.isInteger(fsize) || fsize < 1)) throw new RangeError(`invalid limits fsize=${fsize}`);
-    script += `prlimit --nproc=${nproc}:${nproc} --nofile=${nofile}:${nofile} --core=0:0 ${fsize === undefined ? '' : `--fsize=${fsize}:${fsize} `}-- `;
+    if (fsize !== undefined && (!Number.isInteger(fsize) || fsize < 1))
+      throw new RangeError(`invalid limits fsize=${fsize}`);
+    const fsizeFlag = fsize === undefined ? '' : `--fsize=${fsize}:${fsize} `;
+    script += `prlimit --nproc=${nproc}:${nproc} --nofile=${nofile}:${nofile} --core=0:0 ${fsizeFlag}-- `;
   }
   script += '"$@"';
   return ['/bin/sh', '-c', script, 'mcp-box', ...cmd];

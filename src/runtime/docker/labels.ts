@@ -33,7 +33,13 @@ export interface Owner {
 }
 
 export function currentOwner(id: string): Owner {
-  return { id, host: hostname(), bootId: readBootId(), pid: process.pid, pidStart: processStartTicks(process.pid) ?? '' };
+  return {
+    id,
+    host: hostname(),
+    bootId: readBootId(),
+    pid: process.pid,
+    pidStart: processStartTicks(process.pid) ?? '',
+  };
 }
 
 export function ownerLabels(owner: Owner): Record<string, string> {
