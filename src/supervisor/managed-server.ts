@@ -7,15 +7,16 @@
  *   → relay_connect → mcp_init → ready → (runtime | tool_call failures) → backoff → …
  */
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { ErrorCode, McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { ResolvedServer } from '../config/resolve-server.js';
 import { BoxError, isBoxError, type ServerPhase } from '../errors/box-error.js';
 import type { DiskUsage, ProcessExit } from '../runtime/types.js';
 import { delay } from '../util/abort.js';
 import { Attempt } from './attempt.js';
+import { callError, sdkFailure, timeoutError } from './call-error.js';
 import { connectClient, reconnectClient } from './client-connect.js';
 import { quotaError, type DiskTarget, type DiskWatched } from './disk-watch.js';
-import { EARLY_EXIT_MS, exitFailure, relayFailure } from './exit-failure.js';
+import { EARLY_EXIT_MS, exitFailure } from './exit-failure.js';
 import { failureRecord, STDERR_TAIL_LINES, type Failure } from './failure-record.js';
 import { EXIT_SETTLE_MS, startPing, watchConnection } from './health.js';
 import { Redactor, secretValues, urlCredentials } from './redactor.js';
@@ -370,68 +371,36 @@ export class ManagedServer implements DiskWatched {
     try {
       return await call();
     } catch (err) {
-      // The SDK's own errors share their codes (-32000, -32001) with what a server may answer:
-      // a closed connection leaves the client without a transport, its timeout comes after the timeout.
-      const closed =
-        err instanceof McpError && err.code === ErrorCode.ConnectionClosed && client?.transport === undefined;
-      const timedOut =
-        err instanceof McpError && err.code === ErrorCode.RequestTimeout && Date.now() - started >= timeoutMs - 5;
-      if (attempt?.exit === null && closed) {
-        // The relay closed: usually the process just ended. Its exit record follows within moments.
-        await attempt.exitSoon(EXIT_SETTLE_MS);
-      }
+      const ctx = {
+        what,
+        server: this.name,
+        timeoutMs,
+        elapsedMs: Date.now() - started,
+        transportGone: client?.transport === undefined,
+        redact: (t: string) => this.redactor.redact(t),
+      };
+      const sdk = sdkFailure(err, ctx);
+      // The relay closed: usually the process just ended. Its exit record follows within moments.
+      if (attempt?.exit === null && sdk === 'closed') await attempt.exitSoon(EXIT_SETTLE_MS);
       if (attempt?.exit != null) throw this.exitError(attempt.exit, 'runtime', `while ${what} was running`);
-      if (timedOut) {
-        this.consecutiveTimeouts++;
-        const error = new BoxError(
-          'TOOL_TIMEOUT',
-          'tool_call',
-          `${what} of "${this.name}" did not answer within ${timeoutMs} ms; ` +
-            'it was cancelled (notifications/cancelled sent) and the server stays up',
-          {
-            cause: err,
-            details: { timeoutMs, consecutiveTimeouts: this.consecutiveTimeouts },
-          },
-        );
-        this.error = this.record(
+      const record = (error: BoxError): FailureRecord =>
+        this.record(
           { error },
           { retryable: true, attempt: 0, maxAttempts: this.budget.maxAttempts, startedAt: started },
         );
+      if (sdk === 'timeout') {
+        this.consecutiveTimeouts++;
+        const error = timeoutError(err, ctx, this.consecutiveTimeouts);
+        this.error = record(error);
         if (this.spec.recycleAfterTimeouts > 0 && this.consecutiveTimeouts >= this.spec.recycleAfterTimeouts) {
+          const why = `recycled after ${this.consecutiveTimeouts} consecutive tool-call timeouts`;
           this.log.line('lifecycle', `${this.consecutiveTimeouts} tool calls in a row timed out: recycling the server`);
-          attempt?.fail({
-            error: new BoxError(
-              'TOOL_TIMEOUT',
-              'tool_call',
-              `recycled after ${this.consecutiveTimeouts} consecutive tool-call timeouts`,
-            ),
-          });
+          attempt?.fail({ error: new BoxError('TOOL_TIMEOUT', 'tool_call', why) });
         }
         throw error;
       }
-      // The relay answered in the process's place (it died, closed its stdout): its phase and code.
-      const relayed = err instanceof McpError ? relayFailure(err.data) : null;
-      if (relayed !== null)
-        throw new BoxError(
-          relayed.code,
-          relayed.phase,
-          `${what} of "${this.name}" got no answer: ${err instanceof Error ? err.message : String(err)}`,
-          { cause: err },
-        );
-      const code = err instanceof McpError ? err.code : undefined;
-      const error = new BoxError(
-        'TOOL_CALL_FAILED',
-        'tool_call',
-        `${what} of "${this.name}" failed: ${this.redactor.redact(err instanceof Error ? err.message : String(err))}`,
-        {
-          cause: err,
-          details: code === undefined ? {} : { jsonRpcCode: code },
-        },
-      );
-      this.error = this.record(
-        { error },
-        { retryable: true, attempt: 0, maxAttempts: this.budget.maxAttempts, startedAt: started },
-      );
+      const { error, relayed } = callError(err, ctx);
+      if (!relayed) this.error = record(error);
       throw error;
     }
   }
