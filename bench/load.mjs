@@ -20,6 +20,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import Dockerode from 'dockerode';
 import { DEFAULT_SANDBOX_IMAGE } from '../dist/index.js';
+import { apiRequest } from './lib/common.mjs';
 
 const LOAD_SECONDS = Number(process.env.LOAD_SECONDS ?? 30);
 const CHURN_MS = Number(process.env.LOAD_CHURN_MS ?? 2000);
@@ -142,37 +143,8 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 let base;
 
 /** One request on the shared keep-alive agent; resolves with the status and the body text. */
-function request(method, path, body, timeoutMs = CALL_TIMEOUT_MS) {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(
-      {
-        agent,
-        host: base.hostname,
-        port: base.port,
-        method,
-        path,
-        headers: {
-          Authorization: `Bearer ${token}`,
-          ...(payload === undefined
-            ? {}
-            : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }),
-        },
-      },
-      (res) => {
-        const chunks = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.setTimeout(timeoutMs, () =>
-      req.destroy(Object.assign(new Error('client timeout'), { code: 'CLIENT_TIMEOUT' })),
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+const request = (method, path, body, timeoutMs = CALL_TIMEOUT_MS) =>
+  apiRequest({ agent, base, token }, method, path, body, timeoutMs);
 const getJson = async (path) => JSON.parse((await request('GET', path)).text);
 
 async function scrapeLag() {

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_SANDBOX_IMAGE } from '../dist/index.js';
 import {
+  apiRequest,
   deadline,
   docker,
   knob,
@@ -71,35 +72,9 @@ const exited = new Promise((resolve) => serve.once('exit', (code, signal) => res
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 let base;
 /** One request on the keep-alive agent; resolves with the status and the parsed body. */
-function request(method, path, body) {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(
-      {
-        agent,
-        host: base.hostname,
-        port: base.port,
-        method,
-        path,
-        headers: {
-          Authorization: `Bearer ${token}`,
-          ...(payload === undefined
-            ? {}
-            : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }),
-        },
-      },
-      (res) => {
-        const chunks = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () =>
-          resolve({ status: res.statusCode, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
+async function request(method, path, body) {
+  const { status, text } = await apiRequest({ agent, base, token }, method, path, body);
+  return { status, body: JSON.parse(text) };
 }
 const restCall = async (i) => {
   const { status, body } = await request('POST', '/v1/servers/tiny/tools/add/call', { arguments: { a: i, b: 1 } });

@@ -4,6 +4,7 @@
 // the same pipe, the result files with their targets, and the leftover check by tag.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { PassThrough } from 'node:stream';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
@@ -371,4 +372,40 @@ export async function sweepTag(tag) {
   if (containers.length + volumes.length > 0)
     console.log(`tag ${tag}: removed what the run left behind: ${JSON.stringify(left)}`);
   return left;
+}
+
+/**
+ * One request to a serve's API on a keep-alive `agent`, with a bearer token; resolves with the
+ * status and the body text. `timeoutMs`: the socket is destroyed (code CLIENT_TIMEOUT) after it.
+ */
+export function apiRequest({ agent, base, token }, method, path, body, timeoutMs = 30_000) {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request(
+      {
+        agent,
+        host: base.hostname,
+        port: base.port,
+        method,
+        path,
+        headers: {
+          Authorization: `Bearer ${token}`,
+          ...(payload === undefined
+            ? {}
+            : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }),
+        },
+      },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(timeoutMs, () =>
+      req.destroy(Object.assign(new Error('client timeout'), { code: 'CLIENT_TIMEOUT' })),
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
 }

@@ -17,7 +17,7 @@ import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { BoxError } from '../errors/box-error.js';
 import { CLOSE_PROCESS_EXITED } from './close-codes.js';
-import { StdioRelay, type RelayOptions, type RelayProcess, type RelayStats } from './stdio-relay.js';
+import { emptyRelayStats, StdioRelay, type RelayOptions, type RelayProcess, type RelayStats } from './stdio-relay.js';
 
 /** The part of an HTTP server the hub needs: a WebSocket route with a check before the handshake. */
 export interface RelayUpgradeRouter {
@@ -70,15 +70,7 @@ export class RelayHub {
 
   /** Totals over all relays (for metrics). */
   totals(): RelayStats {
-    const sum: RelayStats = {
-      messagesOut: 0,
-      bytesOut: 0,
-      messagesIn: 0,
-      bytesIn: 0,
-      nonJsonLines: 0,
-      overLimitLines: 0,
-      rejectedFrames: 0,
-    };
+    const sum = emptyRelayStats();
     for (const r of this.relays.values())
       for (const k of Object.keys(sum) as (keyof RelayStats)[]) sum[k] += r.stats[k];
     return sum;

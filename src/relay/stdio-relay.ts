@@ -107,16 +107,19 @@ export interface AttachOptions {
   takeover?: boolean;
 }
 
+/** Every counter at zero. */
+export const emptyRelayStats = (): RelayStats => ({
+  messagesOut: 0,
+  bytesOut: 0,
+  messagesIn: 0,
+  bytesIn: 0,
+  nonJsonLines: 0,
+  overLimitLines: 0,
+  rejectedFrames: 0,
+});
+
 export class StdioRelay {
-  readonly stats: RelayStats = {
-    messagesOut: 0,
-    bytesOut: 0,
-    messagesIn: 0,
-    bytesIn: 0,
-    nonJsonLines: 0,
-    overLimitLines: 0,
-    rejectedFrames: 0,
-  };
+  readonly stats: RelayStats = emptyRelayStats();
   private readonly framer: LineFramer;
   private readonly detachedLimit: number;
   private readonly heartbeatMs: number;

@@ -10,27 +10,16 @@
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import { BoxError } from '../errors/box-error.js';
+import { SYSTEM_DIRS } from './host-policy.js';
 
 const VENV_DIRS = new Set(['.venv', 'venv', 'env', '.env']);
 const VENV_BIN_DIRS = new Set(['bin', 'Scripts']);
 const VENV_PYTHON = /^python(\d+(\.\d+)?)?(\.exe)?$/;
-/** Paths under these never suggest a project folder (`/usr/bin/python3`, an `/etc/...` argument). */
-const SYSTEM_PREFIXES = [
-  '/usr',
-  '/bin',
-  '/sbin',
-  '/lib',
-  '/lib32',
-  '/lib64',
-  '/etc',
-  '/proc',
-  '/sys',
-  '/dev',
-  '/boot',
-  '/run',
-  '/var/run',
-  '/var/lib',
-];
+/**
+ * Paths under these never suggest a project folder (`/usr/bin/python3`, an `/etc/...` argument):
+ * the folders staging refuses, and where system binaries and libraries live.
+ */
+const SYSTEM_PREFIXES = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', ...SYSTEM_DIRS, '/var/lib'];
 
 export interface ServerCommand {
   command: string;
