@@ -11,14 +11,21 @@ async function closedPort(): Promise<number> {
 }
 
 describe('ApiClient: serve not answering', () => {
-  it('connection refused is SERVE_UNREACHABLE ("serve is not running at <url>", how to start it), never the engine', async () => {
-    const url = `http://127.0.0.1:${await closedPort()}`;
-    const err = await new ApiClient(url, 'unit-test-token').request('GET', '/v1/servers').catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'SERVE_UNREACHABLE', phase: 'request', details: { url, errno: 'ECONNREFUSED' } });
-    expect((err as Error).message).toContain(`mcp-box serve is not running at ${url} (connection refused)`);
-    expect((err as Error).message).toContain('mcp-box serve --config FILE');
-    expect((err as Error).message).not.toMatch(/engine/i);
-  });
+  it(
+    'connection refused is SERVE_UNREACHABLE ("serve is not ' + 'running at <url>", how to start it), never the engine',
+    async () => {
+      const url = `http://127.0.0.1:${await closedPort()}`;
+      const err = await new ApiClient(url, 'unit-test-token').request('GET', '/v1/servers').catch((e: unknown) => e);
+      expect(err).toMatchObject({
+        code: 'SERVE_UNREACHABLE',
+        phase: 'request',
+        details: { url, errno: 'ECONNREFUSED' },
+      });
+      expect((err as Error).message).toContain(`mcp-box serve is not running at ${url} (connection refused)`);
+      expect((err as Error).message).toContain('mcp-box serve --config FILE');
+      expect((err as Error).message).not.toMatch(/engine/i);
+    },
+  );
 
   it('an error envelope without a phase is a request error with the HTTP status', async () => {
     const { createServer: createHttp } = await import('node:http');

@@ -78,7 +78,8 @@ describe.skipIf(!existsSync(join(process.cwd(), 'dist', 'cli', 'main.js')))(
       `import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 process.on('exit', () => {
-  const docker = Object.keys(require.cache).filter((k) => /[\\\\/]node_modules[\\\\/](dockerode|docker-modem)[\\\\/]/.test(k));
+  const docker = Object.keys(require.cache).filter((k) => ` +
+        `/[\\\\/]node_modules[\\\\/](dockerode|docker-modem)[\\\\/]/.test(k));
   process.stderr.write('\\nCJS-DOCKER-MODULES ' + docker.length + '\\n');
 });
 `,
@@ -104,20 +105,27 @@ process.on('exit', () => {
       expect(out).toMatch(/CJS-DOCKER-MODULES 0\n/);
     });
 
-    it('status against a serve that is not running: exit 4, "not running at <url>", and no module of dockerode', async () => {
-      const url = `http://127.0.0.1:${await closedPort()}`;
-      const { code, out } = await run(['status', '--url', url, '--token', 'unit-test-token']);
-      expect(code).toBe(4);
-      expect(out).toContain(`mcp-box serve is not running at ${url}`);
-      expect(out).toMatch(/CJS-DOCKER-MODULES 0\n/);
-    });
+    it(
+      'status against a serve that is not running: exit 4, ' + '"not running at <url>", and no module of dockerode',
+      async () => {
+        const url = `http://127.0.0.1:${await closedPort()}`;
+        const { code, out } = await run(['status', '--url', url, '--token', 'unit-test-token']);
+        expect(code).toBe(4);
+        expect(out).toContain(`mcp-box serve is not running at ${url}`);
+        expect(out).toMatch(/CJS-DOCKER-MODULES 0\n/);
+      },
+    );
 
-    it('the preload does see dockerode when a command loads it (doctor, against an engine socket that is not there)', async () => {
-      const { code, out } = await run(['doctor', '--json'], {
-        DOCKER_HOST: `unix://${join(tmpdir(), 'mcp-box-no-engine', 'docker.sock')}`,
-      });
-      expect(code).toBe(3);
-      expect(out).toMatch(/CJS-DOCKER-MODULES [1-9]\d*\n/);
-    });
+    it(
+      'the preload does see dockerode when a command loads ' +
+        'it (doctor, against an engine socket that is not there)',
+      async () => {
+        const { code, out } = await run(['doctor', '--json'], {
+          DOCKER_HOST: `unix://${join(tmpdir(), 'mcp-box-no-engine', 'docker.sock')}`,
+        });
+        expect(code).toBe(3);
+        expect(out).toMatch(/CJS-DOCKER-MODULES [1-9]\d*\n/);
+      },
+    );
   },
 );

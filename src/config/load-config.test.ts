@@ -55,39 +55,43 @@ describe('loadConfig', () => {
     expect(bad.message).toContain('"bogus"');
   });
 
-  it('refuses a server that would stage the config folder, the state folder or another server folder, naming the server and the rule', () => {
-    const configPath = write('{}');
-    const dir = dirname(configPath);
-    mkdirSync(join(dir, 'servers', 'a', 'sub'), { recursive: true });
-    const box = { allowedRoots: [dirname(dir)] };
-    const refused = (mcpServers: Record<string, unknown>, extra: Record<string, unknown> = {}): BoxError => {
-      writeFileSync(configPath, JSON.stringify({ mcpServers, box, ...extra }));
-      return thrown(() => loadConfig(configPath));
-    };
-    expect(refused({ greedy: { command: 'cat', box: { hostPath: '.' } } })).toMatchObject({
-      code: 'HOST_PATH_DENIED',
-      phase: 'workspace_stage',
-      message: expect.stringMatching(/^mcpServers\.greedy: Host folder .* it holds the config folder/) as unknown,
-    });
-    expect(refused({ greedy: { command: 'cat', args: [configPath] } }).message).toMatch(
-      /^mcpServers\.greedy: .* it holds the config folder/,
-    );
-    expect(
-      refused({ greedy: { command: 'cat', box: { hostPath: 'servers' } } }, { state: { dir: 'servers/state' } })
-        .message,
-    ).toMatch(/it holds the state folder/);
-    expect(
-      refused({
-        a: { command: 'cat', box: { hostPath: 'servers/a' } },
-        b: { command: 'cat', box: { hostPath: 'servers/a/sub' } },
-      }).message,
-    ).toMatch(/^mcpServers\.b: .* overlaps the folder of server "a"/);
-    writeFileSync(
-      configPath,
-      JSON.stringify({ mcpServers: { a: { command: 'cat', box: { hostPath: 'servers/a' } } }, box }),
-    );
-    expect(loadConfig(configPath).config.mcpServers.a).toBeDefined();
-  });
+  it(
+    'refuses a server that would stage the config folder, the state folder or another server folder, naming the ' +
+      'server and the rule',
+    () => {
+      const configPath = write('{}');
+      const dir = dirname(configPath);
+      mkdirSync(join(dir, 'servers', 'a', 'sub'), { recursive: true });
+      const box = { allowedRoots: [dirname(dir)] };
+      const refused = (mcpServers: Record<string, unknown>, extra: Record<string, unknown> = {}): BoxError => {
+        writeFileSync(configPath, JSON.stringify({ mcpServers, box, ...extra }));
+        return thrown(() => loadConfig(configPath));
+      };
+      expect(refused({ greedy: { command: 'cat', box: { hostPath: '.' } } })).toMatchObject({
+        code: 'HOST_PATH_DENIED',
+        phase: 'workspace_stage',
+        message: expect.stringMatching(/^mcpServers\.greedy: Host folder .* it holds the config folder/) as unknown,
+      });
+      expect(refused({ greedy: { command: 'cat', args: [configPath] } }).message).toMatch(
+        /^mcpServers\.greedy: .* it holds the config folder/,
+      );
+      expect(
+        refused({ greedy: { command: 'cat', box: { hostPath: 'servers' } } }, { state: { dir: 'servers/state' } })
+          .message,
+      ).toMatch(/it holds the state folder/);
+      expect(
+        refused({
+          a: { command: 'cat', box: { hostPath: 'servers/a' } },
+          b: { command: 'cat', box: { hostPath: 'servers/a/sub' } },
+        }).message,
+      ).toMatch(/^mcpServers\.b: .* overlaps the folder of server "a"/);
+      writeFileSync(
+        configPath,
+        JSON.stringify({ mcpServers: { a: { command: 'cat', box: { hostPath: 'servers/a' } } }, box }),
+      );
+      expect(loadConfig(configPath).config.mcpServers.a).toBeDefined();
+    },
+  );
 
   it('says which file is not JSON, or missing', () => {
     expect(thrown(() => loadConfig(write('{ not json')))).toMatchObject({

@@ -103,12 +103,16 @@ describe('a server definition may narrow the operator box settings, never widen 
     {
       box: { stageLimits: { maxBytes: 10 * 1024 ** 3 } },
       global: {},
-      says: `mcpServers.x.box.stageLimits.maxBytes: ${10 * 1024 ** 3} is above the operator's cap of ${256 * 1024 * 1024} (box.stageLimits.maxBytes)`,
+      says:
+        `mcpServers.x.box.stageLimits.maxBytes: ${10 * 1024 ** 3} ` +
+        `is above the operator's cap of ${256 * 1024 * 1024} (box.stageLimits.maxBytes)`,
     },
     {
       box: { stageLimits: { maxFiles: 1e6 } },
       global: { stageLimits: { maxFiles: 100 } },
-      says: "mcpServers.x.box.stageLimits.maxFiles: 1000000 is above the operator's cap of 100 (box.stageLimits.maxFiles)",
+      says:
+        "mcpServers.x.box.stageLimits.maxFiles: 1000000 is above the operator's cap of 100 " +
+        '(box.stageLimits.maxFiles)',
     },
     {
       box: { memoryMb: 4096 },
@@ -118,17 +122,23 @@ describe('a server definition may narrow the operator box settings, never widen 
     {
       box: { readOnlyRootfs: false },
       global: {},
-      says: "mcpServers.x.box.readOnlyRootfs: false is refused: the operator's root filesystem is read-only (box.readOnlyRootfs)",
+      says:
+        "mcpServers.x.box.readOnlyRootfs: false is refused: the operator's root filesystem is read-only " +
+        '(box.readOnlyRootfs)',
     },
     {
       box: { network: 'on' },
       global: { network: 'off' },
-      says: 'mcpServers.x.box.network: "on" is refused: the operator turned the network off (box.network; box.allowNetworkOverride allows it)',
+      says:
+        'mcpServers.x.box.network: "on" is refused: the operator turned the network off (box.network; ' +
+        'box.allowNetworkOverride allows it)',
     },
     {
       box: { image: 'alpine:latest' },
       global: {},
-      says: 'mcpServers.x.box.image: "alpine:latest" is not an allowed image (box.allowedImages: "mcp-box-sandbox:latest")',
+      says:
+        'mcpServers.x.box.image: "alpine:latest" is not an allowed image (box.allowedImages: ' +
+        '"mcp-box-sandbox:latest")',
     },
     {
       box: { image: 'other:1' },
@@ -173,7 +183,9 @@ describe('a server definition may narrow the operator box settings, never widen 
     {
       box: { install: { findLinks: ['../other/wheels'] } },
       global: {},
-      says: 'mcpServers.x.box.install.findLinks.0: "../other/wheels" must be a relative path inside the server\'s folder',
+      says:
+        'mcpServers.x.box.install.findLinks.0: "../other/wheels" ' +
+        "must be a relative path inside the server's folder",
     },
   ])('refuses $box over $global', ({ box, global, says }) => {
     const message = refusal(box, global);
@@ -201,61 +213,65 @@ describe('a server definition may narrow the operator box settings, never widen 
     expect(message).toContain('mcpServers.api.box.caCertsFile: set by the operator only (box.caCertsFile)');
   });
 
-  it('keeps every narrowing: smaller limits, network off, a read-only rootfs, the operator image, no index, own find-links, restart and client settings', () => {
-    const global: GlobalBoxOptions = {
-      image: 'mine:1',
-      memoryMb: 1024,
-      pidsLimit: 512,
-      network: 'on',
-      readOnlyRootfs: false,
-      processLimit: 128,
-      install: { npmRegistry: 'https://registry.example/' },
-    };
-    const config = parseConfig({
-      box: global,
-      mcpServers: {
-        x: {
-          command: 'cat',
-          box: {
-            image: 'mine:1',
-            memoryMb: 512,
-            cpus: 0.5,
-            pidsLimit: 128,
-            processLimit: 64,
-            tmpfsMb: 16,
-            network: 'off',
-            readOnlyRootfs: true,
-            installTimeoutSec: 60,
-            startupTimeoutSec: 30,
-            toolTimeoutSec: 10,
-            stageLimits: { maxBytes: 1024, maxFiles: 10 },
-            install: { noIndex: true, findLinks: ['wheels', './more/wheels'] },
-            restart: { maxRestarts: 1, backoffInitialMs: 100 },
-            client: 'external',
-            pingIntervalSec: 0,
-            recycleAfterTimeouts: 0,
+  it(
+    'keeps every narrowing: smaller limits, network off, a read-only rootfs, the operator image, no index, own ' +
+      'find-links, restart and client settings',
+    () => {
+      const global: GlobalBoxOptions = {
+        image: 'mine:1',
+        memoryMb: 1024,
+        pidsLimit: 512,
+        network: 'on',
+        readOnlyRootfs: false,
+        processLimit: 128,
+        install: { npmRegistry: 'https://registry.example/' },
+      };
+      const config = parseConfig({
+        box: global,
+        mcpServers: {
+          x: {
+            command: 'cat',
+            box: {
+              image: 'mine:1',
+              memoryMb: 512,
+              cpus: 0.5,
+              pidsLimit: 128,
+              processLimit: 64,
+              tmpfsMb: 16,
+              network: 'off',
+              readOnlyRootfs: true,
+              installTimeoutSec: 60,
+              startupTimeoutSec: 30,
+              toolTimeoutSec: 10,
+              stageLimits: { maxBytes: 1024, maxFiles: 10 },
+              install: { noIndex: true, findLinks: ['wheels', './more/wheels'] },
+              restart: { maxRestarts: 1, backoffInitialMs: 100 },
+              client: 'external',
+              pingIntervalSec: 0,
+              recycleAfterTimeouts: 0,
+            },
           },
         },
-      },
-    });
-    const spec = resolveServer('x', config.mcpServers.x ?? { command: 'cat' }, config.box, base);
-    expect(spec.profile).toEqual({
-      image: 'mine:1',
-      network: 'off',
-      cpus: 0.5,
-      memoryMb: 512,
-      pidsLimit: 128,
-      readOnlyRootfs: true,
-      tmpfsMb: 16,
-    });
-    expect(spec.install).toEqual({
-      npmRegistry: 'https://registry.example/',
-      noIndex: true,
-      findLinks: ['wheels', './more/wheels'],
-    });
-    expect(spec.processLimit).toBe(64);
-    expect(spec.disk).toEqual({ maxBytes: 2048 * 1024 * 1024, maxEntries: 200_000 });
-  });
+      });
+      const spec = resolveServer('x', config.mcpServers.x ?? { command: 'cat' }, config.box, base);
+      expect(spec.profile).toEqual({
+        image: 'mine:1',
+        network: 'off',
+        cpus: 0.5,
+        memoryMb: 512,
+        pidsLimit: 128,
+        readOnlyRootfs: true,
+        tmpfsMb: 16,
+      });
+      expect(spec.install).toEqual({
+        npmRegistry: 'https://registry.example/',
+        noIndex: true,
+        findLinks: ['wheels', './more/wheels'],
+      });
+      expect(spec.processLimit).toBe(64);
+      expect(spec.disk).toEqual({ maxBytes: 2048 * 1024 * 1024, maxEntries: 200_000 });
+    },
+  );
 
   it('a server may narrow its disk quota; the quota is in bytes and entries', () => {
     const config = parseConfig({
@@ -268,24 +284,28 @@ describe('a server definition may narrow the operator box settings, never widen 
     });
   });
 
-  it('lets the operator widen: box.limits maxima above the global values, box.allowNetworkOverride, box.allowedImages', () => {
-    const config = parseConfig({
-      box: {
-        memoryMb: 512,
-        limits: { memoryMb: 4096, pidsLimit: 1024 },
-        network: 'off',
-        allowNetworkOverride: true,
-        allowedImages: ['mcp-box-sandbox:latest', 'gpu:1'],
-      },
-      mcpServers: { x: { command: 'cat', box: { memoryMb: 4096, pidsLimit: 1024, network: 'on', image: 'gpu:1' } } },
-    });
-    expect(resolveServer('x', config.mcpServers.x ?? { command: 'cat' }, config.box, base).profile).toMatchObject({
-      memoryMb: 4096,
-      pidsLimit: 1024,
-      network: 'on',
-      image: 'gpu:1',
-    });
-  });
+  it(
+    'lets the operator widen: box.limits maxima above the global values, ' +
+      'box.allowNetworkOverride, box.allowedImages',
+    () => {
+      const config = parseConfig({
+        box: {
+          memoryMb: 512,
+          limits: { memoryMb: 4096, pidsLimit: 1024 },
+          network: 'off',
+          allowNetworkOverride: true,
+          allowedImages: ['mcp-box-sandbox:latest', 'gpu:1'],
+        },
+        mcpServers: { x: { command: 'cat', box: { memoryMb: 4096, pidsLimit: 1024, network: 'on', image: 'gpu:1' } } },
+      });
+      expect(resolveServer('x', config.mcpServers.x ?? { command: 'cat' }, config.box, base).profile).toMatchObject({
+        memoryMb: 4096,
+        pidsLimit: 1024,
+        network: 'on',
+        image: 'gpu:1',
+      });
+    },
+  );
 
   it('refuses an operator whose own values are above its own box.limits', () => {
     expect(thrown(() => parseConfig({ box: { memoryMb: 4096, limits: { memoryMb: 2048 } } })).message).toContain(
@@ -299,7 +319,8 @@ describe('the operator CA bundle', () => {
     const def = { command: 'cat' };
     expect(resolveServer('x', def, { caCertsFile: pem }, base).caCertsFile).toBe(pem);
     expect(thrown(() => resolveServer('x', def, { caCertsFile: 'not-a-ca.txt' }, base)).message).toContain(
-      `box.caCertsFile: ${join(base, 'not-a-ca.txt')} is not a PEM certificate bundle (no -----BEGIN CERTIFICATE----- block)`,
+      `box.caCertsFile: ${join(base, 'not-a-ca.txt')} is not a PEM certificate bundle ` +
+        `(no -----BEGIN CERTIFICATE----- block)`,
     );
     expect(thrown(() => resolveServer('x', def, { caCertsFile: '/proc/self/environ' }, base)).message).toContain(
       'box.caCertsFile: /proc/self/environ is not a PEM certificate bundle',
@@ -346,11 +367,17 @@ describe('cwd stays inside the server folder', () => {
 });
 
 describe('the folder a server gets', () => {
-  it('is fixed when the server is added: inferred from the command line, or none for servers added through the API', () => {
-    const def = parseServerDefinition({ command: 'python3', args: [join(base, 'proj', 'server.py')] }, 'x');
-    expect(resolveServer('x', def, {}, base).hostPath).toBe(join(base, 'proj'));
-    expect(resolveServer('x', def, {}, base, { inferFolder: false }).hostPath).toBe('');
-    const explicit = parseServerDefinition({ command: 'python3', args: ['server.py'], box: { hostPath: 'proj' } }, 'x');
-    expect(resolveServer('x', explicit, {}, base, { inferFolder: false }).hostPath).toBe(join(base, 'proj'));
-  });
+  it(
+    'is fixed when the server is added: inferred from the ' + 'command line, or none for servers added through the API',
+    () => {
+      const def = parseServerDefinition({ command: 'python3', args: [join(base, 'proj', 'server.py')] }, 'x');
+      expect(resolveServer('x', def, {}, base).hostPath).toBe(join(base, 'proj'));
+      expect(resolveServer('x', def, {}, base, { inferFolder: false }).hostPath).toBe('');
+      const explicit = parseServerDefinition(
+        { command: 'python3', args: ['server.py'], box: { hostPath: 'proj' } },
+        'x',
+      );
+      expect(resolveServer('x', explicit, {}, base, { inferFolder: false }).hostPath).toBe(join(base, 'proj'));
+    },
+  );
 });

@@ -34,7 +34,8 @@ describe('parseToolVersions', () => {
     {
       name: 'junk lines are ignored',
       output:
-        'Welcome!\nsh: 1: uv: not found\npython 3.12\nPYTHON=3.1\nnode=\nnpm=\nruby=3.3\nxpython=1\npython=3.12.3 extra\nyarn=1.22.22\n',
+        'Welcome!\nsh: 1: uv: not found\npython 3.12\nPYTHON=3.1\nnode=\nnpm=\nruby=3.3\nxpython=1\n' +
+        'python=3.12.3 extra\nyarn=1.22.22\n',
       expected: { ...NONE, yarn: '1.22.22' },
     },
     { name: 'a later line wins', output: 'node=18.0.0\nnode=20.0.0\n', expected: { ...NONE, node: '20.0.0' } },

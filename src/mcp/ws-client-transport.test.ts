@@ -23,7 +23,8 @@ describe('WsClientTransport and the caller signal', () => {
   refusing.on('upgrade', (_req, socket) => {
     const body = JSON.stringify({ error: { message: 'no such process' } });
     socket.end(
-      `HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
     );
   });
   /** Answers `initialize`, like a relay in front of a healthy MCP server. */
@@ -93,24 +94,27 @@ describe('WsClientTransport and the caller signal', () => {
     await expect(transport.connect()).rejects.toMatchObject({ code: 'ABORTED', phase: 'relay_connect' });
   });
 
-  it('connect + initialize per round on one lifecycle signal: a linked signal per round keeps the count flat', async () => {
-    // The SDK's Protocol.request adds an abort listener to the signal it is given and never removes
-    // it; connectClient's rounds hand it a linked signal and release it when the round ends.
-    const loop = new AbortController();
-    for (let i = 0; i < ROUNDS; i++) {
-      const transport = new WsClientTransport({ url: relayUrl, token: 't', takeover: true, signal: loop.signal });
-      await transport.connect();
-      const client = new Client({ name: 'test', version: '0' }, { capabilities: {} });
-      const round = linkedSignal(loop.signal);
-      try {
-        await client.connect(transport, { timeout: 5000, signal: round.signal });
-      } finally {
-        round.release();
+  it(
+    'connect + initialize per round on one lifecycle ' + 'signal: a linked signal per round keeps the count flat',
+    async () => {
+      // The SDK's Protocol.request adds an abort listener to the signal it is given and never removes
+      // it; connectClient's rounds hand it a linked signal and release it when the round ends.
+      const loop = new AbortController();
+      for (let i = 0; i < ROUNDS; i++) {
+        const transport = new WsClientTransport({ url: relayUrl, token: 't', takeover: true, signal: loop.signal });
+        await transport.connect();
+        const client = new Client({ name: 'test', version: '0' }, { capabilities: {} });
+        const round = linkedSignal(loop.signal);
+        try {
+          await client.connect(transport, { timeout: 5000, signal: round.signal });
+        } finally {
+          round.release();
+        }
+        await client.close();
       }
-      await client.close();
-    }
-    expect(abortListeners(loop.signal)).toBe(0);
-  });
+      expect(abortListeners(loop.signal)).toBe(0);
+    },
+  );
 });
 
 describe('WsClientTransport: a refused upgrade says why', () => {
@@ -120,7 +124,8 @@ describe('WsClientTransport: a refused upgrade says why', () => {
     server.on('upgrade', (_req, socket) => {
       const body = JSON.stringify({ error: { code, message } });
       socket.end(
-        `HTTP/1.1 ${status} Refused\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+        `HTTP/1.1 ${status} Refused\r\nContent-Type: application/json\r\n` +
+          `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
       );
     });
     return server;

@@ -283,30 +283,34 @@ describe('InProcessTransport: an SDK Client on the relay', () => {
     expect({ parsed, serialised }).toEqual({ parsed: 2, serialised: 2 });
   });
 
-  it('the process ends with a request in flight: the request rejects with an McpError carrying { phase, code }, the transport closes once with 4000', async () => {
-    const { proc, relay } = setup();
-    const { client, transport, closes } = await connected(relay);
-    const call = client.callTool({ name: 'hang', arguments: {} });
-    await proc.until('tools/call', 'hang');
-    proc.end({ reason: 'exited', exitCode: 3, signal: null });
-    const err = await rejection(call);
-    expect(err).toBeInstanceOf(McpError);
-    expect(err).toMatchObject({ code: RELAY_ERROR_CODE, data: { phase: 'runtime', code: 'PROCESS_EXITED' } });
-    expect((err as McpError).message).toMatch(/the process ended \(exit 3\) before answering/);
-    await settled();
-    expect(transport.closeInfo).toEqual({ code: CLOSE_PROCESS_EXITED, reason: 'the process ended its output' });
-    expect(closes()).toBe(1);
-    await expect(transport.send({ jsonrpc: '2.0', method: 'notifications/initialized' })).rejects.toMatchObject({
-      code: 'PROCESS_NOT_RUNNING',
-    });
-    await transport.close();
-    expect(closes()).toBe(1);
-    // Later attaches are refused.
-    await expect(relay.connectInProcess().connect()).rejects.toMatchObject({
-      code: 'PROCESS_NOT_RUNNING',
-      phase: 'relay_connect',
-    });
-  });
+  it(
+    'the process ends with a request in flight: the request rejects with an McpError carrying { phase, code }, the ' +
+      'transport closes once with 4000',
+    async () => {
+      const { proc, relay } = setup();
+      const { client, transport, closes } = await connected(relay);
+      const call = client.callTool({ name: 'hang', arguments: {} });
+      await proc.until('tools/call', 'hang');
+      proc.end({ reason: 'exited', exitCode: 3, signal: null });
+      const err = await rejection(call);
+      expect(err).toBeInstanceOf(McpError);
+      expect(err).toMatchObject({ code: RELAY_ERROR_CODE, data: { phase: 'runtime', code: 'PROCESS_EXITED' } });
+      expect((err as McpError).message).toMatch(/the process ended \(exit 3\) before answering/);
+      await settled();
+      expect(transport.closeInfo).toEqual({ code: CLOSE_PROCESS_EXITED, reason: 'the process ended its output' });
+      expect(closes()).toBe(1);
+      await expect(transport.send({ jsonrpc: '2.0', method: 'notifications/initialized' })).rejects.toMatchObject({
+        code: 'PROCESS_NOT_RUNNING',
+      });
+      await transport.close();
+      expect(closes()).toBe(1);
+      // Later attaches are refused.
+      await expect(relay.connectInProcess().connect()).rejects.toMatchObject({
+        code: 'PROCESS_NOT_RUNNING',
+        phase: 'relay_connect',
+      });
+    },
+  );
 
   it('the process closes its stdout with a request in flight: STDOUT_CLOSED, 4002', async () => {
     let told = 0;
@@ -324,79 +328,89 @@ describe('InProcessTransport: an SDK Client on the relay', () => {
     });
   });
 
-  it('a WebSocket client that takes over answers the in-process request in flight (RELAY_DROPPED) and gets what follows', async () => {
-    const { proc, relay } = setup();
-    const { client, transport, closes } = await connected(relay);
-    const call = client.callTool({ name: 'hang', arguments: {} });
-    await proc.until('tools/call', 'hang');
-    const ws = new FakeSocket();
-    expect(relay.attach(ws as unknown as WebSocket, { takeover: true })).toEqual({ attached: true });
-    expect(await rejection(call)).toMatchObject({
-      code: RELAY_ERROR_CODE,
-      data: { phase: 'runtime', code: 'RELAY_DROPPED' },
-    });
-    await settled();
-    expect(transport.closeInfo).toEqual({ code: CLOSE_TAKEN_OVER, reason: 'another client took over this process' });
-    expect(closes()).toBe(1);
-    proc.answerHung();
-    expect(ws.sent).toHaveLength(1);
-    expect(JSON.parse(ws.sent[0] ?? '')).toMatchObject({ result: { content: [{ text: 'late' }] } });
-  });
+  it(
+    'a WebSocket client that takes over answers the in-process request in flight ' +
+      '(RELAY_DROPPED) and gets what follows',
+    async () => {
+      const { proc, relay } = setup();
+      const { client, transport, closes } = await connected(relay);
+      const call = client.callTool({ name: 'hang', arguments: {} });
+      await proc.until('tools/call', 'hang');
+      const ws = new FakeSocket();
+      expect(relay.attach(ws as unknown as WebSocket, { takeover: true })).toEqual({ attached: true });
+      expect(await rejection(call)).toMatchObject({
+        code: RELAY_ERROR_CODE,
+        data: { phase: 'runtime', code: 'RELAY_DROPPED' },
+      });
+      await settled();
+      expect(transport.closeInfo).toEqual({ code: CLOSE_TAKEN_OVER, reason: 'another client took over this process' });
+      expect(closes()).toBe(1);
+      proc.answerHung();
+      expect(ws.sent).toHaveLength(1);
+      expect(JSON.parse(ws.sent[0] ?? '')).toMatchObject({ result: { content: [{ text: 'late' }] } });
+    },
+  );
 
-  it('an in-process client is refused (CONFLICT, 4409) while a WebSocket client is attached, unless it takes over', async () => {
-    const { proc, relay, events } = setup();
-    const ws = new FakeSocket();
-    relay.attach(ws as unknown as WebSocket);
-    ws.frame(request('ws-1'));
-    const refused = relay.connectInProcess();
-    let refusedCloses = 0;
-    refused.onclose = () => refusedCloses++;
-    await expect(refused.connect()).rejects.toMatchObject({
-      code: 'CONFLICT',
-      phase: 'relay_connect',
-      details: { closeCode: CLOSE_ALREADY_ATTACHED },
-    });
-    await settled();
-    expect(refused.closeInfo?.code).toBe(CLOSE_ALREADY_ATTACHED);
-    expect(refusedCloses).toBe(1);
-    expect(ws.closedWith).toBeNull();
-    const { client } = await connected(relay, true);
-    expect(ws.closedWith?.code).toBe(CLOSE_TAKEN_OVER);
-    expect(JSON.parse(ws.sent[0] ?? '')).toMatchObject({ id: 'ws-1', error: { data: { code: 'RELAY_DROPPED' } } });
-    expect(await client.callTool({ name: 'echo', arguments: { text: 'mine now' } })).toMatchObject({
-      content: [{ text: 'mine now' }],
-    });
-    expect(proc.received.filter((m) => m.method === 'initialize')).toHaveLength(1);
-    expect(events).toEqual(
-      expect.arrayContaining([
-        'refused a second in-process client (no takeover)',
-        'a new in-process client took over the relay',
-      ]),
-    );
-  });
+  it(
+    'an in-process client is refused (CONFLICT, 4409) while ' + 'a WebSocket client is attached, unless it takes over',
+    async () => {
+      const { proc, relay, events } = setup();
+      const ws = new FakeSocket();
+      relay.attach(ws as unknown as WebSocket);
+      ws.frame(request('ws-1'));
+      const refused = relay.connectInProcess();
+      let refusedCloses = 0;
+      refused.onclose = () => refusedCloses++;
+      await expect(refused.connect()).rejects.toMatchObject({
+        code: 'CONFLICT',
+        phase: 'relay_connect',
+        details: { closeCode: CLOSE_ALREADY_ATTACHED },
+      });
+      await settled();
+      expect(refused.closeInfo?.code).toBe(CLOSE_ALREADY_ATTACHED);
+      expect(refusedCloses).toBe(1);
+      expect(ws.closedWith).toBeNull();
+      const { client } = await connected(relay, true);
+      expect(ws.closedWith?.code).toBe(CLOSE_TAKEN_OVER);
+      expect(JSON.parse(ws.sent[0] ?? '')).toMatchObject({ id: 'ws-1', error: { data: { code: 'RELAY_DROPPED' } } });
+      expect(await client.callTool({ name: 'echo', arguments: { text: 'mine now' } })).toMatchObject({
+        content: [{ text: 'mine now' }],
+      });
+      expect(proc.received.filter((m) => m.method === 'initialize')).toHaveLength(1);
+      expect(events).toEqual(
+        expect.arrayContaining([
+          'refused a second in-process client (no takeover)',
+          'a new in-process client took over the relay',
+        ]),
+      );
+    },
+  );
 
-  it('delivers the lines held while nobody was attached, also to a transport connected before the client starts it', async () => {
-    const { proc, relay } = setup();
-    proc.write({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'before anyone' } });
-    await settled();
-    expect(relay.bufferedLines).toBe(1);
-    const transport = relay.connectInProcess();
-    await transport.connect();
-    expect(relay.bufferedLines).toBe(0);
-    proc.write({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'after connect' } });
-    await settled();
-    const client = newClient();
-    const notes: unknown[] = [];
-    const both = new Promise<void>((resolve) =>
-      client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
-        notes.push(n.params.data);
-        if (notes.length === 2) resolve();
-      }),
-    );
-    await client.connect(transport);
-    await both;
-    expect(notes).toEqual(['before anyone', 'after connect']);
-  });
+  it(
+    'delivers the lines held while nobody was attached, also ' + 'to a transport connected before the client starts it',
+    async () => {
+      const { proc, relay } = setup();
+      proc.write({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'before anyone' } });
+      await settled();
+      expect(relay.bufferedLines).toBe(1);
+      const transport = relay.connectInProcess();
+      await transport.connect();
+      expect(relay.bufferedLines).toBe(0);
+      proc.write({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'after connect' } });
+      await settled();
+      const client = newClient();
+      const notes: unknown[] = [];
+      const both = new Promise<void>((resolve) =>
+        client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+          notes.push(n.params.data);
+          if (notes.length === 2) resolve();
+        }),
+      );
+      await client.connect(transport);
+      await both;
+      expect(notes).toEqual(['before anyone', 'after connect']);
+    },
+  );
 
   it('an over-limit line closes the transport with 1009 (reported), and a new client works after it', async () => {
     const { relay, events } = setup({ maxLineBytes: 512 });
@@ -435,32 +449,36 @@ describe('InProcessTransport: an SDK Client on the relay', () => {
     });
   });
 
-  it('backpressure: while stdin is full, messages are held in order and their sends wait; they go on once it drains', async () => {
-    const { proc, relay } = setup();
-    const { client } = await connected(relay);
-    const before = proc.lines.length;
-    proc.hold();
-    const state: Record<string, boolean> = {};
-    const track = (name: string, p: Promise<unknown>): Promise<unknown> => p.then(() => (state[name] = true));
-    await track('a', client.sendRootsListChanged()); // written; stdin is full now
-    expect(state).toEqual({ a: true });
-    const b = track('b', client.sendRootsListChanged());
-    const c = track('c', client.notification({ method: 'notifications/cancelled', params: { requestId: 'none' } }));
-    const call = client.callTool({ name: 'echo', arguments: { text: 'after the drain' } });
-    await settled();
-    await settled();
-    expect(state).toEqual({ a: true });
-    expect(proc.lines.length - before).toBe(1);
-    proc.release();
-    await Promise.all([b, c]);
-    expect(await call).toMatchObject({ content: [{ text: 'after the drain' }] });
-    expect(proc.received.slice(-4).map((m) => m.method)).toEqual([
-      'notifications/roots/list_changed',
-      'notifications/roots/list_changed',
-      'notifications/cancelled',
-      'tools/call',
-    ]);
-  });
+  it(
+    'backpressure: while stdin is full, messages are held ' +
+      'in order and their sends wait; they go on once it drains',
+    async () => {
+      const { proc, relay } = setup();
+      const { client } = await connected(relay);
+      const before = proc.lines.length;
+      proc.hold();
+      const state: Record<string, boolean> = {};
+      const track = (name: string, p: Promise<unknown>): Promise<unknown> => p.then(() => (state[name] = true));
+      await track('a', client.sendRootsListChanged()); // written; stdin is full now
+      expect(state).toEqual({ a: true });
+      const b = track('b', client.sendRootsListChanged());
+      const c = track('c', client.notification({ method: 'notifications/cancelled', params: { requestId: 'none' } }));
+      const call = client.callTool({ name: 'echo', arguments: { text: 'after the drain' } });
+      await settled();
+      await settled();
+      expect(state).toEqual({ a: true });
+      expect(proc.lines.length - before).toBe(1);
+      proc.release();
+      await Promise.all([b, c]);
+      expect(await call).toMatchObject({ content: [{ text: 'after the drain' }] });
+      expect(proc.received.slice(-4).map((m) => m.method)).toEqual([
+        'notifications/roots/list_changed',
+        'notifications/roots/list_changed',
+        'notifications/cancelled',
+        'tools/call',
+      ]);
+    },
+  );
 
   it('a request still held by backpressure when the process ends gets the same { phase, code } answer', async () => {
     const { proc, relay } = setup();
@@ -499,24 +517,28 @@ describe('InProcessTransport: an SDK Client on the relay', () => {
     expect(client.getServerVersion()?.name).toBe('scripted');
   });
 
-  it('checks the shape of what it sends (counted as rejected); a value from the process that is not JSON-RPC goes to onerror', async () => {
-    const { proc, relay } = setup();
-    const transport = relay.connectInProcess();
-    const errors: string[] = [];
-    const got: JSONRPCMessage[] = [];
-    transport.onerror = (e) => errors.push(e.message);
-    transport.onmessage = (m) => got.push(m);
-    await transport.start();
-    await expect(transport.send({ id: 1, method: 'x' } as unknown as JSONRPCMessage)).rejects.toMatchObject({
-      code: 'INVALID_ARGUMENT',
-    });
-    expect(relay.stats.rejectedFrames).toBe(1);
-    expect(proc.lines).toEqual([]);
-    proc.stdout.write('[{"jsonrpc":"2.0","method":"a"},{"not":"rpc"}]\n');
-    await settled();
-    expect(got).toEqual([{ jsonrpc: '2.0', method: 'a' }]);
-    expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatch(/not a JSON-RPC message/);
-    await transport.close();
-  });
+  it(
+    'checks the shape of what it sends (counted as rejected); a value from the process ' +
+      'that is not JSON-RPC goes to onerror',
+    async () => {
+      const { proc, relay } = setup();
+      const transport = relay.connectInProcess();
+      const errors: string[] = [];
+      const got: JSONRPCMessage[] = [];
+      transport.onerror = (e) => errors.push(e.message);
+      transport.onmessage = (m) => got.push(m);
+      await transport.start();
+      await expect(transport.send({ id: 1, method: 'x' } as unknown as JSONRPCMessage)).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
+      expect(relay.stats.rejectedFrames).toBe(1);
+      expect(proc.lines).toEqual([]);
+      proc.stdout.write('[{"jsonrpc":"2.0","method":"a"},{"not":"rpc"}]\n');
+      await settled();
+      expect(got).toEqual([{ jsonrpc: '2.0', method: 'a' }]);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(/not a JSON-RPC message/);
+      await transport.close();
+    },
+  );
 });

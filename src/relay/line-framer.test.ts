@@ -79,19 +79,23 @@ describe('LineFramer', () => {
     expect(events).toEqual(['line:ok', 'over:25', 'line:next']);
   });
 
-  it('reports a line over the limit while it is still arriving (size seen so far), skips the rest of it, and recovers after its newline', () => {
-    const { events, framer } = frame(10, [
-      'head\n',
-      'x'.repeat(8),
-      'x'.repeat(8),
-      'x'.repeat(100),
-      'x'.repeat(100),
-      'tail-of-big\n',
-      'after\n',
-    ]);
-    expect(events).toEqual(['line:head', 'over:16', 'line:after']);
-    expect(framer.pendingBytes).toBe(0);
-  });
+  it(
+    'reports a line over the limit while it is still arriving (size seen so far), skips the rest of it, and ' +
+      'recovers after its newline',
+    () => {
+      const { events, framer } = frame(10, [
+        'head\n',
+        'x'.repeat(8),
+        'x'.repeat(8),
+        'x'.repeat(100),
+        'x'.repeat(100),
+        'tail-of-big\n',
+        'after\n',
+      ]);
+      expect(events).toEqual(['line:head', 'over:16', 'line:after']);
+      expect(framer.pendingBytes).toBe(0);
+    },
+  );
 
   it('a line exactly at the limit passes; one byte more does not', () => {
     const { events } = frame(5, ['12345\n', '123456\n', '1234', '5\n', '1234', '56\n']);

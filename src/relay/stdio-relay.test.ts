@@ -102,40 +102,43 @@ function attached(
 const request = (id: number | string, method = 'tools/call') => ({ jsonrpc: '2.0', id, method, params: {} });
 
 describe('StdioRelay: a process that closes its stdout but keeps running', () => {
-  it('answers every request in flight with a runtime / STDOUT_CLOSED error, closes with 4002, and tells its owner', async () => {
-    const proc = fakeProcess(['closed']);
-    const events: string[] = [];
-    let told = 0;
-    const { ws } = attached(proc, events, () => told++);
-    ws.frame(request(1));
-    ws.frame(request('two'));
-    ws.frame({ jsonrpc: '2.0', method: 'notifications/initialized' });
-    await sleep(150);
-    expect(proc.asked).toBe(1);
-    const answers = ws.sent.map(
-      (s) => JSON.parse(s) as { id: unknown; error: { code: number; message: string; data: unknown } },
-    );
-    expect(answers.map((a) => a.id)).toEqual([1, 'two']);
-    for (const a of answers) {
-      expect(a.error).toMatchObject({ code: -32603, data: { phase: 'runtime', code: 'STDOUT_CLOSED' } });
-      expect(a.error.message).toMatch(/closed its stdout but is still running/);
-    }
-    expect(ws.closedWith).toEqual({
-      code: CLOSE_STDOUT_CLOSED,
-      reason: 'the process closed its stdout but is still running',
-    });
-    expect(told).toBe(1);
-    expect(events).toContain(
-      'the process closed its stdout but is still running; 2 request(s) in flight answered with an error',
-    );
-    // A client that comes later is refused with the same reason.
-    const late = new FakeSocket();
-    expect(relays[0]?.attach(late as unknown as WebSocket)).toEqual({
-      attached: false,
-      code: CLOSE_STDOUT_CLOSED,
-      reason: 'the process closed its stdout but is still running',
-    });
-  });
+  it(
+    'answers every request in flight with a runtime / ' + 'STDOUT_CLOSED error, closes with 4002, and tells its owner',
+    async () => {
+      const proc = fakeProcess(['closed']);
+      const events: string[] = [];
+      let told = 0;
+      const { ws } = attached(proc, events, () => told++);
+      ws.frame(request(1));
+      ws.frame(request('two'));
+      ws.frame({ jsonrpc: '2.0', method: 'notifications/initialized' });
+      await sleep(150);
+      expect(proc.asked).toBe(1);
+      const answers = ws.sent.map(
+        (s) => JSON.parse(s) as { id: unknown; error: { code: number; message: string; data: unknown } },
+      );
+      expect(answers.map((a) => a.id)).toEqual([1, 'two']);
+      for (const a of answers) {
+        expect(a.error).toMatchObject({ code: -32603, data: { phase: 'runtime', code: 'STDOUT_CLOSED' } });
+        expect(a.error.message).toMatch(/closed its stdout but is still running/);
+      }
+      expect(ws.closedWith).toEqual({
+        code: CLOSE_STDOUT_CLOSED,
+        reason: 'the process closed its stdout but is still running',
+      });
+      expect(told).toBe(1);
+      expect(events).toContain(
+        'the process closed its stdout but is still running; 2 request(s) in flight answered with an error',
+      );
+      // A client that comes later is refused with the same reason.
+      const late = new FakeSocket();
+      expect(relays[0]?.attach(late as unknown as WebSocket)).toEqual({
+        attached: false,
+        code: CLOSE_STDOUT_CLOSED,
+        reason: 'the process closed its stdout but is still running',
+      });
+    },
+  );
 
   it('never asks while nothing waits, nor while stdout keeps talking, and stops asking once answered', async () => {
     const proc = fakeProcess();
@@ -253,7 +256,8 @@ describe('StdioRelay with a WebSocket peer', () => {
     const ws = new FakeSocket();
     relay.attach(ws as unknown as WebSocket);
     proc.stdout.write(
-      '{ "jsonrpc" : "2.0", "method": "notifications/message", "params": {"s": "\\u00e9"} }\r\nstarting up...\n[{"jsonrpc":"2.0","id":1,"result":{}}]\n',
+      '{ "jsonrpc" : "2.0", "method": "notifications/message", "params": {"s": "\\u00e9"} }\r\n' +
+        'starting up...\n[{"jsonrpc":"2.0","id":1,"result":{}}]\n',
     );
     expect(ws.sent).toEqual([
       '{ "jsonrpc" : "2.0", "method": "notifications/message", "params": {"s": "\\u00e9"} }',
@@ -263,41 +267,49 @@ describe('StdioRelay with a WebSocket peer', () => {
     expect(relay.stats).toMatchObject({ messagesOut: 2, nonJsonLines: 1 });
   });
 
-  it('answers a binary frame, a frame that is not JSON and one that is not JSON-RPC with a JSON-RPC error, and writes none of them', () => {
-    const proc = fakeProcess();
-    const written: string[] = [];
-    proc.stdin.on('data', (c: Buffer) => written.push(c.toString()));
-    const { relay, ws } = attached(proc);
-    ws.emit('message', Buffer.from('{"jsonrpc":"2.0","method":"x"}'), true);
-    ws.emit('message', Buffer.from('{"jsonrpc":'), false);
-    ws.frame({ jsonrpc: '1.0', id: 5, method: 'x' });
-    ws.frame([]);
-    const errors = ws.sent.map((s) => JSON.parse(s) as { id: unknown; error: { code: number; message: string } });
-    expect(errors.map((e) => [e.id, e.error.code])).toEqual([
-      [null, -32600],
-      [null, -32700],
-      [5, -32600],
-      [null, -32600],
-    ]);
-    expect(errors[2]?.error.message).toBe('invalid request: jsonrpc must be "2.0"');
-    expect(relay.stats.rejectedFrames).toBe(4);
-    expect(written).toEqual([]);
-  });
+  it(
+    'answers a binary frame, a frame that is not JSON and one that is not JSON-RPC with a JSON-RPC error, and ' +
+      'writes none of them',
+    () => {
+      const proc = fakeProcess();
+      const written: string[] = [];
+      proc.stdin.on('data', (c: Buffer) => written.push(c.toString()));
+      const { relay, ws } = attached(proc);
+      ws.emit('message', Buffer.from('{"jsonrpc":"2.0","method":"x"}'), true);
+      ws.emit('message', Buffer.from('{"jsonrpc":'), false);
+      ws.frame({ jsonrpc: '1.0', id: 5, method: 'x' });
+      ws.frame([]);
+      const errors = ws.sent.map((s) => JSON.parse(s) as { id: unknown; error: { code: number; message: string } });
+      expect(errors.map((e) => [e.id, e.error.code])).toEqual([
+        [null, -32600],
+        [null, -32700],
+        [5, -32600],
+        [null, -32600],
+      ]);
+      expect(errors[2]?.error.message).toBe('invalid request: jsonrpc must be "2.0"');
+      expect(relay.stats.rejectedFrames).toBe(4);
+      expect(written).toEqual([]);
+    },
+  );
 
-  it('writes a good frame as one line, re-serialised: whitespace and newlines inside the frame never reach stdin as framing', async () => {
-    const proc = fakeProcess();
-    const written: string[] = [];
-    proc.stdin.on('data', (c: Buffer) => written.push(c.toString()));
-    const { relay, ws } = attached(proc);
-    ws.emit(
-      'message',
-      Buffer.from('{\n  "jsonrpc": "2.0",\n  "id": 1,\n  "method": "tools/call",\n  "params": {"text": "a\\nb"}\n}'),
-      false,
-    );
-    await tick();
-    expect(written).toEqual(['{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"text":"a\\nb"}}\n']);
-    expect(relay.stats).toMatchObject({ messagesIn: 1, bytesIn: written[0]?.length });
-  });
+  it(
+    'writes a good frame as one line, re-serialised: whitespace and newlines inside the frame ' +
+      'never reach stdin as framing',
+    async () => {
+      const proc = fakeProcess();
+      const written: string[] = [];
+      proc.stdin.on('data', (c: Buffer) => written.push(c.toString()));
+      const { relay, ws } = attached(proc);
+      ws.emit(
+        'message',
+        Buffer.from('{\n  "jsonrpc": "2.0",\n  "id": 1,\n  "method": "tools/call",\n  "params": {"text": "a\\nb"}\n}'),
+        false,
+      );
+      await tick();
+      expect(written).toEqual(['{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"text":"a\\nb"}}\n']);
+      expect(relay.stats).toMatchObject({ messagesIn: 1, bytesIn: written[0]?.length });
+    },
+  );
 
   it('pauses the socket while stdin is full and resumes it once it drains', async () => {
     const gate = gatedStdin();
@@ -342,61 +354,68 @@ describe('StdioRelay with a WebSocket peer', () => {
     expect(proc.stdout.isPaused()).toBe(false);
   });
 
-  it("refuses a second client with 4409; one that takes over answers the first one's requests (RELAY_DROPPED) and closes it with 4001", () => {
-    const proc = fakeProcess();
-    const events: string[] = [];
-    const { relay, ws: first } = attached(proc, events);
-    first.frame(request(1));
-    const second = new FakeSocket();
-    expect(relay.attach(second as unknown as WebSocket)).toMatchObject({
-      attached: false,
-      code: CLOSE_ALREADY_ATTACHED,
-    });
-    expect(second.closedWith?.code).toBe(CLOSE_ALREADY_ATTACHED);
-    expect(first.closedWith).toBeNull();
-    const third = new FakeSocket();
-    expect(relay.attach(third as unknown as WebSocket, { takeover: true })).toEqual({ attached: true });
-    const answer = JSON.parse(first.sent[0] ?? '') as { id: number; error: { code: number; data: unknown } };
-    expect(answer).toMatchObject({
-      id: 1,
-      error: { code: RELAY_ERROR_CODE, data: { phase: 'runtime', code: 'RELAY_DROPPED' } },
-    });
-    expect(first.closedWith).toEqual({ code: CLOSE_TAKEN_OVER, reason: 'another client took over this process' });
-    proc.stdout.write('{"jsonrpc":"2.0","id":1,"result":{}}\n');
-    expect(third.sent).toHaveLength(1);
-    expect(first.sent).toHaveLength(1);
-    // Frames of the client taken over no longer reach the process.
-    const written: string[] = [];
-    proc.stdin.on('data', (c: Buffer) => written.push(c.toString()));
-    first.frame(request(9));
-    expect(written).toEqual([]);
-    expect(events).toEqual(
-      expect.arrayContaining([
-        'refused a second client (no takeover)',
-        'a new client took over the relay',
-        'client detached',
-      ]),
-    );
-  });
+  it(
+    "refuses a second client with 4409; one that takes over answers the first one's requests (RELAY_DROPPED) and " +
+      'closes it with 4001',
+    () => {
+      const proc = fakeProcess();
+      const events: string[] = [];
+      const { relay, ws: first } = attached(proc, events);
+      first.frame(request(1));
+      const second = new FakeSocket();
+      expect(relay.attach(second as unknown as WebSocket)).toMatchObject({
+        attached: false,
+        code: CLOSE_ALREADY_ATTACHED,
+      });
+      expect(second.closedWith?.code).toBe(CLOSE_ALREADY_ATTACHED);
+      expect(first.closedWith).toBeNull();
+      const third = new FakeSocket();
+      expect(relay.attach(third as unknown as WebSocket, { takeover: true })).toEqual({ attached: true });
+      const answer = JSON.parse(first.sent[0] ?? '') as { id: number; error: { code: number; data: unknown } };
+      expect(answer).toMatchObject({
+        id: 1,
+        error: { code: RELAY_ERROR_CODE, data: { phase: 'runtime', code: 'RELAY_DROPPED' } },
+      });
+      expect(first.closedWith).toEqual({ code: CLOSE_TAKEN_OVER, reason: 'another client took over this process' });
+      proc.stdout.write('{"jsonrpc":"2.0","id":1,"result":{}}\n');
+      expect(third.sent).toHaveLength(1);
+      expect(first.sent).toHaveLength(1);
+      // Frames of the client taken over no longer reach the process.
+      const written: string[] = [];
+      proc.stdin.on('data', (c: Buffer) => written.push(c.toString()));
+      first.frame(request(9));
+      expect(written).toEqual([]);
+      expect(events).toEqual(
+        expect.arrayContaining([
+          'refused a second client (no takeover)',
+          'a new client took over the relay',
+          'client detached',
+        ]),
+      );
+    },
+  );
 
-  it("closes the client with 1009 and a reason on an over-limit line, and relays the next client's lines after it", () => {
-    const proc = fakeProcess();
-    const events: string[] = [];
-    const relay = new StdioRelay(proc, { maxLineBytes: 64, onEvent: (m) => events.push(m) });
-    relays.push(relay);
-    const ws = new FakeSocket();
-    relay.attach(ws as unknown as WebSocket);
-    proc.stdout.write(`{"jsonrpc":"2.0","method":"${'x'.repeat(100)}"}\n`);
-    expect(ws.closedWith?.code).toBe(CLOSE_TOO_BIG);
-    expect(ws.closedWith?.reason).toMatch(/exceeded 64 bytes/);
-    expect(relay.stats.overLimitLines).toBe(1);
-    expect(relay.attached).toBe(false);
-    proc.stdout.write('{"jsonrpc":"2.0","method":"after"}\n');
-    const next = new FakeSocket();
-    relay.attach(next as unknown as WebSocket);
-    expect(next.sent).toEqual(['{"jsonrpc":"2.0","method":"after"}']);
-    expect(events.some((e) => e.startsWith('a stdout line exceeded 64 bytes'))).toBe(true);
-  });
+  it(
+    'closes the client with 1009 and a reason on an over-limit line, ' + "and relays the next client's lines after it",
+    () => {
+      const proc = fakeProcess();
+      const events: string[] = [];
+      const relay = new StdioRelay(proc, { maxLineBytes: 64, onEvent: (m) => events.push(m) });
+      relays.push(relay);
+      const ws = new FakeSocket();
+      relay.attach(ws as unknown as WebSocket);
+      proc.stdout.write(`{"jsonrpc":"2.0","method":"${'x'.repeat(100)}"}\n`);
+      expect(ws.closedWith?.code).toBe(CLOSE_TOO_BIG);
+      expect(ws.closedWith?.reason).toMatch(/exceeded 64 bytes/);
+      expect(relay.stats.overLimitLines).toBe(1);
+      expect(relay.attached).toBe(false);
+      proc.stdout.write('{"jsonrpc":"2.0","method":"after"}\n');
+      const next = new FakeSocket();
+      relay.attach(next as unknown as WebSocket);
+      expect(next.sent).toEqual(['{"jsonrpc":"2.0","method":"after"}']);
+      expect(events.some((e) => e.startsWith('a stdout line exceeded 64 bytes'))).toBe(true);
+    },
+  );
 
   it('pings every heartbeat and terminates a client that missed one', async () => {
     const proc = fakeProcess();
@@ -436,39 +455,45 @@ describe('StdioRelay with a WebSocket peer', () => {
 });
 
 describe('RelayHub', () => {
-  it('mounts its route on anything with upgrade(), finds relays by session and process, and attaches with takeover', () => {
-    const routes: {
-      path: string;
-      protocol: string;
-      check: (req: IncomingMessage, params: Record<string, string>) => void;
-      handler: (ws: WebSocket, req: IncomingMessage, params: Record<string, string>) => void;
-    }[] = [];
-    const router: RelayUpgradeRouter = {
-      upgrade: (path, protocol, check, handler) => routes.push({ path, protocol, check, handler }),
-    };
-    const hub = new RelayHub();
-    hub.mount(router);
-    expect(routes.map((r) => [r.path, r.protocol])).toEqual([['/v1/sessions/{session}/processes/{process}/ws', 'mcp']]);
-    const route = routes[0] as (typeof routes)[number];
-    const req = (headers: Record<string, string> = {}): IncomingMessage => ({ headers }) as unknown as IncomingMessage;
-    expect(() => route.check(req(), { session: 's', process: 'p' })).toThrow(
-      expect.objectContaining({ code: 'NOT_FOUND', phase: 'relay_connect' }) as unknown as Error,
-    );
-    const proc = fakeProcess();
-    const relay = hub.register('s', 'p', proc);
-    relays.push(relay);
-    expect(hub.get('s', 'p')).toBe(relay);
-    expect(hub.get('s', 'q')).toBeUndefined();
-    expect(() => route.check(req(), { session: 's', process: 'p' })).not.toThrow();
-    const a = new FakeSocket();
-    route.handler(a as unknown as WebSocket, req(), { session: 's', process: 'p' });
-    const b = new FakeSocket();
-    route.handler(b as unknown as WebSocket, req({ 'x-mcp-box-takeover': '1' }), { session: 's', process: 'p' });
-    expect(a.closedWith?.code).toBe(CLOSE_TAKEN_OVER);
-    hub.unregister('s', 'p', relay, 'stopped');
-    expect(hub.get('s', 'p')).toBeUndefined();
-    expect(b.closedWith).toEqual({ code: CLOSE_PROCESS_EXITED, reason: 'stopped' });
-  });
+  it(
+    'mounts its route on anything with upgrade(), finds ' + 'relays by session and process, and attaches with takeover',
+    () => {
+      const routes: {
+        path: string;
+        protocol: string;
+        check: (req: IncomingMessage, params: Record<string, string>) => void;
+        handler: (ws: WebSocket, req: IncomingMessage, params: Record<string, string>) => void;
+      }[] = [];
+      const router: RelayUpgradeRouter = {
+        upgrade: (path, protocol, check, handler) => routes.push({ path, protocol, check, handler }),
+      };
+      const hub = new RelayHub();
+      hub.mount(router);
+      expect(routes.map((r) => [r.path, r.protocol])).toEqual([
+        ['/v1/sessions/{session}/processes/{process}/ws', 'mcp'],
+      ]);
+      const route = routes[0] as (typeof routes)[number];
+      const req = (headers: Record<string, string> = {}): IncomingMessage =>
+        ({ headers }) as unknown as IncomingMessage;
+      expect(() => route.check(req(), { session: 's', process: 'p' })).toThrow(
+        expect.objectContaining({ code: 'NOT_FOUND', phase: 'relay_connect' }) as unknown as Error,
+      );
+      const proc = fakeProcess();
+      const relay = hub.register('s', 'p', proc);
+      relays.push(relay);
+      expect(hub.get('s', 'p')).toBe(relay);
+      expect(hub.get('s', 'q')).toBeUndefined();
+      expect(() => route.check(req(), { session: 's', process: 'p' })).not.toThrow();
+      const a = new FakeSocket();
+      route.handler(a as unknown as WebSocket, req(), { session: 's', process: 'p' });
+      const b = new FakeSocket();
+      route.handler(b as unknown as WebSocket, req({ 'x-mcp-box-takeover': '1' }), { session: 's', process: 'p' });
+      expect(a.closedWith?.code).toBe(CLOSE_TAKEN_OVER);
+      hub.unregister('s', 'p', relay, 'stopped');
+      expect(hub.get('s', 'p')).toBeUndefined();
+      expect(b.closedWith).toEqual({ code: CLOSE_PROCESS_EXITED, reason: 'stopped' });
+    },
+  );
 
   it('nothing in src/relay/ imports from src/server/ or src/supervisor/', () => {
     const dir = fileURLToPath(new URL('.', import.meta.url));

@@ -92,14 +92,18 @@ async function healthz(port: number): Promise<number> {
 }
 
 describe('HttpServer: malformed paths', () => {
-  it('a relay upgrade with a malformed percent-escape is a 400 envelope (token checked first), and the server keeps serving', async () => {
-    const { http } = await startServer();
-    const withToken = await raw(http.port, upgrade(RELAY, auth, http.port));
-    expect(withToken.status).toBe(400);
-    expect(JSON.parse(withToken.body)).toMatchObject({ error: { code: 'INVALID_ARGUMENT' } });
-    expect((await raw(http.port, upgrade(RELAY, {}, http.port))).status).toBe(401);
-    expect(await healthz(http.port)).toBe(200);
-  });
+  it(
+    'a relay upgrade with a malformed percent-escape is a 400 envelope (token checked first), ' +
+      'and the server keeps serving',
+    async () => {
+      const { http } = await startServer();
+      const withToken = await raw(http.port, upgrade(RELAY, auth, http.port));
+      expect(withToken.status).toBe(400);
+      expect(JSON.parse(withToken.body)).toMatchObject({ error: { code: 'INVALID_ARGUMENT' } });
+      expect((await raw(http.port, upgrade(RELAY, {}, http.port))).status).toBe(401);
+      expect(await healthz(http.port)).toBe(200);
+    },
+  );
 
   it('a plain route with a malformed percent-escape is a 400 envelope with a token, 401 without one', async () => {
     const { http } = await startServer();
@@ -163,31 +167,35 @@ describe("HttpServer: requests Node's parser refuses", () => {
     expect(await healthz(http.port)).toBe(200);
   });
 
-  it('a later request on a kept-alive connection that stalls in its headers gets a 408 error envelope after the answer to the first', async () => {
-    const { http } = await startServer({ headersTimeoutMs: 400 });
-    const socket = connect(http.port, '127.0.0.1');
-    socket.on('error', () => undefined);
-    let whole = '';
-    socket.on('data', (c: Buffer) => (whole += c.toString('utf8')));
-    socket.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${http.port}\r\n\r\nGET /healthz HTTP/1.1\r\nX-Stalled: `);
-    await new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(
-            new Error(`the server did not close the stalled connection within 3 s (got ${JSON.stringify(whole)})`),
-          ),
-        3000,
-      );
-      socket.once('close', () => resolve(clearTimeout(timer)));
-    });
-    expect(whole).toMatch(/^HTTP\/1\.1 200 /);
-    const second = whole.slice(whole.indexOf('HTTP/1.1', 1));
-    const [head = '', body = ''] = second.split('\r\n\r\n');
-    const got = answer({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), head, body });
-    expect(got.status).toBe(408);
-    expect(got.headers.connection).toBe('close');
-    expect(got.json).toMatchObject({ error: { code: 'REQUEST_TIMEOUT' } });
-  });
+  it(
+    'a later request on a kept-alive connection that stalls in its headers gets a 408 error envelope after the ' +
+      'answer to the first',
+    async () => {
+      const { http } = await startServer({ headersTimeoutMs: 400 });
+      const socket = connect(http.port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      let whole = '';
+      socket.on('data', (c: Buffer) => (whole += c.toString('utf8')));
+      socket.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${http.port}\r\n\r\nGET /healthz HTTP/1.1\r\nX-Stalled: `);
+      await new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(`the server did not close the stalled connection within 3 s (got ${JSON.stringify(whole)})`),
+            ),
+          3000,
+        );
+        socket.once('close', () => resolve(clearTimeout(timer)));
+      });
+      expect(whole).toMatch(/^HTTP\/1\.1 200 /);
+      const second = whole.slice(whole.indexOf('HTTP/1.1', 1));
+      const [head = '', body = ''] = second.split('\r\n\r\n');
+      const got = answer({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), head, body });
+      expect(got.status).toBe(408);
+      expect(got.headers.connection).toBe('close');
+      expect(got.json).toMatchObject({ error: { code: 'REQUEST_TIMEOUT' } });
+    },
+  );
 });
 
 describe('HttpServer: unexpected errors in handlers', () => {
@@ -283,23 +291,28 @@ describe('HttpServer: timeouts', () => {
     });
   });
 
-  it('the request timeout covers receiving the request only: slow answers, streams and WebSockets outlive it', async () => {
-    const { http } = await startServer({ headersTimeoutMs: 200, requestTimeoutMs: 300 });
-    const slow = await raw(http.port, get('/v1/slow', auth));
-    expect(slow.status).toBe(200);
-    const stream = await raw(http.port, get('/v1/stream', auth));
-    expect(stream.body).toContain('done');
-    const ws = new WebSocket(`ws://127.0.0.1:${http.port}/v1/sessions/s/processes/p/ws`, 'mcp', { headers: auth });
-    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-    await new Promise((r) => setTimeout(r, 900));
-    ws.send('still here');
-    expect(
-      await new Promise<string>((resolve, reject) =>
-        ws.once('message', (d: Buffer) => resolve(d.toString('utf8'))).once('close', () => reject(new Error('closed'))),
-      ),
-    ).toBe('still here');
-    ws.close();
-  });
+  it(
+    'the request timeout covers receiving the request ' + 'only: slow answers, streams and WebSockets outlive it',
+    async () => {
+      const { http } = await startServer({ headersTimeoutMs: 200, requestTimeoutMs: 300 });
+      const slow = await raw(http.port, get('/v1/slow', auth));
+      expect(slow.status).toBe(200);
+      const stream = await raw(http.port, get('/v1/stream', auth));
+      expect(stream.body).toContain('done');
+      const ws = new WebSocket(`ws://127.0.0.1:${http.port}/v1/sessions/s/processes/p/ws`, 'mcp', { headers: auth });
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      await new Promise((r) => setTimeout(r, 900));
+      ws.send('still here');
+      expect(
+        await new Promise<string>((resolve, reject) =>
+          ws
+            .once('message', (d: Buffer) => resolve(d.toString('utf8')))
+            .once('close', () => reject(new Error('closed'))),
+        ),
+      ).toBe('still here');
+      ws.close();
+    },
+  );
 });
 
 interface Answer {
@@ -325,7 +338,8 @@ describe('HttpServer: request bodies', () => {
     socket.on('error', () => undefined);
     await new Promise((r) => socket.once('connect', r));
     socket.write(
-      `POST /v1/echo HTTP/1.1\r\nHost: 127.0.0.1:${http.port}\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":`,
+      `POST /v1/echo HTTP/1.1\r\nHost: 127.0.0.1:${http.port}\r\nAuthorization: Bearer ${TOKEN}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":`,
     );
     await new Promise((r) => setTimeout(r, 50));
     socket.destroy();
@@ -334,57 +348,64 @@ describe('HttpServer: request bodies', () => {
     expect(await healthz(http.port)).toBe(200);
   });
 
-  it('a 20 MiB body gets a 413 envelope with Connection: close, and the next request through the same keep-alive agent succeeds', async () => {
-    const { http } = await startServer({ maxBodyBytes: MiB });
-    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-    try {
-      const big = await send(agent, http.port, { method: 'POST', path: '/v1/echo', body: jsonBody(20 * MiB) });
-      expect(big.status).toBe(413);
-      expect(big.headers.connection).toBe('close');
-      expect(JSON.parse(big.body)).toMatchObject({
-        error: { code: 'PAYLOAD_TOO_LARGE', message: expect.stringContaining(String(MiB)) },
-      });
-      const next = await send(agent, http.port, { method: 'POST', path: '/v1/echo', body: jsonBody(1000) });
-      expect(next.status).toBe(200);
-    } finally {
-      agent.destroy();
-    }
-  });
-
-  it('a client still writing a chunked body when the 413 is sent receives it (no EPIPE/ECONNRESET), every time', async () => {
-    const { http } = await startServer({ maxBodyBytes: MiB });
-    const answers: (number | string)[] = [];
-    for (let trial = 0; trial < 10; trial++) {
+  it(
+    'a 20 MiB body gets a 413 envelope with Connection: close, and the next request through ' +
+      'the same keep-alive agent succeeds',
+    async () => {
+      const { http } = await startServer({ maxBodyBytes: MiB });
       const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-      answers.push(
-        await new Promise<number | string>((resolve) => {
-          const req = request(
-            {
-              agent,
-              host: '127.0.0.1',
-              port: http.port,
-              method: 'POST',
-              path: '/v1/echo',
-              headers: { ...auth, 'Transfer-Encoding': 'chunked' },
-            },
-            (res) => {
-              res.resume().on('end', () => resolve(res.statusCode ?? 0));
-            },
-          );
-          req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-          let chunks = 0;
-          const writeNext = (): void => {
-            if (chunks++ === 20) return void req.end();
-            req.write(Buffer.alloc(MiB, 97));
-            setTimeout(writeNext, 5);
-          };
-          writeNext();
-        }),
-      );
-      agent.destroy();
-    }
-    expect(answers).toEqual(Array(10).fill(413));
-  });
+      try {
+        const big = await send(agent, http.port, { method: 'POST', path: '/v1/echo', body: jsonBody(20 * MiB) });
+        expect(big.status).toBe(413);
+        expect(big.headers.connection).toBe('close');
+        expect(JSON.parse(big.body)).toMatchObject({
+          error: { code: 'PAYLOAD_TOO_LARGE', message: expect.stringContaining(String(MiB)) },
+        });
+        const next = await send(agent, http.port, { method: 'POST', path: '/v1/echo', body: jsonBody(1000) });
+        expect(next.status).toBe(200);
+      } finally {
+        agent.destroy();
+      }
+    },
+  );
+
+  it(
+    'a client still writing a chunked body when the 413 ' + 'is sent receives it (no EPIPE/ECONNRESET), every time',
+    async () => {
+      const { http } = await startServer({ maxBodyBytes: MiB });
+      const answers: (number | string)[] = [];
+      for (let trial = 0; trial < 10; trial++) {
+        const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+        answers.push(
+          await new Promise<number | string>((resolve) => {
+            const req = request(
+              {
+                agent,
+                host: '127.0.0.1',
+                port: http.port,
+                method: 'POST',
+                path: '/v1/echo',
+                headers: { ...auth, 'Transfer-Encoding': 'chunked' },
+              },
+              (res) => {
+                res.resume().on('end', () => resolve(res.statusCode ?? 0));
+              },
+            );
+            req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+            let chunks = 0;
+            const writeNext = (): void => {
+              if (chunks++ === 20) return void req.end();
+              req.write(Buffer.alloc(MiB, 97));
+              setTimeout(writeNext, 5);
+            };
+            writeNext();
+          }),
+        );
+        agent.destroy();
+      }
+      expect(answers).toEqual(Array(10).fill(413));
+    },
+  );
 
   it('a body just over the limit, sent in full, is a 413 too, and the agent goes on', async () => {
     const { http } = await startServer({ maxBodyBytes: MiB });

@@ -20,14 +20,18 @@ const doc = openApiDocument(routes) as unknown as Doc;
 const responses = (path: string, method: string): Responses => doc.paths[path]?.[method]?.responses ?? {};
 
 describe('openApiDocument: error responses', () => {
-  it('lists 413 PAYLOAD_TOO_LARGE on every route that reads a body (POST, with or without a schema), and not on GETs', () => {
-    expect(responses('/v1/servers', 'post')['413']).toEqual({ $ref: '#/components/responses/PayloadTooLarge' });
-    expect(responses('/v1/servers/{name}/restart', 'post')['413']).toEqual({
-      $ref: '#/components/responses/PayloadTooLarge',
-    });
-    expect(responses('/v1/servers/{name}', 'get')['413']).toBeUndefined();
-    expect(responses('/healthz', 'get')['413']).toBeUndefined();
-  });
+  it(
+    'lists 413 PAYLOAD_TOO_LARGE on every route that reads ' +
+      'a body (POST, with or without a schema), and not on GETs',
+    () => {
+      expect(responses('/v1/servers', 'post')['413']).toEqual({ $ref: '#/components/responses/PayloadTooLarge' });
+      expect(responses('/v1/servers/{name}/restart', 'post')['413']).toEqual({
+        $ref: '#/components/responses/PayloadTooLarge',
+      });
+      expect(responses('/v1/servers/{name}', 'get')['413']).toBeUndefined();
+      expect(responses('/healthz', 'get')['413']).toBeUndefined();
+    },
+  );
 
   it('lists 400 where a path parameter may be malformed or a body invalid, and not on a plain GET', () => {
     expect(responses('/v1/servers/{name}', 'get')['400']).toEqual({ $ref: '#/components/responses/BadRequest' });
@@ -38,15 +42,18 @@ describe('openApiDocument: error responses', () => {
     expect(responses('/healthz', 'get')['400']).toBeUndefined();
   });
 
-  it('the shared responses are the error envelope, named by their code, and every route keeps its default envelope', () => {
-    for (const name of ['BadRequest', 'PayloadTooLarge']) {
-      expect(doc.components.responses[name]?.content['application/json']?.schema).toEqual({
-        $ref: '#/components/schemas/ErrorEnvelope',
-      });
-    }
-    expect(doc.components.responses.PayloadTooLarge?.description).toMatch(/^PAYLOAD_TOO_LARGE\b/);
-    expect(doc.components.responses.BadRequest?.description).toMatch(/^INVALID_ARGUMENT\b/);
-    for (const r of routes)
-      expect(responses(r.path, r.method.toLowerCase()).default?.description).toBe('Error envelope');
-  });
+  it(
+    'the shared responses are the error envelope, named by ' + 'their code, and every route keeps its default envelope',
+    () => {
+      for (const name of ['BadRequest', 'PayloadTooLarge']) {
+        expect(doc.components.responses[name]?.content['application/json']?.schema).toEqual({
+          $ref: '#/components/schemas/ErrorEnvelope',
+        });
+      }
+      expect(doc.components.responses.PayloadTooLarge?.description).toMatch(/^PAYLOAD_TOO_LARGE\b/);
+      expect(doc.components.responses.BadRequest?.description).toMatch(/^INVALID_ARGUMENT\b/);
+      for (const r of routes)
+        expect(responses(r.path, r.method.toLowerCase()).default?.description).toBe('Error envelope');
+    },
+  );
 });

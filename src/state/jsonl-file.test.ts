@@ -23,24 +23,28 @@ function unwritablePath(): { blocker: string; path: string } {
 }
 
 describe('JsonlFile: write errors', () => {
-  it('a failing write throws from neither the constructor, append, flush nor the timer; each failure is counted and reported', async () => {
-    const { path } = unwritablePath();
-    const reported: Error[] = [];
-    const f = new JsonlFile(path, 1024 * 1024, { onWriteError: (err) => reported.push(err) });
-    const afterConstructor = f.writeErrors;
-    expect(afterConstructor).toBe(1); // its directory could not be made
-    f.append({ n: 1 });
-    f.flush();
-    expect(f.writeErrors).toBe(2);
-    expect(f.droppedRecords).toBe(1);
-    expect(f.lastWriteError).toMatch(/ENOTDIR/);
-    f.append({ n: 2 }); // flushed by the timer: a throw there would be an uncaught exception
-    await sleep(250);
-    expect(f.writeErrors).toBe(3);
-    expect(f.droppedRecords).toBe(2);
-    expect(reported).toHaveLength(3);
-    expect(reported.every((e) => (e as NodeJS.ErrnoException).code === 'ENOTDIR')).toBe(true);
-  });
+  it(
+    'a failing write throws from neither the constructor, append, flush nor the timer; ' +
+      'each failure is counted and reported',
+    async () => {
+      const { path } = unwritablePath();
+      const reported: Error[] = [];
+      const f = new JsonlFile(path, 1024 * 1024, { onWriteError: (err) => reported.push(err) });
+      const afterConstructor = f.writeErrors;
+      expect(afterConstructor).toBe(1); // its directory could not be made
+      f.append({ n: 1 });
+      f.flush();
+      expect(f.writeErrors).toBe(2);
+      expect(f.droppedRecords).toBe(1);
+      expect(f.lastWriteError).toMatch(/ENOTDIR/);
+      f.append({ n: 2 }); // flushed by the timer: a throw there would be an uncaught exception
+      await sleep(250);
+      expect(f.writeErrors).toBe(3);
+      expect(f.droppedRecords).toBe(2);
+      expect(reported).toHaveLength(3);
+      expect(reported.every((e) => (e as NodeJS.ErrnoException).code === 'ENOTDIR')).toBe(true);
+    },
+  );
 
   it('a throwing onWriteError callback does not escape either', () => {
     const f = new JsonlFile(unwritablePath().path, 1024, {
@@ -69,26 +73,29 @@ describe('JsonlFile: write errors', () => {
     expect(statSync(path).mode & 0o777).toBe(0o600);
   });
 
-  it('a rotation that fails is counted, the batch is dropped so the file stays within its cap, and serving goes on', () => {
-    const dir = tempDir();
-    const path = join(dir, 'x.jsonl');
-    mkdirSync(join(`${path}.1`, 'in-the-way'), { recursive: true }); // renaming onto a non-empty directory fails
-    const reported: string[] = [];
-    const f = new JsonlFile(path, 200, {
-      onWriteError: (err) => reported.push((err as NodeJS.ErrnoException).code ?? ''),
-    });
-    for (let i = 0; i < 20; i++) {
-      f.append({ i, pad: 'x'.repeat(20) });
+  it(
+    'a rotation that fails is counted, the batch is dropped ' + 'so the file stays within its cap, and serving goes on',
+    () => {
+      const dir = tempDir();
+      const path = join(dir, 'x.jsonl');
+      mkdirSync(join(`${path}.1`, 'in-the-way'), { recursive: true }); // renaming onto a non-empty directory fails
+      const reported: string[] = [];
+      const f = new JsonlFile(path, 200, {
+        onWriteError: (err) => reported.push((err as NodeJS.ErrnoException).code ?? ''),
+      });
+      for (let i = 0; i < 20; i++) {
+        f.append({ i, pad: 'x'.repeat(20) });
+        f.flush();
+      }
+      expect(f.writeErrors).toBeGreaterThan(0);
+      expect(reported.every((code) => code === 'EISDIR' || code === 'ENOTEMPTY')).toBe(true);
+      expect(statSync(path).size).toBeLessThanOrEqual(200);
+      rmSync(`${path}.1`, { recursive: true });
+      f.append({ i: 99 });
       f.flush();
-    }
-    expect(f.writeErrors).toBeGreaterThan(0);
-    expect(reported.every((code) => code === 'EISDIR' || code === 'ENOTEMPTY')).toBe(true);
-    expect(statSync(path).size).toBeLessThanOrEqual(200);
-    rmSync(`${path}.1`, { recursive: true });
-    f.append({ i: 99 });
-    f.flush();
-    expect(f.readAll<{ i: number }>().at(-1)?.i).toBe(99);
-  });
+      expect(f.readAll<{ i: number }>().at(-1)?.i).toBe(99);
+    },
+  );
 });
 
 describe('JsonlFile: pending bytes', () => {

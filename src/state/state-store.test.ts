@@ -135,38 +135,42 @@ describe('StateStore', () => {
     ).toHaveLength(1);
   });
 
-  it('a state directory that cannot be written never throws into its callers; each failure is reported with its path', () => {
-    const blocker = join(tempDir(), 'not-a-dir');
-    writeFileSync(blocker, 'a regular file');
-    const reported: { code: string | undefined; path: string }[] = [];
-    const store = new StateStore(join(blocker, 'state'), undefined, {
-      onWriteError: (err, path) => reported.push({ code: (err as NodeJS.ErrnoException).code, path }),
-    });
-    const task: TaskRecord = {
-      id: 'task_1',
-      kind: 'install',
-      subject: 'a',
-      state: 'working',
-      progress: 'starting',
-      startedAt: 't0',
-      endedAt: null,
-      elapsedMs: 0,
-      outputLines: 0,
-      error: null,
-    };
-    expect(() => {
-      store.appendLog('a', { seq: 1, at: 't', source: 'lifecycle', text: 'one' });
-      store.appendTask(task); // flushed at once
-      store.flush();
-    }).not.toThrow();
-    expect(store.writeErrors).toBe(reported.length);
-    expect(reported.length).toBeGreaterThanOrEqual(3);
-    expect(reported.every((r) => r.code === 'ENOTDIR')).toBe(true);
-    expect(reported.map((r) => r.path)).toEqual(
-      expect.arrayContaining([
-        join(blocker, 'state', 'tasks.jsonl'),
-        join(blocker, 'state', 'servers', 'a', 'log.jsonl'),
-      ]),
-    );
-  });
+  it(
+    'a state directory that cannot be written never throws ' +
+      'into its callers; each failure is reported with its path',
+    () => {
+      const blocker = join(tempDir(), 'not-a-dir');
+      writeFileSync(blocker, 'a regular file');
+      const reported: { code: string | undefined; path: string }[] = [];
+      const store = new StateStore(join(blocker, 'state'), undefined, {
+        onWriteError: (err, path) => reported.push({ code: (err as NodeJS.ErrnoException).code, path }),
+      });
+      const task: TaskRecord = {
+        id: 'task_1',
+        kind: 'install',
+        subject: 'a',
+        state: 'working',
+        progress: 'starting',
+        startedAt: 't0',
+        endedAt: null,
+        elapsedMs: 0,
+        outputLines: 0,
+        error: null,
+      };
+      expect(() => {
+        store.appendLog('a', { seq: 1, at: 't', source: 'lifecycle', text: 'one' });
+        store.appendTask(task); // flushed at once
+        store.flush();
+      }).not.toThrow();
+      expect(store.writeErrors).toBe(reported.length);
+      expect(reported.length).toBeGreaterThanOrEqual(3);
+      expect(reported.every((r) => r.code === 'ENOTDIR')).toBe(true);
+      expect(reported.map((r) => r.path)).toEqual(
+        expect.arrayContaining([
+          join(blocker, 'state', 'tasks.jsonl'),
+          join(blocker, 'state', 'servers', 'a', 'log.jsonl'),
+        ]),
+      );
+    },
+  );
 });

@@ -34,34 +34,40 @@ function fakeProc(calls: string[]): ManagedProcess {
 }
 
 describe('Attempt', () => {
-  it('the first failure ends it, becomes its signal’s reason and resolves `ended`; later ones are ignored', async () => {
-    const a = new Attempt(session, hub([]), 's', () => undefined);
-    const first = { error: new BoxError('PROCESS_EXITED', 'runtime', 'first') };
-    a.fail(first);
-    a.fail({ error: new BoxError('SERVER_UNRESPONSIVE', 'runtime', 'second') });
-    expect(a.signal.aborted).toBe(true);
-    expect(a.signal.reason).toBe(first);
-    expect(a.failure).toBe(first);
-    await expect(a.ended).resolves.toBe(first);
-  });
+  it(
+    'the first failure ends it, becomes its signal’s ' + 'reason and resolves `ended`; later ones are ignored',
+    async () => {
+      const a = new Attempt(session, hub([]), 's', () => undefined);
+      const first = { error: new BoxError('PROCESS_EXITED', 'runtime', 'first') };
+      a.fail(first);
+      a.fail({ error: new BoxError('SERVER_UNRESPONSIVE', 'runtime', 'second') });
+      expect(a.signal.aborted).toBe(true);
+      expect(a.signal.reason).toBe(first);
+      expect(a.failure).toBe(first);
+      await expect(a.ended).resolves.toBe(first);
+    },
+  );
 
-  it('close() runs the teardown hooks, closes the client, unregisters the relay and stops the process, once', async () => {
-    const calls: string[] = [];
-    const a = new Attempt(session, hub(calls), 's', (line) => calls.push(`log ${line}`));
-    a.proc = fakeProc(calls);
-    a.relay = {} as never;
-    a.client = { close: async () => void calls.push('client close') } as never;
-    a.onClose((reason) => calls.push(`hook: ${reason}`));
-    await Promise.all([a.close('done'), a.close('again')]);
-    await a[Symbol.asyncDispose]();
-    expect(calls).toEqual([
-      'hook: done',
-      'client close',
-      'unregister s: done',
-      'stop',
-      'log process stopped (eof, exit 0)',
-    ]);
-  });
+  it(
+    'close() runs the teardown hooks, closes the client, ' + 'unregisters the relay and stops the process, once',
+    async () => {
+      const calls: string[] = [];
+      const a = new Attempt(session, hub(calls), 's', (line) => calls.push(`log ${line}`));
+      a.proc = fakeProc(calls);
+      a.relay = {} as never;
+      a.client = { close: async () => void calls.push('client close') } as never;
+      a.onClose((reason) => calls.push(`hook: ${reason}`));
+      await Promise.all([a.close('done'), a.close('again')]);
+      await a[Symbol.asyncDispose]();
+      expect(calls).toEqual([
+        'hook: done',
+        'client close',
+        'unregister s: done',
+        'stop',
+        'log process stopped (eof, exit 0)',
+      ]);
+    },
+  );
 
   it('exitSoon: the exit record within the wait, else null', async () => {
     const calls: string[] = [];
@@ -75,17 +81,23 @@ describe('Attempt', () => {
 });
 
 describe('stamped', () => {
-  it('an error of no particular phase gets the phase that was running; others keep theirs; a non-BoxError is INTERNAL_ERROR', () => {
-    expect(stamped(new BoxError('EXEC_FAILED', 'runtime', 'x'), 'dep_install')).toMatchObject({
-      code: 'EXEC_FAILED',
-      phase: 'dep_install',
-      message: 'x',
-    });
-    expect(stamped(new BoxError('STAGE_FAILED', 'workspace_stage', 'x'), 'dep_install').phase).toBe('workspace_stage');
-    expect(stamped(new TypeError('oops'), 'process_start')).toMatchObject({
-      code: 'INTERNAL_ERROR',
-      phase: 'process_start',
-      message: 'oops',
-    });
-  });
+  it(
+    'an error of no particular phase gets the phase that was running; others keep theirs; ' +
+      'a non-BoxError is INTERNAL_ERROR',
+    () => {
+      expect(stamped(new BoxError('EXEC_FAILED', 'runtime', 'x'), 'dep_install')).toMatchObject({
+        code: 'EXEC_FAILED',
+        phase: 'dep_install',
+        message: 'x',
+      });
+      expect(stamped(new BoxError('STAGE_FAILED', 'workspace_stage', 'x'), 'dep_install').phase).toBe(
+        'workspace_stage',
+      );
+      expect(stamped(new TypeError('oops'), 'process_start')).toMatchObject({
+        code: 'INTERNAL_ERROR',
+        phase: 'process_start',
+        message: 'oops',
+      });
+    },
+  );
 });

@@ -227,45 +227,49 @@ describe('states', () => {
     expect(fake.pings).toBe(0);
   });
 
-  it('a crash after ready: ready → backoff → starting → ready; the record has phase runtime, exit code, signal, stderr tail', async () => {
-    const s = await supervisor();
-    fake.script('a', (attempt) => ({ stderr: `server starting (attempt ${attempt})\n` }));
-    s.add('a', SERVER);
-    await inState('a', 'ready');
-    fake.process('a').exit({ code: 3, stderr: 'Traceback: boom\nValueError: bad thing\n' });
-    const backoff = await inState('a', 'backoff');
-    expect(backoff.phase).toBe('runtime');
-    expect(backoff.pid).toBeUndefined();
-    expect(backoff.error).toMatchObject({
-      phase: 'runtime',
-      code: 'PROCESS_EXITED',
-      retryable: true,
-      exitCode: 3,
-      signal: null,
-      oomKilled: false,
-      attempt: 1,
-      maxAttempts: 6,
-    });
-    expect(backoff.error?.message).toContain('exited with code 3');
-    expect(backoff.error?.stderrTail).toContain('server starting (attempt 1)');
-    expect(backoff.error?.stderrTail).toContain('ValueError: bad thing');
-    expect(Date.parse(backoff.error?.nextRetryAt ?? '')).toBeGreaterThanOrEqual(Date.parse(backoff.error?.at ?? ''));
+  it(
+    'a crash after ready: ready → backoff → starting → ready; the record has phase runtime, ' +
+      'exit code, signal, stderr tail',
+    async () => {
+      const s = await supervisor();
+      fake.script('a', (attempt) => ({ stderr: `server starting (attempt ${attempt})\n` }));
+      s.add('a', SERVER);
+      await inState('a', 'ready');
+      fake.process('a').exit({ code: 3, stderr: 'Traceback: boom\nValueError: bad thing\n' });
+      const backoff = await inState('a', 'backoff');
+      expect(backoff.phase).toBe('runtime');
+      expect(backoff.pid).toBeUndefined();
+      expect(backoff.error).toMatchObject({
+        phase: 'runtime',
+        code: 'PROCESS_EXITED',
+        retryable: true,
+        exitCode: 3,
+        signal: null,
+        oomKilled: false,
+        attempt: 1,
+        maxAttempts: 6,
+      });
+      expect(backoff.error?.message).toContain('exited with code 3');
+      expect(backoff.error?.stderrTail).toContain('server starting (attempt 1)');
+      expect(backoff.error?.stderrTail).toContain('ValueError: bad thing');
+      expect(Date.parse(backoff.error?.nextRetryAt ?? '')).toBeGreaterThanOrEqual(Date.parse(backoff.error?.at ?? ''));
 
-    const again = await nth('a', 'ready', 2);
-    expect(again).toMatchObject({ state: 'ready', restarts: 1 });
-    expect(again.pid).toBe(fake.process('a').pid);
-    expect(fake.processes('a')).toHaveLength(2);
-    // The last failure stays visible on the ready server.
-    expect(again.error).toMatchObject({ code: 'PROCESS_EXITED' });
-    expect(states('a')).toEqual(['starting', 'ready', 'backoff', 'starting', 'ready']);
-    // Every transition was a 'status' event; backoff carries its error.
-    const transitions = events.filter((e) => e.name === 'a' && e.previous !== e.state);
-    expect(transitions.map((e) => e.state)).toEqual(states('a'));
-    expect(transitions.find((e) => e.state === 'backoff')?.error).toMatchObject({
-      code: 'PROCESS_EXITED',
-      exitCode: 3,
-    });
-  });
+      const again = await nth('a', 'ready', 2);
+      expect(again).toMatchObject({ state: 'ready', restarts: 1 });
+      expect(again.pid).toBe(fake.process('a').pid);
+      expect(fake.processes('a')).toHaveLength(2);
+      // The last failure stays visible on the ready server.
+      expect(again.error).toMatchObject({ code: 'PROCESS_EXITED' });
+      expect(states('a')).toEqual(['starting', 'ready', 'backoff', 'starting', 'ready']);
+      // Every transition was a 'status' event; backoff carries its error.
+      const transitions = events.filter((e) => e.name === 'a' && e.previous !== e.state);
+      expect(transitions.map((e) => e.state)).toEqual(states('a'));
+      expect(transitions.find((e) => e.state === 'backoff')?.error).toMatchObject({
+        code: 'PROCESS_EXITED',
+        exitCode: 3,
+      });
+    },
+  );
 
   it('a crash by a signal: the exit code is 128 + n and the record names the signal', async () => {
     const s = await supervisor();
@@ -500,33 +504,40 @@ describe('the same start failure twice in a row', () => {
     expect(failed.error?.nextRetryAt).toBeUndefined();
   });
 
-  it('a process that exits at start with the same error twice (a missing env var) → failed with its exit record', async () => {
-    const s = await supervisor();
-    fake.script('a', { initialize: { exit: { code: 1, stderr: 'Error: API_KEY is not set\n' } } });
-    s.add('a', SERVER);
-    const failed = await inState('a', 'failed');
-    expect(failed.error).toMatchObject({
-      phase: 'mcp_init',
-      code: 'PROCESS_EXITED',
-      exitCode: 1,
-      retryable: false,
-      sameFailureCount: 2,
-      attempt: 2,
-    });
-    expect(failed.error?.stderrTail).toContain('API_KEY is not set');
-    expect(fake.processes('a')).toHaveLength(2);
-  });
+  it(
+    'a process that exits at start with the same error ' + 'twice (a missing env var) → failed with its exit record',
+    async () => {
+      const s = await supervisor();
+      fake.script('a', { initialize: { exit: { code: 1, stderr: 'Error: API_KEY is not set\n' } } });
+      s.add('a', SERVER);
+      const failed = await inState('a', 'failed');
+      expect(failed.error).toMatchObject({
+        phase: 'mcp_init',
+        code: 'PROCESS_EXITED',
+        exitCode: 1,
+        retryable: false,
+        sameFailureCount: 2,
+        attempt: 2,
+      });
+      expect(failed.error?.stderrTail).toContain('API_KEY is not set');
+      expect(fake.processes('a')).toHaveLength(2);
+    },
+  );
 
   // A regression test: before the Attempt refactor, the catch around the relay connect re-wrapped
   // the exit error of a process that had already ended as RELAY_CONNECT_FAILED (no exit code, and
   // never "the same failure", so the whole budget was spent).
-  it('a process that has already exited when the relay connects is recorded with its exit (PROCESS_EXITED, exit code), twice → failed', async () => {
-    const s = await supervisor();
-    fake.script('a', { exit: { afterMs: 0, code: 1, stderr: 'Error: API_KEY is not set\n' } });
-    s.add('a', SERVER);
-    const failed = await inState('a', 'failed');
-    expect(failed.error).toMatchObject({ code: 'PROCESS_EXITED', exitCode: 1, sameFailureCount: 2, attempt: 2 });
-  });
+  it(
+    'a process that has already exited when the relay connects is recorded with its exit ' +
+      '(PROCESS_EXITED, exit code), twice → failed',
+    async () => {
+      const s = await supervisor();
+      fake.script('a', { exit: { afterMs: 0, code: 1, stderr: 'Error: API_KEY is not set\n' } });
+      s.add('a', SERVER);
+      const failed = await inState('a', 'failed');
+      expect(failed.error).toMatchObject({ code: 'PROCESS_EXITED', exitCode: 1, sameFailureCount: 2, attempt: 2 });
+    },
+  );
 
   it('a command that is not there (exit 127) → process_start / PROCESS_START_FAILED, twice → failed', async () => {
     const s = await supervisor();
@@ -609,39 +620,45 @@ describe('faults at run time', () => {
     await nth('a', 'ready', 2);
   });
 
-  it('a write past the file cap (SIGXFSZ): DISK_QUOTA_EXCEEDED, and its folders are cleared before the next start', async () => {
-    const s = await supervisor();
-    s.add('a', SERVER);
-    const ready = await inState('a', 'ready');
-    const identity = fake.process('a').identity;
-    fake.process('a').exit({ signal: 'SIGXFSZ' });
-    const backoff = await nth('a', 'backoff', 1);
-    expect(backoff.error).toMatchObject({
-      phase: 'runtime',
-      code: 'DISK_QUOTA_EXCEEDED',
-      exitCode: 153,
-      signal: 'SIGXFSZ',
-    });
-    expect(backoff.error?.message).toContain('SIGXFSZ');
-    const again = await nth('a', 'ready', 2);
-    expect(fake.released).toContainEqual(identity);
-    expect(again.workspace).not.toBe(ready.workspace);
-  });
+  it(
+    'a write past the file cap (SIGXFSZ): DISK_QUOTA_EXCEEDED, ' + 'and its folders are cleared before the next start',
+    async () => {
+      const s = await supervisor();
+      s.add('a', SERVER);
+      const ready = await inState('a', 'ready');
+      const identity = fake.process('a').identity;
+      fake.process('a').exit({ signal: 'SIGXFSZ' });
+      const backoff = await nth('a', 'backoff', 1);
+      expect(backoff.error).toMatchObject({
+        phase: 'runtime',
+        code: 'DISK_QUOTA_EXCEEDED',
+        exitCode: 153,
+        signal: 'SIGXFSZ',
+      });
+      expect(backoff.error?.message).toContain('SIGXFSZ');
+      const again = await nth('a', 'ready', 2);
+      expect(fake.released).toContainEqual(identity);
+      expect(again.workspace).not.toBe(ready.workspace);
+    },
+  );
 
-  it('a tool call in flight when the process exits fails at once with its exit record, not after its timeout', async () => {
-    const s = await supervisor({ toolTimeoutSec: 30 });
-    s.add('a', SERVER);
-    await inState('a', 'ready');
-    const started = Date.now();
-    const err = await rejection(s.callTool('a', 'exit', { code: 3 }));
-    expect(Date.now() - started).toBeLessThan(2000);
-    expect(err).toMatchObject({ code: 'PROCESS_EXITED', phase: 'runtime' });
-    expect((await nth('a', 'backoff', 1)).error).toMatchObject({
-      code: 'PROCESS_EXITED',
-      exitCode: 3,
-      stderrTail: expect.stringContaining('exiting with code 3') as unknown,
-    });
-  });
+  it(
+    'a tool call in flight when the process exits fails ' + 'at once with its exit record, not after its timeout',
+    async () => {
+      const s = await supervisor({ toolTimeoutSec: 30 });
+      s.add('a', SERVER);
+      await inState('a', 'ready');
+      const started = Date.now();
+      const err = await rejection(s.callTool('a', 'exit', { code: 3 }));
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(err).toMatchObject({ code: 'PROCESS_EXITED', phase: 'runtime' });
+      expect((await nth('a', 'backoff', 1)).error).toMatchObject({
+        code: 'PROCESS_EXITED',
+        exitCode: 3,
+        stderrTail: expect.stringContaining('exiting with code 3') as unknown,
+      });
+    },
+  );
 
   it('a JSON-RPC error from a tool: TOOL_CALL_FAILED in tool_call, and the server stays ready', async () => {
     const s = await supervisor();
@@ -686,69 +703,78 @@ describe('faults at run time', () => {
     expect(settled).toBe('failed');
   });
 
-  it('recycleAfterTimeouts consecutive tool-call timeouts recycle the server; a call that answers resets the count', async () => {
-    const s = await supervisor({ toolTimeoutSec: 0.1, recycleAfterTimeouts: 2 });
-    s.add('a', SERVER);
-    await inState('a', 'ready');
-    const first = await rejection(s.callTool('a', 'hang'));
-    expect(first).toMatchObject({ code: 'TOOL_TIMEOUT', phase: 'tool_call', details: { consecutiveTimeouts: 1 } });
-    expect(s.get('a')).toMatchObject({ state: 'ready', error: { phase: 'tool_call', code: 'TOOL_TIMEOUT' } });
-    await s.callTool('a', 'echo', { text: 'ok' });
-    expect((await rejection(s.callTool('a', 'hang'))).details).toMatchObject({ consecutiveTimeouts: 1 });
-    await sleep(30);
-    expect(s.get('a').state).toBe('ready');
-    expect(fake.processes('a')).toHaveLength(1);
+  it(
+    'recycleAfterTimeouts consecutive tool-call timeouts ' + 'recycle the server; a call that answers resets the count',
+    async () => {
+      const s = await supervisor({ toolTimeoutSec: 0.1, recycleAfterTimeouts: 2 });
+      s.add('a', SERVER);
+      await inState('a', 'ready');
+      const first = await rejection(s.callTool('a', 'hang'));
+      expect(first).toMatchObject({ code: 'TOOL_TIMEOUT', phase: 'tool_call', details: { consecutiveTimeouts: 1 } });
+      expect(s.get('a')).toMatchObject({ state: 'ready', error: { phase: 'tool_call', code: 'TOOL_TIMEOUT' } });
+      await s.callTool('a', 'echo', { text: 'ok' });
+      expect((await rejection(s.callTool('a', 'hang'))).details).toMatchObject({ consecutiveTimeouts: 1 });
+      await sleep(30);
+      expect(s.get('a').state).toBe('ready');
+      expect(fake.processes('a')).toHaveLength(1);
 
-    expect((await rejection(s.callTool('a', 'hang', {}, { timeoutMs: 50 }))).details).toMatchObject({
-      consecutiveTimeouts: 2,
-      timeoutMs: 50,
-    });
-    const backoff = await nth('a', 'backoff', 1);
-    expect(backoff.error).toMatchObject({ phase: 'tool_call', code: 'TOOL_TIMEOUT', attempt: 1 });
-    expect(backoff.error?.message).toContain('2 consecutive tool-call timeouts');
-    await nth('a', 'ready', 2);
-    expect(fake.processes('a')).toHaveLength(2);
-    expect(fake.processes('a')[0]?.ended).toMatchObject({ reason: 'stopped' });
-  });
+      expect((await rejection(s.callTool('a', 'hang', {}, { timeoutMs: 50 }))).details).toMatchObject({
+        consecutiveTimeouts: 2,
+        timeoutMs: 50,
+      });
+      const backoff = await nth('a', 'backoff', 1);
+      expect(backoff.error).toMatchObject({ phase: 'tool_call', code: 'TOOL_TIMEOUT', attempt: 1 });
+      expect(backoff.error?.message).toContain('2 consecutive tool-call timeouts');
+      await nth('a', 'ready', 2);
+      expect(fake.processes('a')).toHaveLength(2);
+      expect(fake.processes('a')[0]?.ended).toMatchObject({ reason: 'stopped' });
+    },
+  );
 
-  it('engine loss: box_unavailable / ENGINE_UNREACHABLE in backoff, never failed, the restart budget not spent', async () => {
-    const s = await supervisor({ restart: { maxRestarts: 1 } });
-    s.add('a', SERVER);
-    await inState('a', 'ready');
-    fake.engineDown();
-    expect(fake.process('a').ended).toMatchObject({ reason: 'engine_lost' });
-    // More failed attempts than the budget allows, while the engine is away.
-    await nth('a', 'backoff', 4);
-    for (const r of failures('a'))
-      expect(r).toMatchObject({ phase: 'box_unavailable', code: 'ENGINE_UNREACHABLE', attempt: 1, retryable: true });
-    expect(s.get('a')).toMatchObject({ state: 'backoff', phase: 'box_unavailable' });
-    fake.engineUp();
-    await nth('a', 'ready', 2);
-    expect(states('a')).not.toContain('failed');
-    // The budget is whole: one crash is still retried.
-    fake.process('a').exit({ code: 1 });
-    const backoffs = s.history('a').filter((e) => e.state === 'backoff').length;
-    expect((await nth('a', 'backoff', backoffs + 1)).error).toMatchObject({
-      phase: 'runtime',
-      code: 'PROCESS_EXITED',
-      attempt: 1,
-    });
-    await nth('a', 'ready', 3);
-  });
+  it(
+    'engine loss: box_unavailable / ENGINE_UNREACHABLE in ' + 'backoff, never failed, the restart budget not spent',
+    async () => {
+      const s = await supervisor({ restart: { maxRestarts: 1 } });
+      s.add('a', SERVER);
+      await inState('a', 'ready');
+      fake.engineDown();
+      expect(fake.process('a').ended).toMatchObject({ reason: 'engine_lost' });
+      // More failed attempts than the budget allows, while the engine is away.
+      await nth('a', 'backoff', 4);
+      for (const r of failures('a'))
+        expect(r).toMatchObject({ phase: 'box_unavailable', code: 'ENGINE_UNREACHABLE', attempt: 1, retryable: true });
+      expect(s.get('a')).toMatchObject({ state: 'backoff', phase: 'box_unavailable' });
+      fake.engineUp();
+      await nth('a', 'ready', 2);
+      expect(states('a')).not.toContain('failed');
+      // The budget is whole: one crash is still retried.
+      fake.process('a').exit({ code: 1 });
+      const backoffs = s.history('a').filter((e) => e.state === 'backoff').length;
+      expect((await nth('a', 'backoff', backoffs + 1)).error).toMatchObject({
+        phase: 'runtime',
+        code: 'PROCESS_EXITED',
+        attempt: 1,
+      });
+      await nth('a', 'ready', 3);
+    },
+  );
 
-  it('a session death: runtime / CONTAINER_DIED once, then ready in a replacement session with the same uid', async () => {
-    const s = await supervisor();
-    s.add('a', SERVER);
-    const ready = await inState('a', 'ready');
-    fake.killSession();
-    const backoff = await nth('a', 'backoff', 1);
-    expect(backoff.error).toMatchObject({ phase: 'runtime', code: 'CONTAINER_DIED', attempt: 1 });
-    const again = await nth('a', 'ready', 2);
-    expect(again.session).not.toBe(ready.session);
-    expect(again.uid).toBe(ready.uid);
-    expect(again.workspace).toBe(ready.workspace);
-    expect(failures('a')).toHaveLength(1);
-  });
+  it(
+    'a session death: runtime / CONTAINER_DIED once, ' + 'then ready in a replacement session with the same uid',
+    async () => {
+      const s = await supervisor();
+      s.add('a', SERVER);
+      const ready = await inState('a', 'ready');
+      fake.killSession();
+      const backoff = await nth('a', 'backoff', 1);
+      expect(backoff.error).toMatchObject({ phase: 'runtime', code: 'CONTAINER_DIED', attempt: 1 });
+      const again = await nth('a', 'ready', 2);
+      expect(again.session).not.toBe(ready.session);
+      expect(again.uid).toBe(ready.uid);
+      expect(again.workspace).toBe(ready.workspace);
+      expect(failures('a')).toHaveLength(1);
+    },
+  );
 
   it('one session death spends the budget of each of its servers once', async () => {
     const s = await supervisor();
@@ -763,20 +789,24 @@ describe('faults at run time', () => {
     expect(s.get('a').session).toBe(s.get('b').session);
   });
 
-  it('a staging cut short by the session dying under it: SESSION_DEAD in workspace_stage, then a replacement session', async () => {
-    const s = await supervisor();
-    let killed = false;
-    fake.onExec((call) => {
-      if (call.kind !== 'stage' || killed) return undefined;
-      killed = true;
-      fake.killSession(call.session);
-      return { exitCode: 137, stderr: '' };
-    });
-    s.add('a', SERVER);
-    await inState('a', 'ready');
-    expect(failures('a')).toMatchObject([{ phase: 'workspace_stage', code: 'SESSION_DEAD', attempt: 1 }]);
-    expect(fake.allSessions()).toHaveLength(2);
-  });
+  it(
+    'a staging cut short by the session dying under it: ' +
+      'SESSION_DEAD in workspace_stage, then a replacement session',
+    async () => {
+      const s = await supervisor();
+      let killed = false;
+      fake.onExec((call) => {
+        if (call.kind !== 'stage' || killed) return undefined;
+        killed = true;
+        fake.killSession(call.session);
+        return { exitCode: 137, stderr: '' };
+      });
+      s.add('a', SERVER);
+      await inState('a', 'ready');
+      expect(failures('a')).toMatchObject([{ phase: 'workspace_stage', code: 'SESSION_DEAD', attempt: 1 }]);
+      expect(fake.allSessions()).toHaveLength(2);
+    },
+  );
 
   it('a staging cut short by the engine going away: box_unavailable / ENGINE_UNREACHABLE, not charged', async () => {
     const s = await supervisor({ restart: { maxRestarts: 0 } });
@@ -830,41 +860,49 @@ describe('health checks (fake timers: the ping and the stdout probe wait seconds
     });
   }
 
-  it('a missed ping while the process is being OOM-killed: the exit record wins (OOM_KILLED, not SERVER_UNRESPONSIVE)', async () => {
-    fakeClock();
-    const s = await supervisor({ pingIntervalSec: 1 });
-    fake.script('a', (attempt) => (attempt === 1 ? { ping: 'ignore' } : {}));
-    s.add('a', SERVER);
-    await inState('a', 'ready');
-    const proc = fake.process('a');
-    await vi.advanceTimersByTimeAsync(1100);
-    await proc.received('ping');
-    // The ping times out: the SDK cancels it, and the supervisor waits a moment for an exit record.
-    await vi.advanceTimersByTimeAsync(1100);
-    await proc.received('notifications/cancelled');
-    proc.exit({ signal: 'SIGKILL', reason: 'oom' });
-    expect((await nth('a', 'backoff', 1)).error).toMatchObject({
-      phase: 'runtime',
-      code: 'OOM_KILLED',
-      oomKilled: true,
-    });
-    await nth('a', 'ready', 2);
-    expect(failures('a').map((r) => r.code)).toEqual(['OOM_KILLED']);
-  });
+  it(
+    'a missed ping while the process is being OOM-killed: the exit record wins ' +
+      '(OOM_KILLED, not SERVER_UNRESPONSIVE)',
+    async () => {
+      fakeClock();
+      const s = await supervisor({ pingIntervalSec: 1 });
+      fake.script('a', (attempt) => (attempt === 1 ? { ping: 'ignore' } : {}));
+      s.add('a', SERVER);
+      await inState('a', 'ready');
+      const proc = fake.process('a');
+      await vi.advanceTimersByTimeAsync(1100);
+      await proc.received('ping');
+      // The ping times out: the SDK cancels it, and the supervisor waits a moment for an exit record.
+      await vi.advanceTimersByTimeAsync(1100);
+      await proc.received('notifications/cancelled');
+      proc.exit({ signal: 'SIGKILL', reason: 'oom' });
+      expect((await nth('a', 'backoff', 1)).error).toMatchObject({
+        phase: 'runtime',
+        code: 'OOM_KILLED',
+        oomKilled: true,
+      });
+      await nth('a', 'ready', 2);
+      expect(failures('a').map((r) => r.code)).toEqual(['OOM_KILLED']);
+    },
+  );
 
-  it('a server that closes its stdout and keeps running: the call in flight gets STDOUT_CLOSED, and it is restarted', async () => {
-    fakeClock();
-    const s = await supervisor();
-    s.add('a', SERVER);
-    await inState('a', 'ready');
-    const call = rejection(s.callTool('a', 'close_stdout'));
-    await fake.process('a').received('tools/call');
-    // The relay asks whether stdout is still open once it has been quiet for 2 s with a request waiting.
-    await vi.advanceTimersByTimeAsync(2500);
-    expect(await call).toMatchObject({ code: 'STDOUT_CLOSED', phase: 'runtime' });
-    expect((await nth('a', 'backoff', 1)).error).toMatchObject({ phase: 'runtime', code: 'STDOUT_CLOSED' });
-    await nth('a', 'ready', 2);
-  });
+  it(
+    'a server that closes its stdout and keeps running: the ' +
+      'call in flight gets STDOUT_CLOSED, and it is restarted',
+    async () => {
+      fakeClock();
+      const s = await supervisor();
+      s.add('a', SERVER);
+      await inState('a', 'ready');
+      const call = rejection(s.callTool('a', 'close_stdout'));
+      await fake.process('a').received('tools/call');
+      // The relay asks whether stdout is still open once it has been quiet for 2 s with a request waiting.
+      await vi.advanceTimersByTimeAsync(2500);
+      expect(await call).toMatchObject({ code: 'STDOUT_CLOSED', phase: 'runtime' });
+      expect((await nth('a', 'backoff', 1)).error).toMatchObject({ phase: 'runtime', code: 'STDOUT_CLOSED' });
+      await nth('a', 'ready', 2);
+    },
+  );
 });
 
 /** The delays the server log announced ("…; retrying in N ms"), oldest first. */

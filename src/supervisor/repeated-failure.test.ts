@@ -8,7 +8,9 @@ const npm404: FailureShape = {
   exitCode: 1,
   signal: null,
   stderrTail:
-    'npm error code E404\nnpm error 404 Not Found - GET https://example.invalid/@nope%2fpkg - Not found\nnpm error A complete log of this run can be found in: /workspace/.mcp/s3-1a2b3c4d/cache/npm/_logs/2026-12-01T22_10_01_123Z-debug-0.log',
+    'npm error code E404\nnpm error 404 Not Found - GET https://example.invalid/@nope%2fpkg - Not found\n' +
+    'npm error A complete log of this run can be found in: ' +
+    '/workspace/.mcp/s3-1a2b3c4d/cache/npm/_logs/2026-12-01T22_10_01_123Z-debug-0.log',
 };
 
 describe('repeated failures', () => {

@@ -46,18 +46,22 @@ describe('Supervisor.add: the folder rules at add time', () => {
     expect(sup.has('b')).toBe(false);
   });
 
-  it('infers no folder for a server added with inferFolder: false (the API), and frees a removed server folder', async () => {
-    // Inferred from its args, this server's folder would be servers/a, which "a" holds.
-    expect(
-      thrown(() => sup.add('inferred', { command: 'python3', args: [join(dir, 'servers', 'a', 'server.py')] })).message,
-    ).toContain('overlaps the folder of server "a"');
-    expect(
-      sup.add('api', { command: 'python3', args: [join(dir, 'servers', 'a', 'server.py')] }, { inferFolder: false })
-        .name,
-    ).toBe('api');
-    await sup.remove('a');
-    expect(sup.add('b', { command: 'cat', box: { hostPath: 'servers/a/sub' } }).name).toBe('b');
-  });
+  it(
+    'infers no folder for a server added with inferFolder: ' + 'false (the API), and frees a removed server folder',
+    async () => {
+      // Inferred from its args, this server's folder would be servers/a, which "a" holds.
+      expect(
+        thrown(() => sup.add('inferred', { command: 'python3', args: [join(dir, 'servers', 'a', 'server.py')] }))
+          .message,
+      ).toContain('overlaps the folder of server "a"');
+      expect(
+        sup.add('api', { command: 'python3', args: [join(dir, 'servers', 'a', 'server.py')] }, { inferFolder: false })
+          .name,
+      ).toBe('api');
+      await sup.remove('a');
+      expect(sup.add('b', { command: 'cat', box: { hostPath: 'servers/a/sub' } }).name).toBe('b');
+    },
+  );
 });
 
 describe('the folder rules again at every stage', () => {

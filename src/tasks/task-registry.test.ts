@@ -521,45 +521,52 @@ describe('TaskRegistry: output updates are throttled', () => {
     return { r, updates };
   }
 
-  it('10,000 output chunks in 1 s are a handful of updates, at most one per interval, and the latest state goes out on the trailing edge', async () => {
-    const { r, updates } = throttled(250);
-    const gate = deferred();
-    const { task, ctx } = startGated(r, gate);
-    for (let i = 0; i < 10_000; i++) {
-      ctx.output(`line ${i}\n`);
-      if (i % 10 === 9) vi.advanceTimersByTime(1);
-    }
-    vi.advanceTimersByTime(300);
-    const working = updates.filter((u) => u.rec.state === 'working');
-    expect(working.length).toBeLessThanOrEqual(1 + Math.ceil(1300 / 250) + 1);
-    const outputDriven = working.slice(1).map((u) => u.at);
-    for (let i = 1; i < outputDriven.length; i++)
-      expect((outputDriven[i] as number) - (outputDriven[i - 1] as number)).toBeGreaterThanOrEqual(250);
-    expect(updates.at(-1)?.rec).toMatchObject({ state: 'working', progress: 'line 9999', outputLines: 2000 });
-    expect(r.get(task.id).progress).toBe('line 9999'); // reads are never throttled
-    gate.resolve();
-    await task.done;
-    expect(updates.at(-1)?.rec.state).toBe('completed');
-  });
+  it(
+    '10,000 output chunks in 1 s are a handful of updates, at most one per interval, ' +
+      'and the latest state goes out on the trailing edge',
+    async () => {
+      const { r, updates } = throttled(250);
+      const gate = deferred();
+      const { task, ctx } = startGated(r, gate);
+      for (let i = 0; i < 10_000; i++) {
+        ctx.output(`line ${i}\n`);
+        if (i % 10 === 9) vi.advanceTimersByTime(1);
+      }
+      vi.advanceTimersByTime(300);
+      const working = updates.filter((u) => u.rec.state === 'working');
+      expect(working.length).toBeLessThanOrEqual(1 + Math.ceil(1300 / 250) + 1);
+      const outputDriven = working.slice(1).map((u) => u.at);
+      for (let i = 1; i < outputDriven.length; i++)
+        expect((outputDriven[i] as number) - (outputDriven[i - 1] as number)).toBeGreaterThanOrEqual(250);
+      expect(updates.at(-1)?.rec).toMatchObject({ state: 'working', progress: 'line 9999', outputLines: 2000 });
+      expect(r.get(task.id).progress).toBe('line 9999'); // reads are never throttled
+      gate.resolve();
+      await task.done;
+      expect(updates.at(-1)?.rec.state).toBe('completed');
+    },
+  );
 
-  it('the end goes out at once and is the last update: a pending throttled one is dropped, its timer cleared', async () => {
-    const { r, updates } = throttled(250);
-    const gate = deferred();
-    const { task, ctx } = startGated(r, gate);
-    ctx.output('first\n'); // at once
-    ctx.output('second\n'); // pending
-    const timersWithPending = vi.getTimerCount();
-    gate.resolve();
-    await task.done;
-    expect(vi.getTimerCount()).toBe(timersWithPending - 2); // the pending update and the heartbeat
-    vi.advanceTimersByTime(1000);
-    expect(updates.map((u) => [u.rec.state, u.rec.progress])).toEqual([
-      ['working', 'starting'],
-      ['working', 'first'],
-      ['completed', 'completed'],
-    ]);
-    expect(updates.at(-1)?.rec.outputLines).toBe(2);
-  });
+  it(
+    'the end goes out at once and is the last update: a ' + 'pending throttled one is dropped, its timer cleared',
+    async () => {
+      const { r, updates } = throttled(250);
+      const gate = deferred();
+      const { task, ctx } = startGated(r, gate);
+      ctx.output('first\n'); // at once
+      ctx.output('second\n'); // pending
+      const timersWithPending = vi.getTimerCount();
+      gate.resolve();
+      await task.done;
+      expect(vi.getTimerCount()).toBe(timersWithPending - 2); // the pending update and the heartbeat
+      vi.advanceTimersByTime(1000);
+      expect(updates.map((u) => [u.rec.state, u.rec.progress])).toEqual([
+        ['working', 'starting'],
+        ['working', 'first'],
+        ['completed', 'completed'],
+      ]);
+      expect(updates.at(-1)?.rec.outputLines).toBe(2);
+    },
+  );
 
   it.each([
     {
@@ -585,20 +592,23 @@ describe('TaskRegistry: output updates are throttled', () => {
     },
   );
 
-  it('an explicit progress message goes out at once, carrying the pending output update, which is not sent again', () => {
-    const { r, updates } = throttled(250);
-    const gate = deferred();
-    const { ctx } = startGated(r, gate);
-    ctx.output('first\n');
-    ctx.output('second\n'); // pending
-    ctx.progress('resolving');
-    expect(updates.at(-1)?.rec).toMatchObject({ progress: 'resolving', outputLines: 2 });
-    vi.advanceTimersByTime(1000);
-    expect(updates.map((u) => u.rec.progress)).toEqual(['starting', 'first', 'resolving']);
-    ctx.output('third\n'); // an interval after the last one: at once again
-    expect(updates.at(-1)?.rec.progress).toBe('third');
-    gate.resolve();
-  });
+  it(
+    'an explicit progress message goes out at once, carrying ' + 'the pending output update, which is not sent again',
+    () => {
+      const { r, updates } = throttled(250);
+      const gate = deferred();
+      const { ctx } = startGated(r, gate);
+      ctx.output('first\n');
+      ctx.output('second\n'); // pending
+      ctx.progress('resolving');
+      expect(updates.at(-1)?.rec).toMatchObject({ progress: 'resolving', outputLines: 2 });
+      vi.advanceTimersByTime(1000);
+      expect(updates.map((u) => u.rec.progress)).toEqual(['starting', 'first', 'resolving']);
+      ctx.output('third\n'); // an interval after the last one: at once again
+      expect(updates.at(-1)?.rec.progress).toBe('third');
+      gate.resolve();
+    },
+  );
 
   it('updateIntervalMs: 0 emits an update for every chunk', () => {
     const { r, updates } = throttled(0);
@@ -681,24 +691,28 @@ describe('TaskRegistry: restore after a restart', () => {
     expect(second.get('task_c')).toEqual(failed);
   });
 
-  it("INTERRUPTED carries the task's own phase (shutdown for a record of an older version, without one), and a task already known is left alone", async () => {
-    const r = registry();
-    const gate = deferred();
-    const { task } = startGated(r, gate, 'image-build', 'x', IMAGE);
-    const { phase: _phase, ...legacy } = { ...working('task_e'), kind: 'image-build' };
-    expect(
-      r
-        .restore([
-          { ...working(task.id), kind: 'image-build', phase: 'image' },
-          { ...working('task_d'), kind: 'image-build', phase: 'image' },
-          legacy,
-        ])
-        .map((t) => t.id),
-    ).toEqual(['task_d', 'task_e']);
-    expect(r.get('task_d')).toMatchObject({ phase: 'image', error: { code: 'INTERRUPTED', phase: 'image' } });
-    expect(r.get('task_e')).toMatchObject({ phase: 'shutdown', error: { code: 'INTERRUPTED', phase: 'shutdown' } });
-    expect(r.get(task.id).state).toBe('working');
-    gate.resolve();
-    await task.done;
-  });
+  it(
+    "INTERRUPTED carries the task's own phase (shutdown for a record of an older version, without one), and a task " +
+      'already known is left alone',
+    async () => {
+      const r = registry();
+      const gate = deferred();
+      const { task } = startGated(r, gate, 'image-build', 'x', IMAGE);
+      const { phase: _phase, ...legacy } = { ...working('task_e'), kind: 'image-build' };
+      expect(
+        r
+          .restore([
+            { ...working(task.id), kind: 'image-build', phase: 'image' },
+            { ...working('task_d'), kind: 'image-build', phase: 'image' },
+            legacy,
+          ])
+          .map((t) => t.id),
+      ).toEqual(['task_d', 'task_e']);
+      expect(r.get('task_d')).toMatchObject({ phase: 'image', error: { code: 'INTERRUPTED', phase: 'image' } });
+      expect(r.get('task_e')).toMatchObject({ phase: 'shutdown', error: { code: 'INTERRUPTED', phase: 'shutdown' } });
+      expect(r.get(task.id).state).toBe('working');
+      gate.resolve();
+      await task.done;
+    },
+  );
 });

@@ -28,7 +28,8 @@ export async function setup(project: TestProject): Promise<void> {
   try {
     const engine = await runtime.ping();
     console.log(
-      `[docker suite] engine ${engine.version} (API ${engine.apiVersion}, cgroup v${engine.cgroupVersion}); run tag ${runTag}`,
+      `[docker suite] engine ${engine.version} (API ${engine.apiVersion}, cgroup v${engine.cgroupVersion}); ` +
+        `run tag ${runTag}`,
     );
   } catch (err) {
     throw new Error(
@@ -61,6 +62,7 @@ export async function teardown(): Promise<void> {
       .remove()
       .catch(() => undefined);
   throw new Error(
-    `The Docker suite left ${leftovers.length} resource(s) behind: ${leftovers.map((r) => `${r.kind} ${r.name} (owner pid ${r.labels['mcp-box.owner.pid'] ?? '?'})`).join(', ')}`,
+    `The Docker suite left ${leftovers.length} resource(s) behind: ` +
+      `${leftovers.map((r) => `${r.kind} ${r.name} (owner pid ${r.labels['mcp-box.owner.pid'] ?? '?'})`).join(', ')}`,
   );
 }

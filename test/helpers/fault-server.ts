@@ -10,7 +10,8 @@
  */
 import { tempFolder, type TempFolder } from './folders.js';
 
-export const FAULT_SERVER_SOURCE = String.raw`'use strict';
+export const FAULT_SERVER_SOURCE =
+  String.raw`'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -23,7 +24,8 @@ function send(message) {
   }
 }
 const text = (t, isError) => Object.assign({ content: [{ type: 'text', text: t }] }, isError ? { isError: true } : {});
-const TOOLS = ['echo', 'add', 'sleep', 'close_stdout', 'exit', 'fill', 'write_tmpdir'].map((name) => ({ name, inputSchema: { type: 'object' } }));
+const TOOLS = ['echo', 'add', 'sleep', 'close_stdout', 'exit', 'fill', 'write_tmpdir']` +
+  String.raw`.map((name) => ({ name, inputSchema: { type: 'object' } }));
 const longLine = Number(process.env.EXIT_ON_LONG_LINE || 0);
 
 function call(name, a, reply) {
@@ -69,7 +71,8 @@ function handle(msg) {
   const reply = (result) => send({ jsonrpc: '2.0', id: msg.id, result });
   const p = msg.params || {};
   switch (msg.method) {
-    case 'initialize': return reply({ protocolVersion: p.protocolVersion || '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 'fault-fixture', version: '1.0' } });
+    case 'initialize': return reply({ protocolVersion: p.protocolVersion || '2025-06-18', ` +
+  String.raw`capabilities: { tools: {} }, serverInfo: { name: 'fault-fixture', version: '1.0' } });
     case 'ping': return reply({});
     case 'tools/list': return reply({ tools: TOOLS });
     case 'tools/call': return call(p.name, p.arguments || {}, reply);
@@ -87,7 +90,8 @@ process.stdin.on('data', (chunk) => {
     if (line.trim() !== '') handle(JSON.parse(line));
   }
   if (longLine > 0 && buffer.length > longLine) {
-    process.stderr.write('reading a line longer than ' + longLine + ' bytes (' + buffer.length + ' so far): exiting with 3\n');
+    process.stderr.write('reading a line longer than ' + longLine + ` +
+  String.raw`' bytes (' + buffer.length + ' so far): exiting with 3\n');
     process.exit(3);
   }
 });

@@ -36,7 +36,8 @@ print(path)
 export function writePyprojectPackage(f: TempFolder, opts: { hang?: boolean } = {}): void {
   f.write(
     'pyproject.toml',
-    '[build-system]\nrequires = []\nbuild-backend = "mini_backend"\nbackend-path = ["_build"]\n\n[project]\nname = "mcpboxpkg"\nversion = "1.0"\n',
+    '[build-system]\nrequires = []\nbuild-backend = "mini_backend"\nbackend-path = ["_build"]\n\n[project]\nname = ' +
+      '"mcpboxpkg"\nversion = "1.0"\n',
   );
   f.write('mcpboxpkg/__init__.py', 'def answer():\n    return 42\n');
   f.write(

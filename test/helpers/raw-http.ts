@@ -25,7 +25,10 @@ export function rawHttp(
   });
 }
 
-/** One request through `agent`; resolves once the answer is read (a write error after it is ignored: a 413 may close while the body is still going out). */
+/**
+ * One request through `agent`; resolves once the answer is read (a write error after it is ignored: a 413 may
+ * close while the body is still going out).
+ */
 export function sendThrough(
   agent: Agent,
   port: number,

@@ -28,7 +28,8 @@ describe('exactly one answer per request when the session dies', () => {
   beforeAll(async () => {
     folder = copyFixture('node-mcp');
     const configPath = `${folder.path}/../mcp-box.json`;
-    cpSync(folder.path, `${folder.path}/../project-ext`, { recursive: true }); // each server stages its own folder: two never share one
+    // each server stages its own folder: two never share one
+    cpSync(folder.path, `${folder.path}/../project-ext`, { recursive: true });
     const server = { command: 'node', args: ['server.mjs'] };
     writeFileSync(
       configPath,
@@ -122,7 +123,8 @@ describe('exactly one answer per request when the session dies', () => {
       expect(answer.error?.data).toMatchObject({ phase: 'runtime', code: 'CONTAINER_DIED' });
     }
     console.log(
-      `[faults] 50 calls in flight at a kill: REST answered within ${restAnsweredMs} ms of the kill, relay within ${relayAnsweredMs} ms`,
+      `[faults] 50 calls in flight at a kill: REST answered within ${restAnsweredMs} ms of the kill, ` +
+        `relay within ${relayAnsweredMs} ms`,
     );
 
     // And both servers come back.

@@ -73,50 +73,54 @@ describe('fault injection: the state folder’s disk is full', () => {
     fixture.cleanup();
   });
 
-  it('serve keeps answering with its state disk full, counts the failed writes, and writes again once there is room', async () => {
-    const filler = join(stateDir, 'filler');
-    // Fill the filesystem to its last block (dd stops with ENOSPC).
-    try {
-      execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=4096'], { stdio: 'ignore' });
-    } catch {
-      // ENOSPC is the point
-    }
-    expect(() => writeFileSync(join(stateDir, 'probe'), 'x'.repeat(8192))).toThrow(/ENOSPC/);
+  it(
+    'serve keeps answering with its state disk full, counts ' +
+      'the failed writes, and writes again once there is room',
+    async () => {
+      const filler = join(stateDir, 'filler');
+      // Fill the filesystem to its last block (dd stops with ENOSPC).
+      try {
+        execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=4096'], { stdio: 'ignore' });
+      } catch {
+        // ENOSPC is the point
+      }
+      expect(() => writeFileSync(join(stateDir, 'probe'), 'x'.repeat(8192))).toThrow(/ENOSPC/);
 
-    // Each restart writes lifecycle log lines and history records, each crash a failure record.
-    for (let i = 0; i < 3; i++) {
+      // Each restart writes lifecycle log lines and history records, each crash a failure record.
+      for (let i = 0; i < 3; i++) {
+        expect((await api('POST', '/v1/servers/f/restart')).status).toBe(200);
+        await waitReady('f');
+      }
+      const restarts = (await api('GET', '/v1/servers/f')).json.restarts as number;
+      await api('POST', '/v1/servers/f/tools/exit/call', { arguments: { code: 3 } }); // a crash: a failure record
+      await eventually(
+        async () => {
+          const view = (await api('GET', '/v1/servers/f')).json;
+          return view.state === 'ready' && (view.restarts as number) > restarts ? true : undefined;
+        },
+        60_000,
+        100,
+      );
+      const errors = await eventually(async () => {
+        const n = await metric('mcp_box_state_write_errors_total');
+        return n > 0 ? n : undefined;
+      }, 10_000);
+      expect(errors).toBeGreaterThan(0);
+      expect(serve.child.exitCode).toBeNull();
+      const call = await api('POST', '/v1/servers/f/tools/add/call', { arguments: { a: 2, b: 3 } });
+      expect(call.status).toBe(200);
+      expect(JSON.stringify(call.json)).toContain('"5"');
+      // Reported, but once: not a line per failed write.
+      expect(serve.output().match(/cannot write the state file/g)?.length).toBe(1);
+
+      // Room again: the next records reach the disk.
+      rmSync(filler);
+      const log = join(stateDir, 'servers', 'f', 'log.jsonl');
+      const before = statSync(log).size;
       expect((await api('POST', '/v1/servers/f/restart')).status).toBe(200);
       await waitReady('f');
-    }
-    const restarts = (await api('GET', '/v1/servers/f')).json.restarts as number;
-    await api('POST', '/v1/servers/f/tools/exit/call', { arguments: { code: 3 } }); // a crash: a failure record
-    await eventually(
-      async () => {
-        const view = (await api('GET', '/v1/servers/f')).json;
-        return view.state === 'ready' && (view.restarts as number) > restarts ? true : undefined;
-      },
-      60_000,
-      100,
-    );
-    const errors = await eventually(async () => {
-      const n = await metric('mcp_box_state_write_errors_total');
-      return n > 0 ? n : undefined;
-    }, 10_000);
-    expect(errors).toBeGreaterThan(0);
-    expect(serve.child.exitCode).toBeNull();
-    const call = await api('POST', '/v1/servers/f/tools/add/call', { arguments: { a: 2, b: 3 } });
-    expect(call.status).toBe(200);
-    expect(JSON.stringify(call.json)).toContain('"5"');
-    // Reported, but once: not a line per failed write.
-    expect(serve.output().match(/cannot write the state file/g)?.length).toBe(1);
-
-    // Room again: the next records reach the disk.
-    rmSync(filler);
-    const log = join(stateDir, 'servers', 'f', 'log.jsonl');
-    const before = statSync(log).size;
-    expect((await api('POST', '/v1/servers/f/restart')).status).toBe(200);
-    await waitReady('f');
-    await eventually(() => (statSync(log).size > before ? true : undefined), 10_000);
-    expect(readFileSync(log, 'utf8')).toContain('ready');
-  });
+      await eventually(() => (statSync(log).size > before ? true : undefined), 10_000);
+      expect(readFileSync(log, 'utf8')).toContain('ready');
+    },
+  );
 });

@@ -40,45 +40,49 @@ describe('recovery from a dead session container', () => {
     for (const f of folders) f.cleanup();
   });
 
-  it('docker kill while ready: CONTAINER_DIED once each, back to ready on the same volume without reinstalling', async () => {
-    // The yardstick: a warm restart of both servers in the live session.
-    const warmStarted = Date.now();
-    await Promise.all([sup.restart('python'), sup.restart('node')]);
-    await allReady(['python', 'node']);
-    const warmMs = Date.now() - warmStarted;
+  it(
+    'docker kill while ready: CONTAINER_DIED once each, ' + 'back to ready on the same volume without reinstalling',
+    async () => {
+      // The yardstick: a warm restart of both servers in the live session.
+      const warmStarted = Date.now();
+      await Promise.all([sup.restart('python'), sup.restart('node')]);
+      await allReady(['python', 'node']);
+      const warmMs = Date.now() - warmStarted;
 
-    const before = sup.get('python');
-    const seq = { python: lastSeq('python'), node: lastSeq('node') };
-    const volume = sup.runtime.sessions().find((s) => s.info.name === before.session)?.info.volume;
-    const killedAt = Date.now();
-    await docker.getContainer(before.session as string).kill();
-    await eventually(
-      () => (failuresOf('python', killedAt).length > 0 && failuresOf('node', killedAt).length > 0 ? true : undefined),
-      30_000,
-    );
-    await allReady(['python', 'node']);
-    const recoveryMs = Date.now() - killedAt;
-    console.log(
-      `[faults] docker kill while ready: recovered in ${recoveryMs} ms; warm restart ${warmMs} ms (${(recoveryMs / warmMs).toFixed(2)}×)`,
-    );
+      const before = sup.get('python');
+      const seq = { python: lastSeq('python'), node: lastSeq('node') };
+      const volume = sup.runtime.sessions().find((s) => s.info.name === before.session)?.info.volume;
+      const killedAt = Date.now();
+      await docker.getContainer(before.session as string).kill();
+      await eventually(
+        () => (failuresOf('python', killedAt).length > 0 && failuresOf('node', killedAt).length > 0 ? true : undefined),
+        30_000,
+      );
+      await allReady(['python', 'node']);
+      const recoveryMs = Date.now() - killedAt;
+      console.log(
+        `[faults] docker kill while ready: recovered in ${recoveryMs} ms; ` +
+          `warm restart ${warmMs} ms (${(recoveryMs / warmMs).toFixed(2)}×)`,
+      );
 
-    for (const name of ['python', 'node']) {
-      const failures = failuresOf(name, killedAt);
-      expect(summary(failures)).toEqual(['runtime CONTAINER_DIED']);
-      expect(failures[0]).toMatchObject({ retryable: true, attempt: 1 });
-      const log = logSince(name, seq[name as 'python' | 'node']);
-      expect(log).toMatch(/dependencies up to date/);
-      expect(log).not.toMatch(/installed (python|node)/);
-    }
-    const after = sup.get('python');
-    expect(after.session).not.toBe(before.session);
-    expect(after.uid).toBe(before.uid);
-    expect(sup.runtime.sessions().find((s) => s.info.name === after.session)?.info.volume).toBe(volume);
-    expect(await sup.callTool('python', 'upper', { text: 'revived' })).toMatchObject({
-      content: [{ text: 'REVIVED' }],
-    });
-    expect(await sup.callTool('node', 'add', { a: 1, b: 2 })).toMatchObject({ content: [{ text: '3' }] });
-  });
+      for (const name of ['python', 'node']) {
+        const failures = failuresOf(name, killedAt);
+        expect(summary(failures)).toEqual(['runtime CONTAINER_DIED']);
+        expect(failures[0]).toMatchObject({ retryable: true, attempt: 1 });
+        const log = logSince(name, seq[name as 'python' | 'node']);
+        expect(log).toMatch(/dependencies up to date/);
+        expect(log).not.toMatch(/installed (python|node)/);
+      }
+      const after = sup.get('python');
+      expect(after.session).not.toBe(before.session);
+      expect(after.uid).toBe(before.uid);
+      expect(sup.runtime.sessions().find((s) => s.info.name === after.session)?.info.volume).toBe(volume);
+      expect(await sup.callTool('python', 'upper', { text: 'revived' })).toMatchObject({
+        content: [{ text: 'REVIVED' }],
+      });
+      expect(await sup.callTool('node', 'add', { a: 1, b: 2 })).toMatchObject({ content: [{ text: '3' }] });
+    },
+  );
 
   it('docker rm -f after a relay takeover and reconnect: back to ready, no duplicate session', async () => {
     const url = sup.get('python').relay?.url as string;

@@ -12,7 +12,8 @@ import { serveApi, type ServeProcess, startServeProcess, stopAllServes } from '.
 import { HOST_CA_BUNDLE } from '../helpers/supervisor.js';
 
 /** A stdlib MCP server that needs the installed package `mcpboxpkg` (so it runs only once the install did). */
-const SERVER_PY = `import json, sys
+const SERVER_PY =
+  `import json, sys
 import mcpboxpkg
 
 def send(m):
@@ -26,7 +27,8 @@ for line in sys.stdin:
         continue
     method, p = m.get("method"), m.get("params") or {}
     if method == "initialize":
-        r = {"protocolVersion": p.get("protocolVersion", "2025-06-18"), "capabilities": {"tools": {}}, "serverInfo": {"name": "slow", "version": "1"}}
+        r = {"protocolVersion": p.get("protocolVersion", "2025-06-18"), ` +
+  `"capabilities": {"tools": {}}, "serverInfo": {"name": "slow", "version": "1"}}
     elif method == "tools/list":
         r = {"tools": [{"name": "answer", "inputSchema": {"type": "object"}}]}
     elif method == "tools/call":
@@ -83,7 +85,9 @@ describe('fault injection: kill -9 of serve while an install is working', () => 
       backend,
       readFileSync(backend, 'utf8').replace(
         'def get_requires_for_build_wheel(config_settings=None):\n',
-        'def get_requires_for_build_wheel(config_settings=None):\n    while os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "SLOW")):\n        time.sleep(1)\n',
+        'def get_requires_for_build_wheel(config_settings=None):\n' +
+          '    while os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "SLOW")):\n' +
+          '        time.sleep(1)\n',
       ),
     );
     folder.write('SLOW', 'remove me to let the install finish\n');
@@ -111,81 +115,87 @@ describe('fault injection: kill -9 of serve while an install is working', () => 
     folder.cleanup();
   });
 
-  it("the next serve reaps the killed one's container with its install, shows the task failed/INTERRUPTED, and installs again to ready", async () => {
-    serve = await startServeProcess(configPath);
-    token = readFileSync(`${folder.path}/../.mcp-box/token`, 'utf8').trim();
-    // Wait until the install really runs: pip is inside the package's build backend.
-    const { taskId, session } = await eventually(
-      async () => {
-        const server = (await api('GET', '/v1/servers/slow')).json as {
-          installTaskId?: string;
-          session?: string;
-          phase?: string;
-        };
-        if (server.installTaskId === undefined || server.session === undefined || server.phase !== 'dep_install')
-          return undefined;
-        const task = (await api('GET', `/v1/tasks/${server.installTaskId}`)).json as unknown as TaskView;
-        if (task.state !== 'working') return undefined;
-        return (await backendsRunning(server.session)) > 0
-          ? { taskId: server.installTaskId, session: server.session }
-          : undefined;
-      },
-      90_000,
-      250,
-    );
-    const container = (await docker.getContainer(session).inspect()).Id;
+  it(
+    "the next serve reaps the killed one's container with its install, " +
+      'shows the task failed/INTERRUPTED, and installs again to ready',
+    async () => {
+      serve = await startServeProcess(configPath);
+      token = readFileSync(`${folder.path}/../.mcp-box/token`, 'utf8').trim();
+      // Wait until the install really runs: pip is inside the package's build backend.
+      const { taskId, session } = await eventually(
+        async () => {
+          const server = (await api('GET', '/v1/servers/slow')).json as {
+            installTaskId?: string;
+            session?: string;
+            phase?: string;
+          };
+          if (server.installTaskId === undefined || server.session === undefined || server.phase !== 'dep_install')
+            return undefined;
+          const task = (await api('GET', `/v1/tasks/${server.installTaskId}`)).json as unknown as TaskView;
+          if (task.state !== 'working') return undefined;
+          return (await backendsRunning(server.session)) > 0
+            ? { taskId: server.installTaskId, session: server.session }
+            : undefined;
+        },
+        90_000,
+        250,
+      );
+      const container = (await docker.getContainer(session).inspect()).Id;
 
-    const killedPid = serve.child.pid;
-    serve.child.kill('SIGKILL');
-    await new Promise((r) => serve.child.once('exit', r));
-    const killedAt = Date.now();
-    expect((await ownedBy(killedPid)).map((c) => c.Id)).toContain(container); // what kill -9 leaves: the session, pip still in it
+      const killedPid = serve.child.pid;
+      serve.child.kill('SIGKILL');
+      await new Promise((r) => serve.child.once('exit', r));
+      const killedAt = Date.now();
+      // what kill -9 leaves: the session, pip still in it
+      expect((await ownedBy(killedPid)).map((c) => c.Id)).toContain(container);
 
-    rmSync(`${folder.path}/SLOW`); // the next install may finish
-    serve = await startServeProcess(configPath);
-    expect(serve.output()).toMatch(/reaped \d+ container\(s\) left by dead supervisors/);
-    // No orphan: the killed serve's container, and the install running in it, are gone.
-    expect(await ownedBy(killedPid)).toEqual([]);
-    await expect(docker.getContainer(container).inspect()).rejects.toMatchObject({ statusCode: 404 });
+      rmSync(`${folder.path}/SLOW`); // the next install may finish
+      serve = await startServeProcess(configPath);
+      expect(serve.output()).toMatch(/reaped \d+ container\(s\) left by dead supervisors/);
+      // No orphan: the killed serve's container, and the install running in it, are gone.
+      expect(await ownedBy(killedPid)).toEqual([]);
+      await expect(docker.getContainer(container).inspect()).rejects.toMatchObject({ statusCode: 404 });
 
-    // The interrupted task is still there, and says what happened to it.
-    const interrupted = await api('GET', `/v1/tasks/${taskId}`);
-    expect(interrupted.status).toBe(200);
-    const task = interrupted.json as unknown as TaskView;
-    expect(task).toMatchObject({ id: taskId, state: 'failed', error: { code: 'INTERRUPTED', phase: 'dep_install' } });
-    expect(task.error?.message).toMatch(/serve stopped while this task was working/);
-    expect(task.endedAt).not.toBeNull();
-    expect((await api('POST', `/v1/tasks/${taskId}/cancel`)).status).toBe(409);
+      // The interrupted task is still there, and says what happened to it.
+      const interrupted = await api('GET', `/v1/tasks/${taskId}`);
+      expect(interrupted.status).toBe(200);
+      const task = interrupted.json as unknown as TaskView;
+      expect(task).toMatchObject({ id: taskId, state: 'failed', error: { code: 'INTERRUPTED', phase: 'dep_install' } });
+      expect(task.error?.message).toMatch(/serve stopped while this task was working/);
+      expect(task.endedAt).not.toBeNull();
+      expect((await api('POST', `/v1/tasks/${taskId}/cancel`)).status).toBe(409);
 
-    // The server installs again (a new task) and becomes ready.
-    const ready = await eventually(
-      async () => {
-        const r = (await api('GET', '/v1/servers/slow')).json as {
-          state: string;
-          installTaskId?: string;
-          session?: string;
-        };
-        return r.state === 'ready' || r.state === 'failed' ? r : undefined;
-      },
-      120_000,
-      250,
-    );
-    console.log(
-      `[measure] kill -9 during install: ready again ${Date.now() - killedAt} ms after the kill (restart of serve included)`,
-    );
-    expect(ready.state).toBe('ready');
-    expect(ready.installTaskId).not.toBe(taskId);
-    expect(await backendsRunning(ready.session as string)).toBe(0); // no install process left anywhere
-    expect(((await api('GET', `/v1/tasks/${ready.installTaskId}`)).json as unknown as TaskView).state).toBe(
-      'completed',
-    );
-    expect((await api('POST', '/v1/servers/slow/tools/answer/call', { arguments: {} })).json).toMatchObject({
-      content: [{ text: '42' }],
-    });
-    // The task list of this serve holds both: the interrupted one and the one that finished.
-    expect(((await api('GET', `/v1/tasks/${taskId}`)).json as unknown as TaskView).state).toBe('failed');
+      // The server installs again (a new task) and becomes ready.
+      const ready = await eventually(
+        async () => {
+          const r = (await api('GET', '/v1/servers/slow')).json as {
+            state: string;
+            installTaskId?: string;
+            session?: string;
+          };
+          return r.state === 'ready' || r.state === 'failed' ? r : undefined;
+        },
+        120_000,
+        250,
+      );
+      console.log(
+        `[measure] kill -9 during install: ready again ${Date.now() - killedAt} ms after the kill ` +
+          `(restart of serve included)`,
+      );
+      expect(ready.state).toBe('ready');
+      expect(ready.installTaskId).not.toBe(taskId);
+      expect(await backendsRunning(ready.session as string)).toBe(0); // no install process left anywhere
+      expect(((await api('GET', `/v1/tasks/${ready.installTaskId}`)).json as unknown as TaskView).state).toBe(
+        'completed',
+      );
+      expect((await api('POST', '/v1/servers/slow/tools/answer/call', { arguments: {} })).json).toMatchObject({
+        content: [{ text: '42' }],
+      });
+      // The task list of this serve holds both: the interrupted one and the one that finished.
+      expect(((await api('GET', `/v1/tasks/${taskId}`)).json as unknown as TaskView).state).toBe('failed');
 
-    serve.child.kill('SIGTERM');
-    expect(await new Promise<number | null>((r) => serve.child.once('exit', (c) => r(c)))).toBe(0);
-  });
+      serve.child.kill('SIGTERM');
+      expect(await new Promise<number | null>((r) => serve.child.once('exit', (c) => r(c)))).toBe(0);
+    },
+  );
 });

@@ -57,48 +57,51 @@ describe('session liveness is a fact, not a flag (event stream lost)', () => {
     await expect(session.createIdentity()).rejects.toMatchObject({ code: 'SESSION_DEAD', phase: 'process_start' });
   });
 
-  it('after docker rm -f, the replacement re-attaches the volume: held identities keep their files, leftovers go', async () => {
-    const session = await runtime.ensureSession(testProfile());
-    const identity = await session.createIdentity();
-    const kept = await session.exec({
-      identity,
-      cmd: ['/bin/sh', '-c', 'echo remembered > "$HOME/note" && mkdir -p "$TMPDIR/../deps/x"'],
-    });
-    expect(kept.exitCode).toBe(0);
-    // A folder of a uid nobody holds any more (a server removed while its session was down).
-    const stray = await session.exec({
-      cmd: ['/bin/sh', '-c', 'mkdir /workspace/.mcp/s777-leftover && echo ok'],
-      identity: { ...identity, uid: 100777, gid: 100777 },
-    });
-    expect(stray.stdout).toContain('ok');
-    await docker.getContainer(session.info.containerId).remove({ force: true });
-    await eventually(
-      async () =>
-        await docker
-          .getContainer(session.info.containerId)
-          .inspect()
-          .then(
-            () => undefined,
-            () => true,
-          ),
-      20_000,
-    );
+  it(
+    'after docker rm -f, the replacement re-attaches the ' + 'volume: held identities keep their files, leftovers go',
+    async () => {
+      const session = await runtime.ensureSession(testProfile());
+      const identity = await session.createIdentity();
+      const kept = await session.exec({
+        identity,
+        cmd: ['/bin/sh', '-c', 'echo remembered > "$HOME/note" && mkdir -p "$TMPDIR/../deps/x"'],
+      });
+      expect(kept.exitCode).toBe(0);
+      // A folder of a uid nobody holds any more (a server removed while its session was down).
+      const stray = await session.exec({
+        cmd: ['/bin/sh', '-c', 'mkdir /workspace/.mcp/s777-leftover && echo ok'],
+        identity: { ...identity, uid: 100777, gid: 100777 },
+      });
+      expect(stray.stdout).toContain('ok');
+      await docker.getContainer(session.info.containerId).remove({ force: true });
+      await eventually(
+        async () =>
+          await docker
+            .getContainer(session.info.containerId)
+            .inspect()
+            .then(
+              () => undefined,
+              () => true,
+            ),
+        20_000,
+      );
 
-    const next = await runtime.ensureSession(testProfile());
-    expect(next.info.containerId).not.toBe(session.info.containerId);
-    expect(next.info.volume).toBe(session.info.volume);
-    expect(next.holds(identity)).toBe(true);
-    expect(session.holds(identity)).toBe(false);
-    const read = await next.exec({
-      identity,
-      cmd: ['/bin/sh', '-c', 'cat "$HOME/note"; ls /workspace/.mcp/s777-leftover 2>&1 || echo GONE'],
-    });
-    expect(read.stdout).toContain('remembered');
-    expect(read.stdout).toContain('GONE');
-    // The dead handle's remove() must not take the volume its replacement now mounts.
-    await session.remove();
-    expect((await docker.getVolume(next.info.volume).inspect()).Name).toBe(next.info.volume);
-    expect((await next.exec({ identity, cmd: ['cat', `${identity.home}/note`] })).stdout).toContain('remembered');
-    await next.releaseIdentity(identity);
-  });
+      const next = await runtime.ensureSession(testProfile());
+      expect(next.info.containerId).not.toBe(session.info.containerId);
+      expect(next.info.volume).toBe(session.info.volume);
+      expect(next.holds(identity)).toBe(true);
+      expect(session.holds(identity)).toBe(false);
+      const read = await next.exec({
+        identity,
+        cmd: ['/bin/sh', '-c', 'cat "$HOME/note"; ls /workspace/.mcp/s777-leftover 2>&1 || echo GONE'],
+      });
+      expect(read.stdout).toContain('remembered');
+      expect(read.stdout).toContain('GONE');
+      // The dead handle's remove() must not take the volume its replacement now mounts.
+      await session.remove();
+      expect((await docker.getVolume(next.info.volume).inspect()).Name).toBe(next.info.volume);
+      expect((await next.exec({ identity, cmd: ['cat', `${identity.home}/note`] })).stdout).toContain('remembered');
+      await next.releaseIdentity(identity);
+    },
+  );
 });

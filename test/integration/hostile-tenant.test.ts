@@ -73,77 +73,87 @@ describe('hostile tenants in one session', () => {
     expect(left).toBe('0');
   });
 
-  it('16 MiB garbage lines on stdout without end: the supervisor’s memory stays bounded and the neighbour answers', async () => {
-    // Lines just under the relay's 16 MiB limit, none of them JSON, as fast as the pipe takes them.
-    const script =
-      'const line = Buffer.alloc(16 * 1024 * 1024 - 1024, 0x78); line[line.length - 1] = 10; const write = () => process.stdout.write(line, write); write(); setInterval(() => {}, 1e9);';
-    const rssBefore = process.memoryUsage().rss;
-    sup.add('garbage', { command: 'node', args: ['-e', script], box: { client: 'external' } });
-    await waitForState(sup, 'garbage', ['ready', 'failed']);
-    let peak = 0;
-    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
-    try {
-      const times = await neighbourRoundTrips(40);
-      const lines = sup.logs('garbage', 0, 5000).lines.filter((l) => l.source === 'stdout');
-      console.log(
-        `[hostile] 16 MiB garbage: ${lines.length} lines logged; RSS ${Math.round(rssBefore / MIB)} → peak ${Math.round(peak / MIB)} MiB; neighbour max ${Math.max(...times)} ms`,
-      );
-      expect(lines.length).toBeGreaterThan(3);
-      for (const l of lines) expect(l.text.length).toBeLessThan(8 * 1024);
-      expect(peak - rssBefore).toBeLessThan(300 * MIB);
-      expect(Math.max(...times)).toBeLessThan(1000);
-    } finally {
-      clearInterval(sampler);
-    }
-    await sup.remove('garbage');
-  });
+  it(
+    '16 MiB garbage lines on stdout without end: the ' + 'supervisor’s memory stays bounded and the neighbour answers',
+    async () => {
+      // Lines just under the relay's 16 MiB limit, none of them JSON, as fast as the pipe takes them.
+      const script =
+        'const line = Buffer.alloc(16 * 1024 * 1024 - 1024, 0x78); line[line.length - 1] = 10; ' +
+        'const write = () => process.stdout.write(line, write); write(); setInterval(() => {}, 1e9);';
+      const rssBefore = process.memoryUsage().rss;
+      sup.add('garbage', { command: 'node', args: ['-e', script], box: { client: 'external' } });
+      await waitForState(sup, 'garbage', ['ready', 'failed']);
+      let peak = 0;
+      const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+      try {
+        const times = await neighbourRoundTrips(40);
+        const lines = sup.logs('garbage', 0, 5000).lines.filter((l) => l.source === 'stdout');
+        console.log(
+          `[hostile] 16 MiB garbage: ${lines.length} lines logged; ` +
+            `RSS ${Math.round(rssBefore / MIB)} → peak ${Math.round(peak / MIB)} MiB; ` +
+            `neighbour max ${Math.max(...times)} ms`,
+        );
+        expect(lines.length).toBeGreaterThan(3);
+        for (const l of lines) expect(l.text.length).toBeLessThan(8 * 1024);
+        expect(peak - rssBefore).toBeLessThan(300 * MIB);
+        expect(Math.max(...times)).toBeLessThan(1000);
+      } finally {
+        clearInterval(sampler);
+      }
+      await sup.remove('garbage');
+    },
+  );
 
-  it('a tenant filling its disk: one big file is refused by the kernel, many files stop it at its quota, its folders are cleared', async () => {
-    // 32 MiB quota. First one 40 MiB file (RLIMIT_FSIZE: EFBIG, Python ignores SIGXFSZ), then 4 MiB
-    // files, each under the file cap, until 160 MiB: only the disk watch sees the total.
-    const script = [
-      'import os, sys, time',
-      "home = os.environ['HOME']",
-      'try:',
-      "    with open(os.path.join(home, 'big'), 'wb') as f:",
-      '        for _ in range(40): f.write(bytes(1048576))',
-      "    print('big file written', file=sys.stderr, flush=True)",
-      'except OSError as e:',
-      "    print(f'big file refused: errno {e.errno}', file=sys.stderr, flush=True)",
-      "os.remove(os.path.join(home, 'big'))",
-      'for i in range(40):',
-      "    with open(os.path.join(home, f'fill{i}'), 'wb') as f: f.write(b'y' * 4194304)",
-      '    time.sleep(0.05)',
-      "print('filled', file=sys.stderr, flush=True)",
-      'time.sleep(600)',
-    ].join('\n');
-    sup.add('filler', {
-      command: 'python3',
-      args: ['-c', script],
-      box: { client: 'external', diskMb: 32, restart: { maxRestarts: 0 } },
-    });
-    const { workspace } = await waitForState(sup, 'filler', ['ready', 'failed'], 60_000);
-    const folder = dirname(workspace ?? '');
-    expect(folder.startsWith(`${IDENTITY_PARENT}/`)).toBe(true);
-    const failed = await waitForState(sup, 'filler', ['failed'], 60_000);
-    expect(failed.error).toMatchObject({ code: 'DISK_QUOTA_EXCEEDED', phase: 'runtime' });
-    expect(failed.error?.message).toMatch(/uses \d+ MiB of disk, above its quota of 32 MiB \(box\.diskMb\)/);
-    const stderr = sup
-      .logs('filler', 0, 500)
-      .lines.filter((l) => l.source === 'stderr')
-      .map((l) => l.text);
-    expect(stderr).toContain('big file refused: errno 27');
-    expect(stderr).not.toContain('big file written');
-    // Its folders went with the failure (any uid may stat a path under the 1733 parent).
-    expect(failed.uid).toBeUndefined();
-    const exists = async (path: string): Promise<number | null> =>
-      (await sessionOf('neighbour').exec({ cmd: ['test', '-e', path] })).exitCode;
-    expect(await exists(dirname(sup.get('neighbour').workspace ?? ''))).toBe(0);
-    expect(await exists(folder)).toBe(1);
-    const times = await neighbourRoundTrips(5);
-    console.log(`[hostile] disk filler: ${failed.error?.message}; neighbour max ${Math.max(...times)} ms`);
-    await sup.remove('filler');
-  });
+  it(
+    'a tenant filling its disk: one big file is refused by the kernel, many files stop it at its quota, ' +
+      'its folders are cleared',
+    async () => {
+      // 32 MiB quota. First one 40 MiB file (RLIMIT_FSIZE: EFBIG, Python ignores SIGXFSZ), then 4 MiB
+      // files, each under the file cap, until 160 MiB: only the disk watch sees the total.
+      const script = [
+        'import os, sys, time',
+        "home = os.environ['HOME']",
+        'try:',
+        "    with open(os.path.join(home, 'big'), 'wb') as f:",
+        '        for _ in range(40): f.write(bytes(1048576))',
+        "    print('big file written', file=sys.stderr, flush=True)",
+        'except OSError as e:',
+        "    print(f'big file refused: errno {e.errno}', file=sys.stderr, flush=True)",
+        "os.remove(os.path.join(home, 'big'))",
+        'for i in range(40):',
+        "    with open(os.path.join(home, f'fill{i}'), 'wb') as f: f.write(b'y' * 4194304)",
+        '    time.sleep(0.05)',
+        "print('filled', file=sys.stderr, flush=True)",
+        'time.sleep(600)',
+      ].join('\n');
+      sup.add('filler', {
+        command: 'python3',
+        args: ['-c', script],
+        box: { client: 'external', diskMb: 32, restart: { maxRestarts: 0 } },
+      });
+      const { workspace } = await waitForState(sup, 'filler', ['ready', 'failed'], 60_000);
+      const folder = dirname(workspace ?? '');
+      expect(folder.startsWith(`${IDENTITY_PARENT}/`)).toBe(true);
+      const failed = await waitForState(sup, 'filler', ['failed'], 60_000);
+      expect(failed.error).toMatchObject({ code: 'DISK_QUOTA_EXCEEDED', phase: 'runtime' });
+      expect(failed.error?.message).toMatch(/uses \d+ MiB of disk, above its quota of 32 MiB \(box\.diskMb\)/);
+      const stderr = sup
+        .logs('filler', 0, 500)
+        .lines.filter((l) => l.source === 'stderr')
+        .map((l) => l.text);
+      expect(stderr).toContain('big file refused: errno 27');
+      expect(stderr).not.toContain('big file written');
+      // Its folders went with the failure (any uid may stat a path under the 1733 parent).
+      expect(failed.uid).toBeUndefined();
+      const exists = async (path: string): Promise<number | null> =>
+        (await sessionOf('neighbour').exec({ cmd: ['test', '-e', path] })).exitCode;
+      expect(await exists(dirname(sup.get('neighbour').workspace ?? ''))).toBe(0);
+      expect(await exists(folder)).toBe(1);
+      const times = await neighbourRoundTrips(5);
+      console.log(`[hostile] disk filler: ${failed.error?.message}; neighbour max ${Math.max(...times)} ms`);
+      await sup.remove('filler');
+    },
+  );
 
   it('a writer that does not ignore SIGXFSZ is killed at the file cap and the record says why', async () => {
     const script = 'sleep 3; exec head -c 41943040 /dev/zero > "$HOME/big"';

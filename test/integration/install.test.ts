@@ -86,7 +86,8 @@ describe('dependency install', () => {
     expect(warm.staged.fingerprints.python).toBe(cold.staged.fingerprints.python);
     expect(warm.outcome.durationMs).toBeLessThan(100);
     console.log(
-      `[measure] warm dep_install (fingerprint hit): ${warm.outcome.durationMs} ms; restage ${warm.staged.stage.durationMs} ms`,
+      `[measure] warm dep_install (fingerprint hit): ${warm.outcome.durationMs} ms; ` +
+        `restage ${warm.staged.stage.durationMs} ms`,
     );
     const again = await session.startProcess({
       id: 'py2',

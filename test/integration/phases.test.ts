@@ -29,22 +29,29 @@ describe('failures are reported in their phase', () => {
     return view.error!;
   };
 
-  it('box_unavailable: the engine cannot be reached (retried until it is back, without spending the budget)', async () => {
-    const offline = await testSupervisor(testConfig(), { runtimeOptions: { socketPath: '/nonexistent/docker.sock' } });
-    try {
-      offline.add('x', { command: 'true' });
-      const error = await eventually(
-        () =>
-          offline.get('x').error?.attempt === 1 && offline.get('x').restarts >= 2 ? offline.get('x').error : undefined,
-        20_000,
-      );
-      expect(error).toMatchObject({ phase: 'box_unavailable', code: 'ENGINE_UNREACHABLE', retryable: true });
-      expect(error?.nextRetryAt).toBeDefined();
-      expect(offline.get('x').state).toMatch(/backoff|starting/);
-    } finally {
-      await offline.close();
-    }
-  });
+  it(
+    'box_unavailable: the engine cannot be reached ' + '(retried until it is back, without spending the budget)',
+    async () => {
+      const offline = await testSupervisor(testConfig(), {
+        runtimeOptions: { socketPath: '/nonexistent/docker.sock' },
+      });
+      try {
+        offline.add('x', { command: 'true' });
+        const error = await eventually(
+          () =>
+            offline.get('x').error?.attempt === 1 && offline.get('x').restarts >= 2
+              ? offline.get('x').error
+              : undefined,
+          20_000,
+        );
+        expect(error).toMatchObject({ phase: 'box_unavailable', code: 'ENGINE_UNREACHABLE', retryable: true });
+        expect(error?.nextRetryAt).toBeDefined();
+        expect(offline.get('x').state).toMatch(/backoff|starting/);
+      } finally {
+        await offline.close();
+      }
+    },
+  );
 
   it('box_unavailable: sandboxing disabled by config never runs on the host', async () => {
     const disabled = await testSupervisor(testConfig({ enabled: false }));
@@ -98,20 +105,23 @@ describe('failures are reported in their phase', () => {
     expect(error.stderrTail).toMatch(/definitely-not-a-command-mcpbox/);
   });
 
-  it('relay_connect: an external client with a wrong token is refused with 401, and the server stays ready', async () => {
-    sup.add('guarded', { command: 'cat', box: { client: 'external', ...fastFail } });
-    const view = await waitForState(sup, 'guarded', ['ready']);
-    const status = await new Promise<number>((resolve) => {
-      const ws = new WebSocket(view.relay?.url ?? '', 'mcp', {
-        headers: { Authorization: 'Bearer not-the-token-at-all-0000' },
+  it(
+    'relay_connect: an external client with a wrong ' + 'token is refused with 401, and the server stays ready',
+    async () => {
+      sup.add('guarded', { command: 'cat', box: { client: 'external', ...fastFail } });
+      const view = await waitForState(sup, 'guarded', ['ready']);
+      const status = await new Promise<number>((resolve) => {
+        const ws = new WebSocket(view.relay?.url ?? '', 'mcp', {
+          headers: { Authorization: 'Bearer not-the-token-at-all-0000' },
+        });
+        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.on('open', () => resolve(101));
+        ws.on('error', () => undefined);
       });
-      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-      ws.on('open', () => resolve(101));
-      ws.on('error', () => undefined);
-    });
-    expect(status).toBe(401);
-    expect(sup.get('guarded').state).toBe('ready');
-  });
+      expect(status).toBe(401);
+      expect(sup.get('guarded').state).toBe('ready');
+    },
+  );
 
   it('mcp_init: a server that never answers initialize, with its stderr tail', async () => {
     sup.add('silent', {
@@ -193,7 +203,8 @@ describe('failures are reported in their phase', () => {
   it('a crash loop spends its restart budget and ends in failed, with no nextRetryAt', async () => {
     // Each attempt fails differently (another word on stderr), so only the budget stops it.
     const script =
-      'n=$(cat "$TMPDIR/n" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$TMPDIR/n"; case $n in 1) w=alpha;; 2) w=bravo;; *) w=charlie;; esac; echo "crashing on purpose: $w" >&2; exit 2';
+      'n=$(cat "$TMPDIR/n" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$TMPDIR/n"; ' +
+      'case $n in 1) w=alpha;; 2) w=bravo;; *) w=charlie;; esac; echo "crashing on purpose: $w" >&2; exit 2';
     sup.add('crashloop', {
       command: 'sh',
       args: ['-c', script],
@@ -207,29 +218,32 @@ describe('failures are reported in their phase', () => {
     expect(view.error?.stderrTail).toContain('crashing on purpose: charlie');
   });
 
-  it('stops early, not retryable, when start attempts fail the same way twice; a restart gives a fresh budget', async () => {
-    const script = 'echo "KeyError: API_KEY is required (pid $$)" >&2; exit 1';
-    sup.add('hopeless', {
-      command: 'sh',
-      args: ['-c', script],
-      box: { restart: { maxRestarts: 5, backoffInitialMs: 100, backoffMaxMs: 200 } },
-    });
-    const view = await waitForState(sup, 'hopeless', ['failed']);
-    expect(view.error).toMatchObject({
-      code: 'PROCESS_EXITED',
-      exitCode: 1,
-      retryable: false,
-      attempt: 2,
-      maxAttempts: 6,
-      sameFailureCount: 2,
-    });
-    expect(['process_start', 'relay_connect', 'mcp_init']).toContain(view.error?.phase);
-    expect(view.error?.message).toMatch(/the same failure 2 attempts in a row: not retrying/);
-    expect(view.restarts).toBe(1);
-    const restarted = await sup.restart('hopeless');
-    expect(restarted.error).toBeUndefined();
-    const again = await waitForState(sup, 'hopeless', ['failed']);
-    expect(again.error).toMatchObject({ attempt: 2, sameFailureCount: 2 });
-    expect(again.restarts).toBe(3);
-  });
+  it(
+    'stops early, not retryable, when start attempts fail ' + 'the same way twice; a restart gives a fresh budget',
+    async () => {
+      const script = 'echo "KeyError: API_KEY is required (pid $$)" >&2; exit 1';
+      sup.add('hopeless', {
+        command: 'sh',
+        args: ['-c', script],
+        box: { restart: { maxRestarts: 5, backoffInitialMs: 100, backoffMaxMs: 200 } },
+      });
+      const view = await waitForState(sup, 'hopeless', ['failed']);
+      expect(view.error).toMatchObject({
+        code: 'PROCESS_EXITED',
+        exitCode: 1,
+        retryable: false,
+        attempt: 2,
+        maxAttempts: 6,
+        sameFailureCount: 2,
+      });
+      expect(['process_start', 'relay_connect', 'mcp_init']).toContain(view.error?.phase);
+      expect(view.error?.message).toMatch(/the same failure 2 attempts in a row: not retrying/);
+      expect(view.restarts).toBe(1);
+      const restarted = await sup.restart('hopeless');
+      expect(restarted.error).toBeUndefined();
+      const again = await waitForState(sup, 'hopeless', ['failed']);
+      expect(again.error).toMatchObject({ attempt: 2, sameFailureCount: 2 });
+      expect(again.restarts).toBe(3);
+    },
+  );
 });

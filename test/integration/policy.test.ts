@@ -76,44 +76,52 @@ describe('tenant input may only narrow the operator settings (real serve)', () =
     expect((await api('GET', '/v1/servers/environ')).status).toBe(404);
   });
 
-  it('POST /v1/servers with memoryMb above the operator cap → 400 naming field, value and cap; below it is added', async () => {
-    const res = await api('POST', '/v1/servers', {
-      name: 'big',
-      command: 'cat',
-      box: { memoryMb: 8192, readOnlyRootfs: false, client: 'external' },
-    });
-    expect(res.status).toBe(400);
-    const message = (res.json.error as { message: string }).message;
-    expect(message).toContain("mcpServers.big.box.memoryMb: 8192 is above the operator's cap of 512 (box.memoryMb)");
-    expect(message).toContain(
-      "mcpServers.big.box.readOnlyRootfs: false is refused: the operator's root filesystem is read-only (box.readOnlyRootfs)",
-    );
-    const small = await api('POST', '/v1/servers', {
-      name: 'small',
-      command: 'cat',
-      box: { memoryMb: 256, network: 'off', client: 'external' },
-    });
-    expect(small.status).toBe(201);
-  });
-
-  it('POST /v1/servers with hostPath = the config folder → 400 HOST_PATH_DENIED at add time (nothing started, nothing staged)', async () => {
-    for (const hostPath of ['.', dir, join(dir, 'servers', '..')]) {
+  it(
+    'POST /v1/servers with memoryMb above the operator cap ' + '→ 400 naming field, value and cap; below it is added',
+    async () => {
       const res = await api('POST', '/v1/servers', {
-        name: 'cfg',
+        name: 'big',
         command: 'cat',
-        box: { hostPath, client: 'external' },
+        box: { memoryMb: 8192, readOnlyRootfs: false, client: 'external' },
       });
       expect(res.status).toBe(400);
-      expect(res.json).toMatchObject({
-        error: {
-          code: 'HOST_PATH_DENIED',
-          phase: 'workspace_stage',
-          message: expect.stringMatching(/holds the config folder .* never staged/) as unknown,
-        },
+      const message = (res.json.error as { message: string }).message;
+      expect(message).toContain("mcpServers.big.box.memoryMb: 8192 is above the operator's cap of 512 (box.memoryMb)");
+      expect(message).toContain(
+        "mcpServers.big.box.readOnlyRootfs: false is refused: the operator's root filesystem is read-only " +
+          '(box.readOnlyRootfs)',
+      );
+      const small = await api('POST', '/v1/servers', {
+        name: 'small',
+        command: 'cat',
+        box: { memoryMb: 256, network: 'off', client: 'external' },
       });
-    }
-    expect((await api('GET', '/v1/servers/cfg')).status).toBe(404);
-  });
+      expect(small.status).toBe(201);
+    },
+  );
+
+  it(
+    'POST /v1/servers with hostPath = the config folder → 400 HOST_PATH_DENIED at add time ' +
+      '(nothing started, nothing staged)',
+    async () => {
+      for (const hostPath of ['.', dir, join(dir, 'servers', '..')]) {
+        const res = await api('POST', '/v1/servers', {
+          name: 'cfg',
+          command: 'cat',
+          box: { hostPath, client: 'external' },
+        });
+        expect(res.status).toBe(400);
+        expect(res.json).toMatchObject({
+          error: {
+            code: 'HOST_PATH_DENIED',
+            phase: 'workspace_stage',
+            message: expect.stringMatching(/holds the config folder .* never staged/) as unknown,
+          },
+        });
+      }
+      expect((await api('GET', '/v1/servers/cfg')).status).toBe(404);
+    },
+  );
 
   it('POST /v1/servers naming the config file in its args gets no folder inferred: it stages nothing', async () => {
     const res = await api('POST', '/v1/servers', {
@@ -136,18 +144,22 @@ describe('tenant input may only narrow the operator settings (real serve)', () =
     expect(logs.find((l) => l.startsWith('staged '))).toMatch(/^staged 0 files \(0 bytes\)/);
   });
 
-  it('a config file whose server stages the config folder (hostPath or inferred from its args) → serve refuses to start, naming the rule', () => {
-    for (const server of [
-      { command: 'cat', box: { hostPath: '.' } },
-      { command: 'cat', args: [join(dir, 'mcp-box.json')] },
-    ]) {
-      const bad = join(dir, 'bad.json');
-      writeFileSync(bad, JSON.stringify({ mcpServers: { greedy: server }, box: operatorBox, server: { port: 0 } }));
-      const run = serveOnce(bad);
-      expect(run.code).toBe(1);
-      expect(run.out).toMatch(
-        /\[workspace_stage\/HOST_PATH_DENIED\] mcpServers\.greedy: Host folder .* is not allowed: it holds the config folder/,
-      );
-    }
-  });
+  it(
+    'a config file whose server stages the config folder (hostPath or inferred from its args) ' +
+      '→ serve refuses to start, naming the rule',
+    () => {
+      for (const server of [
+        { command: 'cat', box: { hostPath: '.' } },
+        { command: 'cat', args: [join(dir, 'mcp-box.json')] },
+      ]) {
+        const bad = join(dir, 'bad.json');
+        writeFileSync(bad, JSON.stringify({ mcpServers: { greedy: server }, box: operatorBox, server: { port: 0 } }));
+        const run = serveOnce(bad);
+        expect(run.code).toBe(1);
+        expect(run.out).toMatch(
+          /\[workspace_stage\/HOST_PATH_DENIED\] mcpServers\.greedy: Host folder .* is not allowed: it holds the config folder/,
+        );
+      }
+    },
+  );
 });

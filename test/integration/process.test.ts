@@ -141,7 +141,8 @@ describe('exec and managed processes', () => {
       cmd: [
         '/bin/sh',
         '-c',
-        `cat ${bob.home}/private.txt; ls ${bob.root}; cat /proc/${bobProc.pid}/environ; ls /workspace/.mcp; kill -0 ${bobProc.pid} && echo SIGNALLED`,
+        `cat ${bob.home}/private.txt; ls ${bob.root}; cat /proc/${bobProc.pid}/environ; ls /workspace/.mcp; ` +
+          `kill -0 ${bobProc.pid} && echo SIGNALLED`,
       ],
     });
     expect(attempt.stdout).not.toContain(secret);
@@ -161,7 +162,9 @@ describe('exec and managed processes', () => {
       cmd: [
         'python3',
         '-c',
-        'import os, time\nwhile True:\n    try:\n        if os.fork() == 0:\n            time.sleep(1000); os._exit(0)\n    except OSError:\n        time.sleep(0.05)',
+        'import os, time\nwhile True:\n    try:\n' +
+          '        if os.fork() == 0:\n            time.sleep(1000); os._exit(0)\n' +
+          '    except OSError:\n        time.sleep(0.05)',
       ],
     });
     // Wait until the bomb sits at its per-uid limit.

@@ -89,27 +89,30 @@ describe('redaction at every output boundary', () => {
     folder.cleanup();
   });
 
-  it('keeps ordinary values readable and removes every form of the secret from the API and the state files', async () => {
-    const server = (await api('GET', '/v1/servers/crash')).json as {
-      error: { message: string; stderrTail: string; exitCode: number };
-    };
-    expect(server.error.message).toContain('"crash" exited with code 3');
-    expect(server.error.exitCode).toBe(3);
-    expect(server.error.stderrTail).toContain('probe: crash mode');
-    expect(server.error.stderrTail).toContain('raw ***');
-    expect(server.error.stderrTail).toContain('marked ***');
-    const outputs = [
-      JSON.stringify(server),
-      JSON.stringify((await api('GET', '/v1/servers/crash/logs?limit=500')).json),
-      JSON.stringify((await api('GET', '/v1/servers/crash/history')).json),
-      ...filesUnder(`${folder.path}/.mcp-box`)
-        .filter((f) => !f.endsWith('/token'))
-        .map((f) => readFileSync(f, 'utf8')),
-    ];
-    for (const text of outputs)
-      for (const form of forms) expect(text.includes(form), `${form} in ${text.slice(0, 80)}`).toBe(false);
-    expect(outputs.join('\n')).toContain('b64 ');
-  });
+  it(
+    'keeps ordinary values readable and removes every ' + 'form of the secret from the API and the state files',
+    async () => {
+      const server = (await api('GET', '/v1/servers/crash')).json as {
+        error: { message: string; stderrTail: string; exitCode: number };
+      };
+      expect(server.error.message).toContain('"crash" exited with code 3');
+      expect(server.error.exitCode).toBe(3);
+      expect(server.error.stderrTail).toContain('probe: crash mode');
+      expect(server.error.stderrTail).toContain('raw ***');
+      expect(server.error.stderrTail).toContain('marked ***');
+      const outputs = [
+        JSON.stringify(server),
+        JSON.stringify((await api('GET', '/v1/servers/crash/logs?limit=500')).json),
+        JSON.stringify((await api('GET', '/v1/servers/crash/history')).json),
+        ...filesUnder(`${folder.path}/.mcp-box`)
+          .filter((f) => !f.endsWith('/token'))
+          .map((f) => readFileSync(f, 'utf8')),
+      ];
+      for (const text of outputs)
+        for (const form of forms) expect(text.includes(form), `${form} in ${text.slice(0, 80)}`).toBe(false);
+      expect(outputs.join('\n')).toContain('b64 ');
+    },
+  );
 
   it('strips terminal control sequences from tenant text in the CLI', () => {
     const logs = runCli(['logs', 'crash', '--url', serve.url], folder.path);

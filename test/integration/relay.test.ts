@@ -185,13 +185,16 @@ describe('stdio relay over WebSocket (external client mode)', () => {
     await c.closed;
   });
 
-  it('checks the token before the upgrade, in the header only, and refuses browser Origins and foreign Hosts', async () => {
-    const u = url('echo');
-    expect(await refusedStatus(u, {})).toBe(401);
-    expect(await refusedStatus(u, { token: 'wrong-token-wrong-token' })).toBe(401);
-    expect(await refusedStatus(`${u}?token=${sup.token}`, {})).toBe(401);
-    expect(await refusedStatus(u, { token: sup.token, headers: { Origin: 'https://evil.example' } })).toBe(403);
-    expect(await refusedStatus(u, { token: sup.token, headers: { Host: 'attacker.example:80' } })).toBe(403);
-    expect(await refusedStatus(u.replace('/processes/echo/', '/processes/nope/'), { token: sup.token })).toBe(404);
-  });
+  it(
+    'checks the token before the upgrade, in the header ' + 'only, and refuses browser Origins and foreign Hosts',
+    async () => {
+      const u = url('echo');
+      expect(await refusedStatus(u, {})).toBe(401);
+      expect(await refusedStatus(u, { token: 'wrong-token-wrong-token' })).toBe(401);
+      expect(await refusedStatus(`${u}?token=${sup.token}`, {})).toBe(401);
+      expect(await refusedStatus(u, { token: sup.token, headers: { Origin: 'https://evil.example' } })).toBe(403);
+      expect(await refusedStatus(u, { token: sup.token, headers: { Host: 'attacker.example:80' } })).toBe(403);
+      expect(await refusedStatus(u.replace('/processes/echo/', '/processes/nope/'), { token: sup.token })).toBe(404);
+    },
+  );
 });

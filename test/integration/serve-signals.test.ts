@@ -99,21 +99,24 @@ describe('serve: signals, closed output and npm start', () => {
     expect(await sessionsOf(serve.child.pid as number)).toEqual([]);
   });
 
-  it('SIGHUP (the terminal closed) stops serve cleanly, and signals repeated while it stops do not cut that short', async () => {
-    const serve = await startReady();
-    const logged = (text: string, times = 1): Promise<true> =>
-      eventually(() => (serve.output().split(text).length > times ? true : undefined), 10_000);
-    serve.child.kill('SIGHUP');
-    await logged('SIGHUP: stopping servers');
-    // `kill %1` signals the whole job, and npm forwards the same signal to its child once more.
-    serve.child.kill('SIGTERM');
-    await logged('SIGTERM: already stopping');
-    serve.child.kill('SIGTERM');
-    await logged('SIGTERM: already stopping', 2);
-    expect(await exited(serve.child)).toEqual({ code: 0, signal: null });
-    expect(serve.output()).toMatch(/stopped\s*$/);
-    expect(await sessionsOf(serve.child.pid as number)).toEqual([]);
-  });
+  it(
+    'SIGHUP (the terminal closed) stops serve cleanly, and ' + 'signals repeated while it stops do not cut that short',
+    async () => {
+      const serve = await startReady();
+      const logged = (text: string, times = 1): Promise<true> =>
+        eventually(() => (serve.output().split(text).length > times ? true : undefined), 10_000);
+      serve.child.kill('SIGHUP');
+      await logged('SIGHUP: stopping servers');
+      // `kill %1` signals the whole job, and npm forwards the same signal to its child once more.
+      serve.child.kill('SIGTERM');
+      await logged('SIGTERM: already stopping');
+      serve.child.kill('SIGTERM');
+      await logged('SIGTERM: already stopping', 2);
+      expect(await exited(serve.child)).toEqual({ code: 0, signal: null });
+      expect(serve.output()).toMatch(/stopped\s*$/);
+      expect(await sessionsOf(serve.child.pid as number)).toEqual([]);
+    },
+  );
 
   describe('npm start (the real package.json start script and scripts/start.sh; prepare stubbed)', () => {
     let pkg: string;
@@ -131,10 +134,12 @@ describe('serve: signals, closed output and npm start', () => {
         }),
       );
       copyFileSync('scripts/start.sh', join(pkg, 'scripts/start.sh'));
-      // The real prepare (deps, engine, build, image) already ran for this suite; a slow step stands in with SLOW_PREPARE.
+      // The real prepare (deps, engine, build, image) already ran for this suite; a slow step stands in with
+      // SLOW_PREPARE.
       writeFileSync(
         join(pkg, 'scripts/prepare.sh'),
-        `#!/usr/bin/env bash\nif [ -n "\${SLOW_PREPARE:-}" ]; then bash -c 'echo $$ > prepare.pid; exec sleep 60'; fi\n`,
+        `#!/usr/bin/env bash\n` +
+          `if [ -n "\${SLOW_PREPARE:-}" ]; then bash -c 'echo $$ > prepare.pid; exec sleep 60'; fi\n`,
       );
       symlinkSync(join(process.cwd(), 'dist'), join(pkg, 'dist'));
     });

@@ -360,25 +360,28 @@ describe('mcp-box serve: HTTP API and CLI against a real serve', () => {
     expect(mine).toEqual([]);
   });
 
-  it('after a restart of serve, history, logs and the install task of a server still show what happened before', async () => {
-    serve = await startServeProcess(configPath);
-    await eventually(
-      async () => ((await api('GET', '/v1/servers/py')).json.state === 'ready' ? true : undefined),
-      120_000,
-      200,
-    );
-    const history = (await api('GET', '/v1/servers/py/history')).json.history as { state: string; at: string }[];
-    const states = history.map((h) => h.state);
-    // First run: starting → ready → stopped (SIGTERM); this run: starting → ready again.
-    expect(states.slice(0, 3)).toEqual(['starting', 'ready', 'stopped']);
-    expect(states.slice(-2)).toEqual(['starting', 'ready']);
-    const logs = (await api('GET', '/v1/servers/py/logs?limit=5000')).json.lines as { seq: number; text: string }[];
-    // At least one ready from the first run (several, with the stop/start/restart test) and this one.
-    expect(logs.filter((l) => l.text.startsWith('ready (2 tools)')).length).toBeGreaterThanOrEqual(2);
-    expect(logs[0]?.seq).toBe(1);
-    expect(logs.map((l) => l.seq)).toEqual([...logs.map((l) => l.seq)].sort((a, b) => a - b));
-    expect(new Set(logs.map((l) => l.seq)).size).toBe(logs.length);
-  });
+  it(
+    'after a restart of serve, history, logs and the ' + 'install task of a server still show what happened before',
+    async () => {
+      serve = await startServeProcess(configPath);
+      await eventually(
+        async () => ((await api('GET', '/v1/servers/py')).json.state === 'ready' ? true : undefined),
+        120_000,
+        200,
+      );
+      const history = (await api('GET', '/v1/servers/py/history')).json.history as { state: string; at: string }[];
+      const states = history.map((h) => h.state);
+      // First run: starting → ready → stopped (SIGTERM); this run: starting → ready again.
+      expect(states.slice(0, 3)).toEqual(['starting', 'ready', 'stopped']);
+      expect(states.slice(-2)).toEqual(['starting', 'ready']);
+      const logs = (await api('GET', '/v1/servers/py/logs?limit=5000')).json.lines as { seq: number; text: string }[];
+      // At least one ready from the first run (several, with the stop/start/restart test) and this one.
+      expect(logs.filter((l) => l.text.startsWith('ready (2 tools)')).length).toBeGreaterThanOrEqual(2);
+      expect(logs[0]?.seq).toBe(1);
+      expect(logs.map((l) => l.seq)).toEqual([...logs.map((l) => l.seq)].sort((a, b) => a - b));
+      expect(new Set(logs.map((l) => l.seq)).size).toBe(logs.length);
+    },
+  );
 
   it('killed with kill -9 and started again: no orphan container or process, the servers come back', async () => {
     const killedPid = serve.child.pid;

@@ -23,44 +23,53 @@ describe('a server folder from its command line, end to end', () => {
     f.cleanup();
   });
 
-  it('infers the project from a real venv python, rewrites command, args and cwd, and runs it in the sandbox', async () => {
-    f.write(
-      'server.py',
-      'import sys\nprint("args:", sys.argv[1:])\nprint(open(sys.argv[1]).read().strip())\nimport os\nprint("cwd:", os.getcwd())\n',
-    );
-    f.write('data/config.txt', 'config contents');
-    execFileSync('python3', ['-m', 'venv', '--without-pip', `${f.path}/.venv`]);
-    const def = {
-      command: `${f.path}/.venv/bin/python`,
-      args: [`${f.path}/server.py`, `${f.path}/data/config.txt`, '--verbose', '/etc/hostname'],
-    };
+  it(
+    'infers the project from a real venv python, rewrites ' + 'command, args and cwd, and runs it in the sandbox',
+    async () => {
+      f.write(
+        'server.py',
+        'import sys\nprint("args:", sys.argv[1:])\nprint(open(sys.argv[1]).read().strip())\n' +
+          'import os\nprint("cwd:", os.getcwd())\n',
+      );
+      f.write('data/config.txt', 'config contents');
+      execFileSync('python3', ['-m', 'venv', '--without-pip', `${f.path}/.venv`]);
+      const def = {
+        command: `${f.path}/.venv/bin/python`,
+        args: [`${f.path}/server.py`, `${f.path}/data/config.txt`, '--verbose', '/etc/hostname'],
+      };
 
-    const { hostPath, inferred } = resolveHostFolder(def, '/nonexistent-config-dir');
-    expect(inferred).toBe(true);
-    expect(hostPath).toBe(f.path); // not the base interpreter's folder the venv python links to
-    const real = checkHostPolicy(hostPath as string, { allowedRoots: [dirname(f.path)] });
+      const { hostPath, inferred } = resolveHostFolder(def, '/nonexistent-config-dir');
+      expect(inferred).toBe(true);
+      expect(hostPath).toBe(f.path); // not the base interpreter's folder the venv python links to
+      const real = checkHostPolicy(hostPath as string, { allowedRoots: [dirname(f.path)] });
 
-    const identity = await session.createIdentity();
-    const staged = await stageWorkspace({ session, identity, hostPath: real });
-    expect(staged.stage.files).toBe(2); // .venv is not staged
-    const inBox = rewriteForContainer(def, real, identity.workspace);
-    expect(inBox).toEqual({
-      command: 'python',
-      args: [`${identity.workspace}/server.py`, `${identity.workspace}/data/config.txt`, '--verbose', '/etc/hostname'],
-      cwd: identity.workspace,
-    });
-    const proc = await session.startProcess({
-      id: 'venv-server',
-      identity,
-      cmd: [inBox.command, ...inBox.args],
-      cwd: inBox.cwd,
-    });
-    const out = await collect(proc.stdout);
-    expect(out).toContain('config contents');
-    expect(out).toContain(`cwd: ${identity.root}/ws.${staged.stage.generation}`);
-    expect((await proc.exited).exitCode).toBe(0);
-    await session.releaseIdentity(identity);
-  });
+      const identity = await session.createIdentity();
+      const staged = await stageWorkspace({ session, identity, hostPath: real });
+      expect(staged.stage.files).toBe(2); // .venv is not staged
+      const inBox = rewriteForContainer(def, real, identity.workspace);
+      expect(inBox).toEqual({
+        command: 'python',
+        args: [
+          `${identity.workspace}/server.py`,
+          `${identity.workspace}/data/config.txt`,
+          '--verbose',
+          '/etc/hostname',
+        ],
+        cwd: identity.workspace,
+      });
+      const proc = await session.startProcess({
+        id: 'venv-server',
+        identity,
+        cmd: [inBox.command, ...inBox.args],
+        cwd: inBox.cwd,
+      });
+      const out = await collect(proc.stdout);
+      expect(out).toContain('config contents');
+      expect(out).toContain(`cwd: ${identity.root}/ws.${staged.stage.generation}`);
+      expect((await proc.exited).exitCode).toBe(0);
+      await session.releaseIdentity(identity);
+    },
+  );
 
   it('refuses a folder outside the allowed roots in workspace_stage, naming the path and the rule', () => {
     expect(() => checkHostPolicy(f.path, { allowedRoots: ['/srv/mcp-servers'] })).toThrow(

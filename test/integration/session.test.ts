@@ -41,7 +41,10 @@ describe('sessions', () => {
         cmd: [
           '/bin/sh',
           '-c',
-          'grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; id -u; touch /x && echo ROOTFS_WRITABLE; cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max 2>/dev/null; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null; ls -ld "$HOME" | cut -c1-10; echo "HOME=$HOME TMPDIR=$TMPDIR"',
+          'grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; id -u; touch /x && echo ROOTFS_WRITABLE; ' +
+            'cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max 2>/dev/null; ' +
+            'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null; ' +
+            'ls -ld "$HOME" | cut -c1-10; echo "HOME=$HOME TMPDIR=$TMPDIR"',
         ],
       });
       expect(probe.exitCode).toBe(0);

@@ -27,45 +27,49 @@ describe('workspace staging', () => {
     for (const f of folders) f.cleanup();
   });
 
-  it('stages files at the workspace path, owned by the server uid, with normalised modes and the links that stay inside', async () => {
-    const f = folder();
-    f.write('server.py', 'print("hi")\n');
-    f.write('bin/run.sh', '#!/bin/sh\necho run\n', 0o755);
-    f.write('pkg/data/deep.txt', 'deep\n');
-    f.write('suid-helper', '#!/bin/sh\nid -u\n', 0o4755);
-    f.link('pkg/latest', 'data/deep.txt');
-    f.link('passwd', '/etc/passwd');
-    f.link('escape', '../../../../etc/shadow');
-    f.write('.git/config', 'secret git config');
-    f.write('__pycache__/x.pyc', 'bytecode');
-    f.write('notes/.mcpboxignore-me.log', 'ignored by rule');
-    f.write('.mcpboxignore', '# local rules\n*.log\n');
+  it(
+    'stages files at the workspace path, owned by the server uid, with normalised modes ' +
+      'and the links that stay inside',
+    async () => {
+      const f = folder();
+      f.write('server.py', 'print("hi")\n');
+      f.write('bin/run.sh', '#!/bin/sh\necho run\n', 0o755);
+      f.write('pkg/data/deep.txt', 'deep\n');
+      f.write('suid-helper', '#!/bin/sh\nid -u\n', 0o4755);
+      f.link('pkg/latest', 'data/deep.txt');
+      f.link('passwd', '/etc/passwd');
+      f.link('escape', '../../../../etc/shadow');
+      f.write('.git/config', 'secret git config');
+      f.write('__pycache__/x.pyc', 'bytecode');
+      f.write('notes/.mcpboxignore-me.log', 'ignored by rule');
+      f.write('.mcpboxignore', '# local rules\n*.log\n');
 
-    const result = await stageFolder(session, identity, { hostPath: f.path });
-    expect(result.files).toBe(5); // server.py, run.sh, deep.txt, suid-helper, .mcpboxignore
-    expect(result.links).toBe(1);
-    expect(result.dropped.map((d) => d.rel).sort()).toEqual(['escape', 'passwd']);
-    expect(result.dropped.find((d) => d.rel === 'passwd')?.reason).toMatch(/absolute link/);
+      const result = await stageFolder(session, identity, { hostPath: f.path });
+      expect(result.files).toBe(5); // server.py, run.sh, deep.txt, suid-helper, .mcpboxignore
+      expect(result.links).toBe(1);
+      expect(result.dropped.map((d) => d.rel).sort()).toEqual(['escape', 'passwd']);
+      expect(result.dropped.find((d) => d.rel === 'passwd')?.reason).toMatch(/absolute link/);
 
-    const seen = await session.exec({
-      identity,
-      cmd: [
-        '/bin/sh',
-        '-c',
-        'pwd -P; find . | sort; stat -c "%a %u %n" server.py bin/run.sh suid-helper .; cat pkg/latest; ./bin/run.sh',
-      ],
-    });
-    expect(seen.exitCode).toBe(0);
-    const lines = seen.stdout.split('\n');
-    expect(lines[0]).toBe(`${identity.root}/ws.${result.generation}`);
-    expect(seen.stdout).not.toMatch(/\.git|__pycache__|passwd|escape|\.log/);
-    // Private to the uid (umask 077), the executable bit kept, the setuid bit gone.
-    expect(seen.stdout).toContain(`600 ${identity.uid} server.py`);
-    expect(seen.stdout).toContain(`700 ${identity.uid} bin/run.sh`);
-    expect(seen.stdout).toContain(`700 ${identity.uid} suid-helper`);
-    expect(seen.stdout).toContain(`700 ${identity.uid} .`);
-    expect(seen.stdout).toContain('deep\nrun\n');
-  });
+      const seen = await session.exec({
+        identity,
+        cmd: [
+          '/bin/sh',
+          '-c',
+          'pwd -P; find . | sort; stat -c "%a %u %n" server.py bin/run.sh suid-helper .; cat pkg/latest; ./bin/run.sh',
+        ],
+      });
+      expect(seen.exitCode).toBe(0);
+      const lines = seen.stdout.split('\n');
+      expect(lines[0]).toBe(`${identity.root}/ws.${result.generation}`);
+      expect(seen.stdout).not.toMatch(/\.git|__pycache__|passwd|escape|\.log/);
+      // Private to the uid (umask 077), the executable bit kept, the setuid bit gone.
+      expect(seen.stdout).toContain(`600 ${identity.uid} server.py`);
+      expect(seen.stdout).toContain(`700 ${identity.uid} bin/run.sh`);
+      expect(seen.stdout).toContain(`700 ${identity.uid} suid-helper`);
+      expect(seen.stdout).toContain(`700 ${identity.uid} .`);
+      expect(seen.stdout).toContain('deep\nrun\n');
+    },
+  );
 
   it('refuses a FIFO without opening it, and stays within a few seconds', async () => {
     const f = folder();

@@ -118,26 +118,30 @@ describe('supervisor: real MCP servers in the sandbox, real SDK client through t
     expect(await sup.callTool('node', 'add', { a: 1, b: 1 })).toMatchObject({ content: [{ text: '2' }] });
   });
 
-  it('records a server that exits after init as a runtime failure with its exit code and stderr tail, then restarts it', async () => {
-    const before = sup.get('node').restarts;
-    const inFlight = sup.callTool('node', 'sleep', { ms: 60_000 }, { timeoutMs: 60_000 });
-    inFlight.catch(() => undefined);
-    const started = Date.now();
-    await sup.callTool('node', 'exit', { code: 3 }).catch(() => undefined);
-    // A request in flight fails at once, not after its 60 s timeout.
-    await expect(inFlight).rejects.toMatchObject({ phase: 'runtime' });
-    expect(Date.now() - started).toBeLessThan(10_000);
-    const failed = await eventually(() => {
-      const v = sup.get('node');
-      return v.error?.phase === 'runtime' ? v : undefined;
-    }, 20_000);
-    expect(failed.error).toMatchObject({ phase: 'runtime', code: 'PROCESS_EXITED', exitCode: 3, retryable: true });
-    expect(failed.error?.stderrTail).toContain('fixture exiting with 3 on request');
-    expect(failed.error?.stderrTail).not.toContain('sekrit-value-1234');
-    const back = await waitForState(sup, 'node', ['ready'], 60_000);
-    expect(back.restarts).toBeGreaterThan(before);
-    expect(await sup.callTool('node', 'add', { a: 20, b: 22 })).toMatchObject({ content: [{ text: '42' }] });
-  });
+  it(
+    'records a server that exits after init as a runtime failure with its exit code and stderr tail, ' +
+      'then restarts it',
+    async () => {
+      const before = sup.get('node').restarts;
+      const inFlight = sup.callTool('node', 'sleep', { ms: 60_000 }, { timeoutMs: 60_000 });
+      inFlight.catch(() => undefined);
+      const started = Date.now();
+      await sup.callTool('node', 'exit', { code: 3 }).catch(() => undefined);
+      // A request in flight fails at once, not after its 60 s timeout.
+      await expect(inFlight).rejects.toMatchObject({ phase: 'runtime' });
+      expect(Date.now() - started).toBeLessThan(10_000);
+      const failed = await eventually(() => {
+        const v = sup.get('node');
+        return v.error?.phase === 'runtime' ? v : undefined;
+      }, 20_000);
+      expect(failed.error).toMatchObject({ phase: 'runtime', code: 'PROCESS_EXITED', exitCode: 3, retryable: true });
+      expect(failed.error?.stderrTail).toContain('fixture exiting with 3 on request');
+      expect(failed.error?.stderrTail).not.toContain('sekrit-value-1234');
+      const back = await waitForState(sup, 'node', ['ready'], 60_000);
+      expect(back.restarts).toBeGreaterThan(before);
+      expect(await sup.callTool('node', 'add', { a: 20, b: 22 })).toMatchObject({ content: [{ text: '42' }] });
+    },
+  );
 
   it('reconnects a dropped relay without restarting the process', async () => {
     const before = sup.get('python');

@@ -22,7 +22,10 @@ const PROFILES: { name: string; profile: Partial<SessionProfile> }[] = [
   { name: 'default profile', profile: {} },
   { name: 'network off, writable rootfs', profile: { network: 'off', readOnlyRootfs: false } },
   { name: 'small limits', profile: { cpus: 0.25, memoryMb: 64, pidsLimit: 16, tmpfsMb: 1 } },
-  { name: 'large limits', profile: { cpus: 64, memoryMb: 65536, pidsLimit: 4096, tmpfsMb: 2048, image: 'custom/sandbox:2' } },
+  {
+    name: 'large limits',
+    profile: { cpus: 64, memoryMb: 65536, pidsLimit: 4096, tmpfsMb: 2048, image: 'custom/sandbox:2' },
+  },
 ];
 
 describe('sessionContainerSpec', () => {
@@ -62,7 +65,9 @@ describe('sessionContainerSpec', () => {
 
     it('mounts only the named volume at /workspace (no bind mounts, no docker.sock)', () => {
       expect(WORKSPACE_MOUNT).toBe('/workspace');
-      expect(body.HostConfig.Mounts).toEqual([{ Type: 'volume', Source: 'mcp-box-vol-1', Target: '/workspace', ReadOnly: false }]);
+      expect(body.HostConfig.Mounts).toEqual([
+        { Type: 'volume', Source: 'mcp-box-vol-1', Target: '/workspace', ReadOnly: false },
+      ]);
       expect(body.HostConfig).not.toHaveProperty('Binds');
       expect(body.HostConfig).not.toHaveProperty('Devices');
       expect(JSON.stringify(body)).not.toContain('docker.sock');
@@ -82,7 +87,13 @@ describe('sessionContainerSpec', () => {
       expect(body.Cmd).toEqual(['sleep', 'infinity']);
       expect(body.Entrypoint).toEqual([]);
       expect(body.Env).toEqual([]);
-      expect([body.AttachStdin, body.AttachStdout, body.AttachStderr, body.OpenStdin, body.Tty]).toEqual([false, false, false, false, false]);
+      expect([body.AttachStdin, body.AttachStdout, body.AttachStderr, body.OpenStdin, body.Tty]).toEqual([
+        false,
+        false,
+        false,
+        false,
+        false,
+      ]);
       expect(body.HostConfig.Ulimits).toContainEqual({ Name: 'core', Soft: 0, Hard: 0 });
     });
   });
@@ -90,11 +101,14 @@ describe('sessionContainerSpec', () => {
   it.each([
     { network: 'off', NetworkMode: 'none', NetworkDisabled: true },
     { network: 'on', NetworkMode: 'bridge', NetworkDisabled: false },
-  ] as const)('network $network gives NetworkMode $NetworkMode and NetworkDisabled $NetworkDisabled', ({ network, NetworkMode, NetworkDisabled }) => {
-    const body = spec({ network });
-    expect(body.HostConfig.NetworkMode).toBe(NetworkMode);
-    expect(body.NetworkDisabled).toBe(NetworkDisabled);
-  });
+  ] as const)(
+    'network $network gives NetworkMode $NetworkMode and NetworkDisabled $NetworkDisabled',
+    ({ network, NetworkMode, NetworkDisabled }) => {
+      const body = spec({ network });
+      expect(body.HostConfig.NetworkMode).toBe(NetworkMode);
+      expect(body.NetworkDisabled).toBe(NetworkDisabled);
+    },
+  );
 
   it.each([
     { readOnlyRootfs: true, expected: true },

@@ -19,7 +19,8 @@ function frame(type: number, payload: string | Buffer): Buffer {
 
 function collect(parser: FrameParser, chunks: Buffer[]): Emitted[] {
   const out: Emitted[] = [];
-  for (const chunk of chunks) parser.push(chunk, (stream, payload) => out.push({ stream, payload: payload.toString('utf8') }));
+  for (const chunk of chunks)
+    parser.push(chunk, (stream, payload) => out.push({ stream, payload: payload.toString('utf8') }));
   return out;
 }
 
@@ -39,7 +40,15 @@ describe('FrameParser', () => {
     expect(parser.buffered).toBe(0);
   });
 
-  const sequence = Buffer.concat([frame(1, 'out-1'), frame(2, 'err-1'), frame(0, 'in'), frame(1, ''), frame(7, 'junk'), frame(2, 'err-2'), frame(1, 'out-2')]);
+  const sequence = Buffer.concat([
+    frame(1, 'out-1'),
+    frame(2, 'err-1'),
+    frame(0, 'in'),
+    frame(1, ''),
+    frame(7, 'junk'),
+    frame(2, 'err-2'),
+    frame(1, 'out-2'),
+  ]);
   const sequenceExpected: Emitted[] = [
     { stream: 'stdout', payload: 'out-1' },
     { stream: 'stderr', payload: 'err-1' },
@@ -53,19 +62,22 @@ describe('FrameParser', () => {
   });
 
   const single = frame(1, 'split-me');
-  it.each(Array.from({ length: single.length - 1 }, (_, i) => i + 1))('reassembles one frame split at byte %i', (cut) => {
-    const parser = new FrameParser();
-    const out: Emitted[] = [];
-    const emit = (stream: Stream, payload: Buffer): void => {
-      out.push({ stream, payload: payload.toString('utf8') });
-    };
-    parser.push(single.subarray(0, cut), emit);
-    expect(out).toEqual([]);
-    expect(parser.buffered).toBe(cut);
-    parser.push(single.subarray(cut), emit);
-    expect(out).toEqual([{ stream: 'stdout', payload: 'split-me' }]);
-    expect(parser.buffered).toBe(0);
-  });
+  it.each(Array.from({ length: single.length - 1 }, (_, i) => i + 1))(
+    'reassembles one frame split at byte %i',
+    (cut) => {
+      const parser = new FrameParser();
+      const out: Emitted[] = [];
+      const emit = (stream: Stream, payload: Buffer): void => {
+        out.push({ stream, payload: payload.toString('utf8') });
+      };
+      parser.push(single.subarray(0, cut), emit);
+      expect(out).toEqual([]);
+      expect(parser.buffered).toBe(cut);
+      parser.push(single.subarray(cut), emit);
+      expect(out).toEqual([{ stream: 'stdout', payload: 'split-me' }]);
+      expect(parser.buffered).toBe(0);
+    },
+  );
 
   it('reassembles a multi-frame sequence split at every possible boundary', () => {
     for (let cut = 1; cut < sequence.length; cut++) {
@@ -77,7 +89,11 @@ describe('FrameParser', () => {
   it('reassembles a sequence split at every two boundaries (three chunks)', () => {
     for (let a = 1; a < sequence.length - 1; a++) {
       for (let b = a + 1; b < sequence.length; b++) {
-        const out = collect(new FrameParser(), [sequence.subarray(0, a), sequence.subarray(a, b), sequence.subarray(b)]);
+        const out = collect(new FrameParser(), [
+          sequence.subarray(0, a),
+          sequence.subarray(a, b),
+          sequence.subarray(b),
+        ]);
         expect(out, `cuts at ${a},${b}`).toEqual(sequenceExpected);
       }
     }
@@ -110,7 +126,10 @@ describe('FrameParser', () => {
       { name: 'in one chunk', chunks: [data] },
       { name: 'in 4 KiB chunks', chunks: pieces(4096) },
       { name: 'in 65535-byte chunks (unaligned)', chunks: pieces(65535) },
-      { name: 'with the header split in 3-byte pieces', chunks: [data.subarray(0, 3), data.subarray(3, 6), data.subarray(6, 9), data.subarray(9)] },
+      {
+        name: 'with the header split in 3-byte pieces',
+        chunks: [data.subarray(0, 3), data.subarray(3, 6), data.subarray(6, 9), data.subarray(9)],
+      },
     ])('arrives intact $name', ({ chunks }) => {
       const parser = new FrameParser();
       const got: { stream: Stream; payload: Buffer }[] = [];
@@ -126,7 +145,12 @@ describe('FrameParser', () => {
 });
 
 /** A writable whose write callbacks are held until `release()` is called. */
-function slowWritable(highWaterMark: number): { sink: Writable; written: Buffer[]; release: () => void; pendingCallbacks: () => number } {
+function slowWritable(highWaterMark: number): {
+  sink: Writable;
+  written: Buffer[];
+  release: () => void;
+  pendingCallbacks: () => number;
+} {
   const written: Buffer[] = [];
   const held: (() => void)[] = [];
   let released = false;

@@ -20,7 +20,9 @@ describe('toBoxError', () => {
       const err = toBoxError(cause, 'tool_call', 'start the exec');
       expect(err.code).toBe('ENGINE_UNREACHABLE');
       expect(err.phase).toBe('box_unavailable');
-      expect(err.message).toBe(`Docker engine is unreachable while trying to start the exec: connect ${code} /var/run/docker.sock`);
+      expect(err.message).toBe(
+        `Docker engine is unreachable while trying to start the exec: connect ${code} /var/run/docker.sock`,
+      );
       expect(err.cause).toBe(cause);
     },
   );
@@ -33,16 +35,22 @@ describe('toBoxError', () => {
     { status: 500, expected: 'ENGINE_ERROR' },
     { status: 500, fallback: 'SESSION_CREATE_FAILED', expected: 'SESSION_CREATE_FAILED' },
     { status: 400, fallback: 'INVALID_ARGUMENT', expected: 'INVALID_ARGUMENT' },
-  ])('maps status $status (fallback $fallback) to $expected with the engine message', ({ status, fallback, expected }) => {
-    const cause = httpError(status, `engine says ${status}`);
-    const err = fallback === undefined ? toBoxError(cause, 'session_create', 'create the session') : toBoxError(cause, 'session_create', 'create the session', fallback);
-    expect(err).toBeInstanceOf(BoxError);
-    expect(err.code).toBe(expected);
-    expect(err.phase).toBe('session_create');
-    expect(err.message).toBe(`Failed to create the session: engine says ${status}`);
-    expect(err.details).toEqual({ statusCode: status });
-    expect(err.cause).toBe(cause);
-  });
+  ])(
+    'maps status $status (fallback $fallback) to $expected with the engine message',
+    ({ status, fallback, expected }) => {
+      const cause = httpError(status, `engine says ${status}`);
+      const err =
+        fallback === undefined
+          ? toBoxError(cause, 'session_create', 'create the session')
+          : toBoxError(cause, 'session_create', 'create the session', fallback);
+      expect(err).toBeInstanceOf(BoxError);
+      expect(err.code).toBe(expected);
+      expect(err.phase).toBe('session_create');
+      expect(err.message).toBe(`Failed to create the session: engine says ${status}`);
+      expect(err.details).toEqual({ statusCode: status });
+      expect(err.cause).toBe(cause);
+    },
+  );
 
   it('falls back to the error message without the HTTP prefix when there is no JSON body', () => {
     const err = toBoxError(httpError(500, undefined), 'runtime', 'inspect');
@@ -96,7 +104,10 @@ describe('helpers', () => {
   it.each([
     { err: httpError(404, 'No such container: abc'), expected: 'No such container: abc' },
     {
-      err: Object.assign(new Error('(HTTP code 409) unexpected - container is paused'), { statusCode: 409, json: { message: '' } }),
+      err: Object.assign(new Error('(HTTP code 409) unexpected - container is paused'), {
+        statusCode: 409,
+        json: { message: '' },
+      }),
       expected: 'container is paused',
     },
     { err: Object.assign(new Error('(HTTP code 500) server error - kaboom'), { json: null }), expected: 'kaboom' },

@@ -11,7 +11,7 @@ describe('wrapCommand', () => {
   it.each([
     { name: 'a single word', cmd: ['node'] },
     { name: 'a command with args', cmd: ['node', 'server.js', '--port', '3000'] },
-    { name: 'args with shell metacharacters', cmd: ['sh', '-c', 'echo $HOME; rm -rf / && `id`', "it's \"quoted\""] },
+    { name: 'args with shell metacharacters', cmd: ['sh', '-c', 'echo $HOME; rm -rf / && `id`', 'it\'s "quoted"'] },
   ])('returns [/bin/sh, -c, script, mcp-box, ...cmd] for $name', ({ cmd }) => {
     const argv = wrapCommand(cmd);
     expect(argv.slice(0, 2)).toEqual(['/bin/sh', '-c']);
@@ -36,7 +36,9 @@ describe('wrapCommand', () => {
     'applies prlimit with nproc and nofile when limits are given ($name)',
     ({ limits, nproc, nofile }) => {
       const script = wrapCommand(['node'], { limits })[2] ?? '';
-      expect(script).toContain(`exec prlimit --nproc=${nproc}:${nproc} --nofile=${nofile}:${nofile} --core=0:0 -- "$@"`);
+      expect(script).toContain(
+        `exec prlimit --nproc=${nproc}:${nproc} --nofile=${nofile}:${nofile} --core=0:0 -- "$@"`,
+      );
     },
   );
 
@@ -66,12 +68,16 @@ describe('wrapCommand', () => {
   });
 
   it('adds RLIMIT_FSIZE only when fsize is given', () => {
-    expect(wrapCommand(['node'], { limits: { fsize: 1048576 } })[2]).toContain('--core=0:0 --fsize=1048576:1048576 -- "$@"');
+    expect(wrapCommand(['node'], { limits: { fsize: 1048576 } })[2]).toContain(
+      '--core=0:0 --fsize=1048576:1048576 -- "$@"',
+    );
     expect(wrapCommand(['node'], { limits: {} })[2]).not.toContain('--fsize');
   });
 
   it.runIf(hasPrlimit)('runs under a real sh with prlimit applying fsize: a write past it fails with EFBIG', () => {
-    const script = "import tempfile\nf = tempfile.TemporaryFile()\ntry:\n  f.write(b'x' * 200000); f.flush(); print('wrote')\nexcept OSError as e:\n  print('errno', e.errno)";
+    const script =
+      "import tempfile\nf = tempfile.TemporaryFile()\ntry:\n  f.write(b'x' * 200000); f.flush(); " +
+      "print('wrote')\nexcept OSError as e:\n  print('errno', e.errno)";
     const [file, ...rest] = wrapCommand(['python3', '-c', script], { limits: { fsize: 65536 } });
     const res = spawnSync(file ?? '', rest, { encoding: 'utf8' });
     expect(res.stdout.trim()).toBe('errno 27');
@@ -107,7 +113,10 @@ describe('wrapCommand', () => {
 });
 
 /** Feeds `chunks` to a fresh reader; returns what was passed on (as one string and as chunks). */
-function feed(chunks: (string | Buffer)[], end = false): { reader: PidLineReader; passed: string; passedChunks: Buffer[] } {
+function feed(
+  chunks: (string | Buffer)[],
+  end = false,
+): { reader: PidLineReader; passed: string; passedChunks: Buffer[] } {
   const passedChunks: Buffer[] = [];
   const reader = new PidLineReader((chunk) => passedChunks.push(Buffer.from(chunk)));
   for (const c of chunks) reader.push(typeof c === 'string' ? Buffer.from(c, 'latin1') : c);

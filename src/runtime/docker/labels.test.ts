@@ -55,8 +55,16 @@ describe('ownerLiveness', () => {
 
   it.each<{ name: string; labels: () => Record<string, string>; expected: OwnerLiveness }>([
     { name: 'the current process', labels: mine, expected: 'alive' },
-    { name: 'the current process without a recorded pid-start', labels: () => ({ ...mine(), [LABEL_OWNER_PID_START]: '' }), expected: 'alive' },
-    { name: 'the current process without a recorded boot id', labels: () => ({ ...mine(), [LABEL_OWNER_BOOT]: '' }), expected: 'alive' },
+    {
+      name: 'the current process without a recorded pid-start',
+      labels: () => ({ ...mine(), [LABEL_OWNER_PID_START]: '' }),
+      expected: 'alive',
+    },
+    {
+      name: 'the current process without a recorded boot id',
+      labels: () => ({ ...mine(), [LABEL_OWNER_BOOT]: '' }),
+      expected: 'alive',
+    },
     {
       name: 'the current process without boot or pid-start labels',
       labels: () => {
@@ -67,7 +75,11 @@ describe('ownerLiveness', () => {
       },
       expected: 'alive',
     },
-    { name: 'a pid that cannot exist', labels: () => ({ ...mine(), [LABEL_OWNER_PID]: String(IMPOSSIBLE_PID) }), expected: 'dead' },
+    {
+      name: 'a pid that cannot exist',
+      labels: () => ({ ...mine(), [LABEL_OWNER_PID]: String(IMPOSSIBLE_PID) }),
+      expected: 'dead',
+    },
     {
       name: 'a child process that has exited',
       labels: () => ({ ...mine(), [LABEL_OWNER_PID]: String(exitedChildPid()), [LABEL_OWNER_PID_START]: '' }),
@@ -81,8 +93,16 @@ describe('ownerLiveness', () => {
       },
       expected: 'dead',
     },
-    { name: 'a different boot id', labels: () => ({ ...mine(), [LABEL_OWNER_BOOT]: '00000000-0000-0000-0000-000000000000' }), expected: 'dead' },
-    { name: 'another host', labels: () => ({ ...mine(), [LABEL_OWNER_HOST]: `${hostname()}-elsewhere` }), expected: 'unknown' },
+    {
+      name: 'a different boot id',
+      labels: () => ({ ...mine(), [LABEL_OWNER_BOOT]: '00000000-0000-0000-0000-000000000000' }),
+      expected: 'dead',
+    },
+    {
+      name: 'another host',
+      labels: () => ({ ...mine(), [LABEL_OWNER_HOST]: `${hostname()}-elsewhere` }),
+      expected: 'unknown',
+    },
     {
       name: 'another host even with a dead pid',
       labels: () => ({ ...mine(), [LABEL_OWNER_HOST]: `not-${hostname()}`, [LABEL_OWNER_PID]: String(IMPOSSIBLE_PID) }),
