@@ -70,8 +70,9 @@ describe('README Configuration: the defaults are those of src/defaults.ts', () =
     );
     expect(README).toContain(`\`healthyAfterSec\` (${r.healthyAfterMs / 1000})`);
     expect(README).toContain(`\`host\` (\`${D.DEFAULT_HOST}\`), \`port\` (${D.DEFAULT_PORT} for \`serve\``);
+    const headersTimeout = D.DEFAULT_HEADERS_TIMEOUT_MS.toLocaleString('en-US');
     expect(README).toContain(
-      `(time a client has to send its request line and headers, 100–300,000; ${D.DEFAULT_HEADERS_TIMEOUT_MS.toLocaleString('en-US')})`,
+      `(time a client has to send its request line and headers, 100–300,000; ${headersTimeout})`,
     );
     expect(README).toContain(`${D.SHUTDOWN_GRACE_MS / 1000} s grace`);
   });
