@@ -72,6 +72,11 @@ export const DEFAULT_STAGE_LIMITS: Readonly<StageLimits> = Object.freeze({
   maxDepth: 32,
 });
 
+/** `box.relay`: the longest JSON-RPC line (either way), what a relay holds while no client is attached, heartbeat. */
+export const DEFAULT_RELAY_MAX_LINE_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_RELAY_DETACHED_BUFFER_BYTES = 32 * 1024 * 1024;
+export const DEFAULT_RELAY_HEARTBEAT_MS = 15_000;
+
 /** `state.dir`: durable state and the generated token, relative to the config's folder. */
 export const DEFAULT_STATE_DIR = '.mcp-box';
 

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseConfig } from './config/parse-config.js';
-import { DEFAULT_MAX_LINE_BYTES } from './relay/stdio-relay.js';
+import { DEFAULT_RELAY_MAX_LINE_BYTES } from './defaults.js';
 import { HttpServer } from './server/http-server.js';
 import { createSupervisor as createCore, type Supervisor, type SupervisorOptions } from './supervisor/supervisor.js';
 
@@ -30,7 +30,7 @@ export async function createSupervisor(config: unknown, opts: CreateSupervisorOp
     port: address.port ?? parsed.server.port ?? 0,
     token,
     ...(parsed.server.allowedHosts === undefined ? {} : { allowedHosts: parsed.server.allowedHosts }),
-    maxPayload: (parsed.box.relay?.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES) + 64 * 1024,
+    maxPayload: (parsed.box.relay?.maxLineBytes ?? DEFAULT_RELAY_MAX_LINE_BYTES) + 64 * 1024,
   });
   await http.listen();
   try {

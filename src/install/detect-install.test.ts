@@ -641,7 +641,7 @@ describe('installScript', () => {
 
 describe('installEnv', () => {
   const paths: InstallPaths = { root: '/box/id-2', workspace: '/box/id-2/workspace', caBundle: null };
-  const CA_VARS = ['PIP_CERT', 'SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'NODE_EXTRA_CA_CERTS', 'npm_config_cafile'];
+  const CA_VARS = ['PIP_CERT', 'SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'NODE_OPTIONS', 'npm_config_cafile'];
   const INDEX_VARS = [
     'PIP_INDEX_URL',
     'PIP_EXTRA_INDEX_URL',
@@ -693,7 +693,10 @@ describe('installEnv', () => {
 
   it('sets the CA variables only when a CA bundle is staged', () => {
     const env = installEnv({ ...paths, caBundle: '/box/id-2/ca.pem' }, {});
-    for (const key of CA_VARS) expect(env[key], key).toBe('/box/id-2/ca.pem');
+    for (const key of CA_VARS.filter((k) => k !== 'NODE_OPTIONS')) expect(env[key], key).toBe('/box/id-2/ca.pem');
+    // Node trusts the same bundle through OpenSSL (SSL_CERT_FILE), read on first use, not at every start.
+    expect(env.NODE_OPTIONS).toBe('--use-openssl-ca');
+    expect(env).not.toHaveProperty('NODE_EXTRA_CA_CERTS');
   });
 });
 
@@ -750,7 +753,7 @@ describe('activationEnv', () => {
       PIP_CERT: '/box/id-3/ca.pem',
       SSL_CERT_FILE: '/box/id-3/ca.pem',
       REQUESTS_CA_BUNDLE: '/box/id-3/ca.pem',
-      NODE_EXTRA_CA_CERTS: '/box/id-3/ca.pem',
+      NODE_OPTIONS: '--use-openssl-ca',
       npm_config_cafile: '/box/id-3/ca.pem',
     });
   });

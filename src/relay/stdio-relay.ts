@@ -32,6 +32,11 @@
  * capped). When it does not, every request in flight gets a JSON-RPC error (data: phase `runtime`,
  * code `STDOUT_CLOSED`), the peer is closed with 4002, and `onStdoutClosed` tells the owner.
  */
+import {
+  DEFAULT_RELAY_DETACHED_BUFFER_BYTES,
+  DEFAULT_RELAY_HEARTBEAT_MS,
+  DEFAULT_RELAY_MAX_LINE_BYTES,
+} from '../defaults.js';
 import type { Readable, Writable } from 'node:stream';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { WebSocket } from 'ws';
@@ -52,8 +57,6 @@ import { WsPeer } from './ws-peer.js';
 export type { AttachResult } from './relay-peer.js';
 export { RELAY_ERROR_CODE } from './json-rpc.js';
 
-export const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
-const DEFAULT_DETACHED_BUFFER_BYTES = 32 * 1024 * 1024;
 const SEND_HIGH_WATER = 8 * 1024 * 1024;
 const SEND_LOW_WATER = 1024 * 1024;
 const DEFAULT_STDOUT_PROBE_AFTER_MS = 2000;
@@ -150,9 +153,9 @@ export class StdioRelay {
     opts: RelayOptions = {},
   ) {
     this.opts = opts;
-    this.framer = new LineFramer(opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
-    this.detachedLimit = opts.detachedBufferBytes ?? DEFAULT_DETACHED_BUFFER_BYTES;
-    this.heartbeatMs = opts.heartbeatMs ?? 15_000;
+    this.framer = new LineFramer(opts.maxLineBytes ?? DEFAULT_RELAY_MAX_LINE_BYTES);
+    this.detachedLimit = opts.detachedBufferBytes ?? DEFAULT_RELAY_DETACHED_BUFFER_BYTES;
+    this.heartbeatMs = opts.heartbeatMs ?? DEFAULT_RELAY_HEARTBEAT_MS;
     this.probeAfterMs = opts.stdoutProbeAfterMs ?? DEFAULT_STDOUT_PROBE_AFTER_MS;
     this.probeIntervalMs = this.probeAfterMs;
     proc.stdout.on('data', (chunk: Buffer) => this.onStdout(chunk));

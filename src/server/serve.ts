@@ -8,7 +8,6 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import type { LoadedConfig } from '../config/load-config.js';
 import type { Logger } from '../log/logger.js';
-import { DEFAULT_MAX_LINE_BYTES } from '../relay/stdio-relay.js';
 import type { DockerRuntimeOptions } from '../runtime/docker/docker-runtime.js';
 import type { ReapReport } from '../runtime/types.js';
 import { createSupervisor, type Supervisor } from '../supervisor/supervisor.js';
@@ -20,7 +19,7 @@ import { HttpServer } from './http-server.js';
 import { Metrics } from './metrics.js';
 
 export { DEFAULT_PORT } from '../defaults.js';
-import { DEFAULT_PORT } from '../defaults.js';
+import { DEFAULT_PORT, DEFAULT_RELAY_MAX_LINE_BYTES } from '../defaults.js';
 
 export interface ServeHandle {
   supervisor: Supervisor;
@@ -44,7 +43,7 @@ export async function startServe(
     port: config.server.port ?? DEFAULT_PORT,
     token,
     ...(config.server.allowedHosts === undefined ? {} : { allowedHosts: config.server.allowedHosts }),
-    maxPayload: (config.box.relay?.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES) + 64 * 1024,
+    maxPayload: (config.box.relay?.maxLineBytes ?? DEFAULT_RELAY_MAX_LINE_BYTES) + 64 * 1024,
     // By default a REST body may be as large as a relay message (maxPayload).
     ...(config.server.maxBodyBytes === undefined ? {} : { maxBodyBytes: config.server.maxBodyBytes }),
     ...(config.server.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: config.server.headersTimeoutMs }),

@@ -8,6 +8,7 @@
 import { BoxError, isBoxError, type ServerPhase } from '../errors/box-error.js';
 import type { ResolvedServer } from '../config/resolve-server.js';
 import { installDependencies, stageWorkspace, type StagedWorkspace } from '../install/prepare-workspace.js';
+import { serverEnv } from '../install/server-env.js';
 import type { Identity, ManagedProcess, ProcessExit, Session } from '../runtime/types.js';
 import { resolveHostFolder, rewriteForContainer } from '../workspace/host-folder.js';
 import { checkFolderRules, checkHostPolicy } from '../workspace/host-policy.js';
@@ -169,10 +170,7 @@ export function installServer(
         ? `dependencies up to date (${installed.durationMs} ms)`
         : `installed ${installed.installed.join(' + ')} dependencies in ${installed.durationMs} ms`,
     );
-    const env = { ...installed.env, ...ctx.spec.env };
-    // The server's own PATH comes after the venv / node_modules bins.
-    if (ctx.spec.env.PATH !== undefined) env.PATH = [...installed.pathPrefix, ctx.spec.env.PATH].join(':');
-    return env;
+    return serverEnv(installed.env, installed.pathPrefix, ctx.spec.env);
   });
 }
 

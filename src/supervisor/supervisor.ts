@@ -6,14 +6,13 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { resolve } from 'node:path';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
-import { DEFAULT_DISK_CHECK_SEC, DEFAULT_STATE_DIR } from '../defaults.js';
+import { DEFAULT_DISK_CHECK_SEC, DEFAULT_RELAY_MAX_LINE_BYTES, DEFAULT_STATE_DIR } from '../defaults.js';
 import { parseConfig, parseServerDefinition } from '../config/parse-config.js';
 import { assertServerName } from '../config/server-name.js';
 import { resolveServer } from '../config/resolve-server.js';
 import type { McpBoxConfig, ServerDefinition } from '../config/schema.js';
 import { BoxError } from '../errors/box-error.js';
 import { RelayHub, relayPath, type RelayUpgradeRouter } from '../relay/relay-hub.js';
-import { DEFAULT_MAX_LINE_BYTES } from '../relay/stdio-relay.js';
 import { checkFolderRules, type FolderRules } from '../workspace/host-policy.js';
 import { createDockerRuntime, type DockerRuntimeOptions } from '../runtime/docker/docker-runtime.js';
 import type { Runtime } from '../runtime/types.js';
@@ -98,7 +97,7 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
       });
     }
     const relay = config.box.relay ?? {};
-    const maxLineBytes = relay.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+    const maxLineBytes = relay.maxLineBytes ?? DEFAULT_RELAY_MAX_LINE_BYTES;
     this.relays = new RelayHub({
       maxLineBytes,
       ...(relay.heartbeatSec === undefined ? {} : { heartbeatMs: relay.heartbeatSec * 1000 }),

@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { truncateSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { activationEnv } from '../../src/install/detect-install.js';
+import { BASE_PATH } from '../../src/install/prepare-workspace.js';
 import type { Identity, Runtime, Session } from '../../src/runtime/types.js';
 import { stageFolder } from '../../src/workspace/stage-folder.js';
 import { tempFolder, type TempFolder } from '../helpers/folders.js';
@@ -184,5 +186,76 @@ describe('workspace staging', () => {
     expect(Number(bundle.stdout.split('\n')[0])).toBeGreaterThan(10);
     expect(bundle.stdout).toContain('MCPBOXTESTCA');
     expect(bundle.stdout).not.toContain('.mcp-box-stage');
+  });
+
+  it('lets Node in the session trust box.caCertsFile through the staged bundle (HTTPS, a cert it signed)', async () => {
+    const f = folder();
+    // A CA of the test's own and a localhost certificate it signed, both made on the host.
+    const dir = `${f.path}/../tls`;
+    const ssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: f.path, stdio: 'ignore' });
+    execFileSync('mkdir', ['-p', dir]);
+    ssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=mcp-box test CA',
+      '-keyout',
+      `${dir}/ca.key`,
+      '-out',
+      `${dir}/ca.pem`,
+    );
+    ssl(
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      '/CN=localhost',
+      '-keyout',
+      'server.key',
+      '-out',
+      `${dir}/s.csr`,
+    );
+    writeFileSync(`${dir}/san.ext`, 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      `${dir}/s.csr`,
+      '-CA',
+      `${dir}/ca.pem`,
+      '-CAkey',
+      `${dir}/ca.key`,
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      `${dir}/san.ext`,
+      '-out',
+      'server.crt',
+    );
+    const result = await stageFolder(session, identity, { hostPath: f.path, caCertsFile: `${dir}/ca.pem` });
+    // One Node process: an HTTPS server with that certificate, and a client of it using the default trust store.
+    const probe = [
+      "const fs = require('fs'), https = require('https');",
+      "const s = https.createServer({ key: fs.readFileSync('server.key'), cert: fs.readFileSync('server.crt') },",
+      "  (q, r) => r.end('trusted'));",
+      "s.listen(0, '127.0.0.1', () => https.get({ host: 'localhost', port: s.address().port }, (res) => {",
+      "  res.on('data', (d) => process.stdout.write(d)); res.on('end', () => process.exit(0));",
+      "}).on('error', (e) => { process.stdout.write(e.code || e.message); process.exit(1); }));",
+    ].join('\n');
+    const paths = { root: identity.root, workspace: identity.workspace, caBundle: result.caBundle };
+    const env = activationEnv(null, { python: null, node: null }, paths, BASE_PATH);
+    const withBundle = await session.exec({ identity, cmd: ['node', '-e', probe], env });
+    expect(withBundle.stdout).toBe('trusted');
+    // The control: the same probe without the sandbox's CA settings does not trust the test CA.
+    const without = await session.exec({ identity, cmd: ['node', '-e', probe], env: { PATH: BASE_PATH } });
+    expect(without.exitCode).toBe(1);
+    expect(without.stdout).toMatch(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED|UNABLE_TO_GET_ISSUER/);
   });
 });
