@@ -8,6 +8,7 @@
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { BoxError } from '../errors/box-error.js';
 import { relayFailure } from './exit-failure.js';
+import type { ServerState } from './types.js';
 
 export interface CallContext {
   /** "tool \"x\"", "tools/list" */
@@ -64,4 +65,17 @@ export function callError(err: unknown, ctx: CallContext): { error: BoxError; re
     },
   );
   return { error, relayed: false };
+}
+
+/** A call on a server with no client of the supervisor's to run it on: not ready, or its client is external. */
+export function notReadyError(
+  what: string,
+  server: string,
+  clientMode: 'supervisor' | 'external',
+  state: ServerState,
+): BoxError {
+  const why = clientMode === 'external' ? 'its MCP client is external (box.client: "external")' : `it is ${state}`;
+  return new BoxError('PROCESS_NOT_RUNNING', 'tool_call', `Cannot run ${what} on "${server}": ${why}`, {
+    details: { state },
+  });
 }

@@ -61,3 +61,24 @@ export function boundedTail(text: string): string {
   const newline = tail.indexOf('\n');
   return newline === -1 || newline > STDERR_TAIL_BYTES / 2 ? tail : tail.slice(newline + 1);
 }
+
+/** What a record takes of the server it is of: the phase running now, its redaction, its stderr log. */
+export interface RecordedServer {
+  phase(): ServerPhase | undefined;
+  redact: (text: string) => string;
+  log: { tail(source: 'stderr', lines: number): string[] };
+}
+
+/** `failure` as `server`'s record: with its running phase, redacted, its stderr tail when no exit has one. */
+export function serverFailureRecord(
+  server: RecordedServer,
+  failure: Failure,
+  info: Pick<RecordContext, 'retryable' | 'attempt' | 'maxAttempts' | 'startedAt'>,
+): FailureRecord {
+  return failureRecord(failure, {
+    ...info,
+    phase: server.phase(),
+    redact: server.redact,
+    stderrTail: () => server.log.tail('stderr', STDERR_TAIL_LINES).join('\n'),
+  });
+}

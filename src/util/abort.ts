@@ -37,3 +37,16 @@ export function linkedSignal(parent: AbortSignal): { signal: AbortSignal; releas
   parent.addEventListener('abort', onAbort, { once: true });
   return { signal: controller.signal, release: () => parent.removeEventListener('abort', onAbort) };
 }
+
+/** `work`'s value, or null when `signal` aborts first (or has aborted). The listener goes with the race. */
+export async function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T | null> {
+  if (signal.aborted) return null;
+  let onAbort!: () => void;
+  const aborted = new Promise<null>((resolve) => (onAbort = () => resolve(null)));
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await Promise.race([work, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
