@@ -13,7 +13,6 @@ import {
   installScript,
   nodeDepsDir,
   pythonDepsDir,
-  shellQuote,
   type FolderView,
   type InstallOptions,
   type InstallPaths,
@@ -757,24 +756,4 @@ describe('activationEnv', () => {
       npm_config_cafile: '/box/id-3/ca.pem',
     });
   });
-});
-
-describe('shellQuote', () => {
-  it.each([
-    ['', "''"],
-    ['abc', "'abc'"],
-    ["it's", `'it'\\''s'`],
-    ["''", `''\\'''\\'''`],
-    ['$HOME', "'$HOME'"],
-    ['a b', "'a b'"],
-  ])('%j → %s', (input, expected) => {
-    expect(shellQuote(input)).toBe(expected);
-  });
-
-  it.each(["it's", '$(id)', '`id`', 'a "b" c', 'back\\slash', 'new\nline', "'", '*', '; rm -rf /', '-n'])(
-    'round-trips %j through sh',
-    (value) => {
-      expect(execFileSync('sh', ['-c', `printf '%s' ${shellQuote(value)}`], { encoding: 'utf8' })).toBe(value);
-    },
-  );
 });

@@ -11,6 +11,7 @@
  * `pnpm install --frozen-lockfile` / `yarn install --frozen-lockfile` when those tools exist,
  * `npm install` with no lockfile.
  */
+import { shellQuote } from '../util/shell-quote.js';
 import { createHash } from 'node:crypto';
 import { BoxError } from '../errors/box-error.js';
 import { checkRequirements } from './requirements.js';
@@ -352,8 +353,4 @@ function caEnv(paths: InstallPaths): Record<string, string> {
     NODE_OPTIONS: '--use-openssl-ca',
     npm_config_cafile: ca,
   };
-}
-
-export function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
 }

@@ -114,7 +114,35 @@ export interface ManagedProcessSpec {
   /** No file this process (or its children) writes may grow past this many bytes (RLIMIT_FSIZE):
    * the write fails with EFBIG, or SIGXFSZ ends a writer that does not ignore it. */
   fileSizeLimitBytes?: number;
+  /** Work done in the same exec before the command (a stage): one exec instead of two. */
+  prelude?: ProcessPrelude;
   signal?: AbortSignal;
+}
+
+/**
+ * A POSIX sh script run as the identity in the process's own exec, before the command. It reads exactly `stdin`
+ * (sent first, before anything else reaches the process), and whatever it prints is its output, never the
+ * process's. It exits 0 to run the command, PRELUDE_STOP_EXIT to end the exec there (the command is not run:
+ * not a failure), anything else to fail.
+ */
+export interface ProcessPrelude {
+  script: string;
+  stdin: Buffer;
+  /** Kill every other process of the identity first (none may touch what the prelude writes). */
+  exclusive: boolean;
+  timeoutMs: number;
+}
+
+/** The prelude's exit status that means "done, do not run the command". */
+export const PRELUDE_STOP_EXIT = 100;
+
+export interface PreludeOutcome {
+  status: 'ran' | 'stopped' | 'failed';
+  /** Its output lines (stdout and stderr, in order), at most 64 KiB. */
+  output: string[];
+  /** The exec's exit code when the command did not run. */
+  exitCode: number | null;
+  durationMs: number;
 }
 
 export type ExitReason =
@@ -162,6 +190,8 @@ export interface ManagedProcess {
   readonly stdout: Readable;
   /** True until `exited` settles. */
   readonly running: boolean;
+  /** How the prelude ended, for a process started with one (the process runs only when `ran`). */
+  readonly prelude?: PreludeOutcome;
   /** Resolves (never rejects) with the exit record. */
   readonly exited: Promise<ProcessExit>;
   /** The last bytes of stderr as text. */

@@ -12,15 +12,7 @@ import { EARLY_EXIT_MS, exitFailure } from './exit-failure.js';
 import type { Failure } from './failure-record.js';
 import { EXIT_SETTLE_MS, startPing, watchConnection } from './health.js';
 import { sessionDeathOr } from './session-death.js';
-import {
-  installServer,
-  openSession,
-  raceExit,
-  stageServer,
-  stamped,
-  startServerProcess,
-  type StartContext,
-} from './start-phases.js';
+import { openSession, raceExit, stageAndStart, stamped, type StartContext } from './start-phases.js';
 
 /** The server's slot for its current attempt: an attempt's events count only while it is the current one. */
 export interface AttemptSlot {
@@ -38,13 +30,11 @@ export async function startAttempt(
   const session = await openSession(ctx, signal);
   const attempt = new Attempt(session, ctx.host.relays, ctx.name, (line) => ctx.log.line('lifecycle', line));
   slot.adopt(attempt);
-  const staged = await stageServer(ctx, session, signal);
-  const env = await installServer(ctx, session, staged, signal);
   const hooks = {
     onExit: (exit: ProcessExit) => onExit(ctx, slot, attempt, exit),
     onStdoutClosed: () => onStdoutClosed(ctx, slot, attempt),
   };
-  await startServerProcess(ctx, attempt, staged, env, hooks, signal);
+  await stageAndStart(ctx, attempt, hooks, signal);
   if (ctx.spec.client === 'external') {
     // Health comes from process and engine events; a command that is not there fails here.
     await raceExit(ctx, attempt, delay(Math.min(EARLY_EXIT_MS, 500), signal), EXIT_SETTLE_MS);

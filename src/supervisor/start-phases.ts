@@ -4,16 +4,25 @@
  *
  *   box_unavailable → session_create → workspace_stage → dep_install → process_start
  *   (→ relay_connect → mcp_init, in client-connect.ts)
+ *
+ * Staging is composed in stage-server.ts; the install is install/'s.
  */
 import { BoxError, isBoxError, type ServerPhase } from '../errors/box-error.js';
 import type { ResolvedServer } from '../config/resolve-server.js';
-import { installDependencies, stageWorkspace, type StagedWorkspace } from '../install/prepare-workspace.js';
+import { activationEnv, activationPathPrefix, type InstallPaths, type InstallPlan } from '../install/detect-install.js';
+import {
+  BASE_PATH,
+  installDependencies,
+  type DepFingerprints,
+  type StagedWorkspace,
+} from '../install/install-dependencies.js';
 import { serverEnv } from '../install/server-env.js';
-import type { Identity, ManagedProcess, ProcessExit, Session } from '../runtime/types.js';
+import type { Identity, ManagedProcess, ProcessExit, ProcessPrelude, Session } from '../runtime/types.js';
 import { resolveHostFolder, rewriteForContainer } from '../workspace/host-folder.js';
 import { checkFolderRules, checkHostPolicy } from '../workspace/host-policy.js';
 import type { Attempt } from './attempt.js';
 import { exitFailure } from './exit-failure.js';
+import { planStage, preludeStage, stagePlanned, type StageWorkspaceInput } from './stage-server.js';
 import type { ServerHost } from './server-host.js';
 import type { ServerLog } from './server-log.js';
 import type { ServerState } from './types.js';
@@ -70,56 +79,95 @@ export async function openSession(ctx: StartContext, signal: AbortSignal): Promi
   );
 }
 
-export interface StagedServer {
-  identity: Identity;
-  staged: StagedWorkspace;
-  /** The command line as it runs in the container. */
-  cmd: { command: string; args: string[]; cwd: string };
+/** The server's folder: policy-checked again at every stage (it, or a link on its path, may have been swapped). */
+function serverFolder(ctx: StartContext): { hostPath: string | null; cmd: ServerCommand } {
+  const { spec } = ctx;
+  const own = { command: spec.command, args: spec.args, ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }) };
+  const folder = resolveHostFolder({ ...own, hostPath: spec.hostPath }, ctx.host.configDir);
+  const hostPath =
+    folder.hostPath === null ? null : checkHostPolicy(folder.hostPath, { allowedRoots: spec.allowedRoots });
+  if (hostPath !== null && ctx.host.folderRules !== undefined)
+    checkFolderRules(hostPath, ctx.host.folderRules(spec.allowedRoots));
+  return { hostPath, cmd: own };
 }
 
-/** workspace_stage: the folder passes the policy (again: it may have been swapped), the identity, the stage. */
-export function stageServer(ctx: StartContext, session: Session, signal: AbortSignal): Promise<StagedServer> {
-  return inPhase(ctx, 'workspace_stage', async () => {
-    const { spec } = ctx;
-    const folder = resolveHostFolder(
-      {
-        command: spec.command,
-        args: spec.args,
-        ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
-        hostPath: spec.hostPath,
-      },
-      ctx.host.configDir,
-    );
-    const hostPath =
-      folder.hostPath === null ? null : checkHostPolicy(folder.hostPath, { allowedRoots: spec.allowedRoots });
-    // Again at every stage: a folder (or a link on its path) swapped since it was added.
-    if (hostPath !== null && ctx.host.folderRules !== undefined)
-      checkFolderRules(hostPath, ctx.host.folderRules(spec.allowedRoots));
+interface ServerCommand {
+  command: string;
+  args: string[];
+  cwd?: string;
+}
+
+/**
+ * workspace_stage → dep_install → process_start. A folder small enough to hold in memory (nearly every server) is
+ * staged by the server's own exec, as its prelude: one exec where there were two (an exec costs ~75 ms before its
+ * first instruction runs on this engine, a third of a cold start). When the plan needs dependencies that are not
+ * installed yet, the prelude stops after staging, and the install and a plain start follow.
+ */
+export async function stageAndStart(
+  ctx: StartContext,
+  attempt: Attempt,
+  hooks: ProcessHooks,
+  signal: AbortSignal,
+): Promise<void> {
+  const { session } = attempt;
+  const prepared = await inPhase(ctx, 'workspace_stage', async () => {
+    const { hostPath, cmd } = serverFolder(ctx);
     const identity = await identityIn(ctx, session, signal);
-    const staged = await stageWorkspace({
+    const input: StageWorkspaceInput = {
       session,
       identity,
       hostPath,
-      limits: spec.stageLimits,
-      caCertsFile: spec.caCertsFile,
-      installOptions: spec.install,
+      limits: ctx.spec.stageLimits,
+      caCertsFile: ctx.spec.caCertsFile,
+      installOptions: ctx.spec.install,
       signal,
-    });
-    for (const d of staged.stage.dropped) ctx.log.line('lifecycle', `staging dropped ${d.rel}: ${d.reason}`);
-    ctx.log.line(
-      'lifecycle',
-      `staged ${staged.stage.files} files (${staged.stage.bytes} bytes) in ${staged.stage.durationMs} ms`,
-    );
-    const cmd =
+    };
+    const planned = await planStage(input);
+    const run =
       hostPath === null
-        ? { command: spec.command, args: spec.args, cwd: spec.cwd ?? identity.workspace }
-        : rewriteForContainer(
-            { command: spec.command, args: spec.args, ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }) },
-            hostPath,
-            identity.workspace,
-          );
-    return { identity, staged, cmd };
+        ? { command: cmd.command, args: cmd.args, cwd: cmd.cwd ?? identity.workspace }
+        : rewriteForContainer(cmd, hostPath, identity.workspace);
+    return { identity, input, planned, run, prelude: await preludeStage(input, planned) };
   });
+  const { identity, run } = prepared;
+  let staged: StagedWorkspace;
+  if (prepared.prelude === null) {
+    staged = await inPhase(ctx, 'workspace_stage', () => stagePlanned(prepared.input, prepared.planned));
+    logStaged(ctx, staged);
+  } else {
+    const { planned, prelude, staged: stagedBy } = prepared.prelude;
+    const env = processEnv(ctx, planned.plan, planned.fingerprints, planned.paths);
+    const proc = await inPhase(ctx, 'workspace_stage', () =>
+      startProcess(ctx, session, identity, run, env, signal, prelude),
+    );
+    staged = await inPhase(ctx, 'workspace_stage', async () => {
+      try {
+        return stagedBy(proc.prelude ?? { status: 'failed', output: [], exitCode: null, durationMs: 0 });
+      } catch (err) {
+        // Staged but refused (a manifest changed meanwhile): the command it already started goes too.
+        if (proc.running) await proc.stop({ eofGraceMs: 0, termGraceMs: 1000 });
+        throw err;
+      }
+    });
+    logStaged(ctx, staged);
+    if (proc.prelude?.status === 'ran') {
+      await inPhase(ctx, 'dep_install', async () => ctx.log.line('lifecycle', 'dependencies up to date (0 ms)'));
+      await inPhase(ctx, 'process_start', async () => adoptProcess(ctx, attempt, proc, identity, hooks));
+      return;
+    }
+  }
+  // No prelude, or one that stopped after staging because dependencies must be installed first.
+  const env = await installServer(ctx, session, identity, staged, signal);
+  await inPhase(ctx, 'process_start', async () => {
+    const proc = await startProcess(ctx, session, identity, run, env, signal);
+    adoptProcess(ctx, attempt, proc, identity, hooks);
+  });
+}
+
+function logStaged(ctx: StartContext, staged: StagedWorkspace): void {
+  const { stage } = staged;
+  for (const d of stage.dropped) ctx.log.line('lifecycle', `staging dropped ${d.rel}: ${d.reason}`);
+  ctx.log.line('lifecycle', `staged ${stage.files} files (${stage.bytes} bytes) in ${stage.durationMs} ms`);
 }
 
 /**
@@ -142,24 +190,40 @@ async function identityIn(ctx: StartContext, session: Session, signal: AbortSign
   return ctx.identity.current.identity;
 }
 
+/** The process's environment: what the plan activates (venv, node bins, CA), then the server's own. */
+function processEnv(
+  ctx: StartContext,
+  plan: InstallPlan | null,
+  fps: DepFingerprints,
+  paths: InstallPaths,
+): Record<string, string> {
+  const install = ctx.spec.install;
+  return serverEnv(
+    activationEnv(plan, fps, paths, BASE_PATH, install),
+    activationPathPrefix(plan, fps, paths),
+    ctx.spec.env,
+  );
+}
+
 /** dep_install: installs what the staged manifests ask for (or nothing); the process's environment. */
-export function installServer(
+function installServer(
   ctx: StartContext,
   session: Session,
-  server: StagedServer,
+  identity: Identity,
+  staged: StagedWorkspace,
   signal: AbortSignal,
 ): Promise<Record<string, string>> {
   return inPhase(ctx, 'dep_install', async () => {
     const installed = await installDependencies({
       session,
-      identity: server.identity,
-      staged: server.staged,
+      identity,
+      staged,
       installOptions: ctx.spec.install,
       timeoutMs: ctx.spec.installTimeoutMs,
       tasks: ctx.host.tasks,
       subject: ctx.name,
       signal,
-      onTask: (id) => {
+      onTask: (id: string) => {
         ctx.onInstallTask(id);
         ctx.log.line('lifecycle', `installing dependencies (task ${id})`);
       },
@@ -174,39 +238,47 @@ export function installServer(
   });
 }
 
-/** process_start: the process runs as the server's uid, its stdio behind a relay. */
-export function startServerProcess(
+function startProcess(
+  ctx: StartContext,
+  session: Session,
+  identity: Identity,
+  run: ServerCommand,
+  env: Record<string, string>,
+  signal: AbortSignal,
+  prelude?: ProcessPrelude,
+): Promise<ManagedProcess> {
+  return session.startProcess({
+    id: ctx.name,
+    identity,
+    cmd: [run.command, ...run.args],
+    ...(run.cwd === undefined ? {} : { cwd: run.cwd }),
+    env,
+    onStderr: (chunk) => ctx.log.write('stderr', chunk.toString('utf8')),
+    ...(ctx.spec.processLimit === undefined ? {} : { processLimit: ctx.spec.processLimit }),
+    fileSizeLimitBytes: ctx.spec.disk.maxBytes,
+    ...(prelude === undefined ? {} : { prelude }),
+    signal,
+  });
+}
+
+/** process_start: the attempt holds the running process, its stdio behind a relay. */
+function adoptProcess(
   ctx: StartContext,
   attempt: Attempt,
-  server: StagedServer,
-  env: Record<string, string>,
+  proc: ManagedProcess,
+  identity: Identity,
   hooks: ProcessHooks,
-  signal: AbortSignal,
-): Promise<ManagedProcess> {
-  return inPhase(ctx, 'process_start', async () => {
-    const { session } = attempt;
-    const proc = await session.startProcess({
-      id: ctx.name,
-      identity: server.identity,
-      cmd: [server.cmd.command, ...server.cmd.args],
-      cwd: server.cmd.cwd,
-      env,
-      onStderr: (chunk) => ctx.log.write('stderr', chunk.toString('utf8')),
-      ...(ctx.spec.processLimit === undefined ? {} : { processLimit: ctx.spec.processLimit }),
-      fileSizeLimitBytes: ctx.spec.disk.maxBytes,
-      signal,
-    });
-    attempt.proc = proc;
-    void proc.exited.then((exit) => hooks.onExit(exit));
-    attempt.relay = ctx.host.relays.register(session.info.name, ctx.name, proc, {
-      onNonJsonLine: (preview, bytes) =>
-        ctx.log.line('stdout', bytes > preview.length ? `${preview} … [${bytes} bytes in all]` : preview),
-      onStdoutClosed: () => hooks.onStdoutClosed(),
-      onEvent: (message) => ctx.log.line('lifecycle', `relay: ${message}`),
-    });
-    ctx.log.line('lifecycle', `process started (pid ${proc.pid} in ${session.info.name}, uid ${server.identity.uid})`);
-    return proc;
+): void {
+  const { session } = attempt;
+  attempt.proc = proc;
+  void proc.exited.then((exit) => hooks.onExit(exit));
+  attempt.relay = ctx.host.relays.register(session.info.name, ctx.name, proc, {
+    onNonJsonLine: (preview, bytes) =>
+      ctx.log.line('stdout', bytes > preview.length ? `${preview} … [${bytes} bytes in all]` : preview),
+    onStdoutClosed: () => hooks.onStdoutClosed(),
+    onEvent: (message) => ctx.log.line('lifecycle', `relay: ${message}`),
   });
+  ctx.log.line('lifecycle', `process started (pid ${proc.pid} in ${session.info.name}, uid ${identity.uid})`);
 }
 
 export interface ProcessHooks {

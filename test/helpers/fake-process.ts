@@ -14,6 +14,7 @@ import type {
   Identity,
   ManagedProcess,
   ManagedProcessSpec,
+  PreludeOutcome,
   ProcessExit,
   StopOptions,
 } from '../../src/runtime/types.js';
@@ -52,6 +53,7 @@ export class FakeProcess implements ManagedProcess {
   readonly cmd: string[];
   readonly env: Record<string, string>;
   readonly attempt: number;
+  prelude?: PreludeOutcome;
   private readonly spec: ManagedProcessSpec;
   private readonly opts: FakeProcessOptions;
   private readonly startedMs = Date.now();

@@ -15,18 +15,21 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { BoxError } from '../../src/errors/box-error.js';
 import { identityForSlot } from '../../src/runtime/identity.js';
-import type {
-  ContainerState,
-  DiskUsage,
-  ExecResult,
-  ExecSpec,
-  Identity,
-  ManagedProcess,
-  ManagedProcessSpec,
-  Session,
-  SessionEvent,
-  SessionInfo,
-  SessionProfile,
+import {
+  PRELUDE_STOP_EXIT,
+  type ContainerState,
+  type DiskUsage,
+  type ExecResult,
+  type ExecSpec,
+  type Identity,
+  type ManagedProcess,
+  type ManagedProcessSpec,
+  type PreludeOutcome,
+  type ProcessPrelude,
+  type Session,
+  type SessionEvent,
+  type SessionInfo,
+  type SessionProfile,
 } from '../../src/runtime/types.js';
 import type { FakeServerScript } from './fake-mcp-stdio.js';
 import { FakeProcess } from './fake-process.js';
@@ -181,6 +184,20 @@ export class FakeSession implements Session {
 
   async startProcess(spec: ManagedProcessSpec): Promise<ManagedProcess> {
     this.usable('start a process');
+    const prelude = spec.prelude === undefined ? undefined : await this.runPrelude(spec, spec.prelude);
+    if (prelude !== undefined && prelude.status !== 'ran') {
+      // The command never ran: an exec that ended with the prelude (no script of the server is used up).
+      const ended = new FakeProcess(spec, {
+        session: this.info.name,
+        pid: this.host.nextPid(),
+        attempt: 0,
+        script: { exit: { code: prelude.exitCode ?? 1, afterMs: 0 } },
+        eofGraceMs: this.host.eofGraceMs,
+        onEnded: () => undefined,
+      });
+      ended.prelude = prelude;
+      return ended;
+    }
     const { script, attempt } = this.host.nextScript(spec.id);
     const proc = new FakeProcess(spec, {
       session: this.info.name,
@@ -190,10 +207,33 @@ export class FakeSession implements Session {
       eofGraceMs: this.host.eofGraceMs,
       onEnded: (p) => this.procs.delete(p),
     });
+    if (prelude !== undefined) proc.prelude = prelude;
     // A script may end it at once (exit afterMs 0): then it is started and already gone.
     if (proc.running) this.procs.add(proc);
     this.host.processStarted(proc);
     return proc;
+  }
+
+  /**
+   * A stage run as a prelude goes through the exec hook as a `stage` exec (so tests fail or count it the same way).
+   * Its outcome: failed when the exec failed; stopped when the stage needs a dependency set (its 4th argument, on
+   * the prelude's first line) that the deps line does not list; ran otherwise.
+   */
+  private async runPrelude(spec: ManagedProcessSpec, prelude: ProcessPrelude): Promise<PreludeOutcome> {
+    const result = await this.exec({
+      identity: spec.identity,
+      cmd: ['/bin/sh', '-c', prelude.script, 'mcp-box-stage'],
+      stdin: prelude.stdin,
+      cwd: '/',
+    });
+    const output = `${result.stdout}${result.stderr}`.split('\n').filter((l) => l !== '');
+    const base = { output, durationMs: result.durationMs };
+    if (result.exitCode !== 0) return { ...base, status: 'failed', exitCode: result.exitCode };
+    const args = [...(prelude.script.split('\n')[0] ?? '').matchAll(/'([^']*)'/g)].map((m) => m[1] ?? '');
+    const present = (output.findLast((l) => l.startsWith('deps:')) ?? 'deps:').slice(5).trim().split(/\s+/);
+    const need = args[3] === undefined || args[3] === '-' ? [] : args[3].split(' ');
+    if (need.some((d) => !present.includes(d))) return { ...base, status: 'stopped', exitCode: PRELUDE_STOP_EXIT };
+    return { ...base, status: 'ran', exitCode: null };
   }
 
   processes(): ManagedProcess[] {

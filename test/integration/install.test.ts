@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BoxError } from '../../src/errors/box-error.js';
-import { installDependencies, stageWorkspace, type StagedWorkspace } from '../../src/install/prepare-workspace.js';
+import { installDependencies, type StagedWorkspace } from '../../src/install/install-dependencies.js';
+import { stageWorkspace } from '../../src/supervisor/stage-server.js';
 import type { InstallOptions } from '../../src/install/detect-install.js';
 import type { Identity, Runtime, Session } from '../../src/runtime/types.js';
 import { TaskRegistry } from '../../src/tasks/task-registry.js';

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stageWorkspace } from '../../src/install/prepare-workspace.js';
+import { stageWorkspace } from '../../src/supervisor/stage-server.js';
 import type { Runtime, Session } from '../../src/runtime/types.js';
 import { resolveHostFolder, rewriteForContainer } from '../../src/workspace/host-folder.js';
 import { checkHostPolicy } from '../../src/workspace/host-policy.js';

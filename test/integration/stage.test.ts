@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { truncateSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activationEnv } from '../../src/install/detect-install.js';
-import { BASE_PATH } from '../../src/install/prepare-workspace.js';
+import { BASE_PATH } from '../../src/install/install-dependencies.js';
 import type { Identity, Runtime, Session } from '../../src/runtime/types.js';
 import { stageFolder } from '../../src/workspace/stage-folder.js';
 import { tempFolder, type TempFolder } from '../helpers/folders.js';

@@ -10,9 +10,18 @@ import { once } from '../../util/once.js';
 import { demultiplex } from './demux.js';
 import { runOneShotExec } from './one-shot-exec.js';
 import { startExec, type StartedExec } from './exec-stream.js';
-import { PidLineReader, wrapCommand } from './exec-wrapper.js';
+import { PidLineReader, PreludeReader, wrapCommand } from './exec-wrapper.js';
 import type { ExecContext } from './exec-context.js';
-import type { ExitReason, Identity, ManagedProcess, ManagedProcessSpec, ProcessExit, StopOptions } from '../types.js';
+import {
+  PRELUDE_STOP_EXIT,
+  type ExitReason,
+  type Identity,
+  type ManagedProcess,
+  type ManagedProcessSpec,
+  type PreludeOutcome,
+  type ProcessExit,
+  type StopOptions,
+} from '../types.js';
 
 const DEFAULT_STDERR_RING_BYTES = 64 * 1024;
 const PID_WAIT_MS = 15_000;
@@ -68,6 +77,7 @@ export class DockerManagedProcess implements ManagedProcess {
   readonly exited: Promise<ProcessExit>;
   pid = 0;
   execId = '';
+  prelude?: PreludeOutcome;
 
   private readonly ctx: ExecContext;
   private readonly host: ProcessHost;
@@ -113,26 +123,45 @@ export class DockerManagedProcess implements ManagedProcess {
 
   static async start(ctx: ExecContext, host: ProcessHost, spec: ManagedProcessSpec): Promise<DockerManagedProcess> {
     const proc = new DockerManagedProcess(ctx, host, spec);
+    const { prelude } = spec;
     proc.exec = await startExec(ctx.container, {
-      cmd: wrapCommand(spec.cmd, ctx.limits === undefined ? {} : { limits: ctx.limits }),
+      cmd: wrapCommand(spec.cmd, {
+        ...(ctx.limits === undefined ? {} : { limits: ctx.limits }),
+        ...(prelude === undefined
+          ? {}
+          : {
+              prelude: {
+                script: prelude.script,
+                stdinBytes: prelude.stdin.length,
+                exclusive: prelude.exclusive,
+                cwd: spec.cwd ?? spec.identity.workspace,
+              },
+            }),
+      }),
       user: ctx.user,
       env: { ...ctx.env, ...spec.env },
-      ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
+      // With a prelude the folder may not exist yet: the wrapper enters it once the prelude made it.
+      ...(prelude !== undefined ? { cwd: '/' } : spec.cwd === undefined ? {} : { cwd: spec.cwd }),
       attachStdin: true,
       phase: 'process_start',
       ...(ctx.onContainerGone === undefined ? {} : { onContainerGone: ctx.onContainerGone }),
       ...(spec.signal === undefined ? {} : { signal: spec.signal }),
     });
     proc.execId = proc.exec.id;
-    const pidReader = new PidLineReader((chunk) => {
+    const toStderr = (chunk: Buffer): void => {
       proc.stderrRing.write(chunk);
       spec.onStderr?.(chunk);
-    });
+    };
+    const preludeReader = prelude === undefined ? null : new PreludeReader(toStderr);
+    const pidReader = new PidLineReader(preludeReader === null ? toStderr : (chunk) => preludeReader.push(chunk));
     const drained = demultiplex(proc.exec.stream, { stdout: proc.stdout, onStderr: (chunk) => pidReader.push(chunk) });
     void drained.then(() => {
       pidReader.end();
+      preludeReader?.end();
       void proc.finish();
     });
+    // The prelude's bytes go first: nothing else can write to the process before start() returns.
+    if (prelude !== undefined) proc.exec.stream.write(prelude.stdin);
     const pid = await Promise.race([pidReader.waitForPid(), delay(PID_WAIT_MS).then(() => null)]);
     if (pid === null) {
       proc.exec.stream.destroy();
@@ -147,7 +176,52 @@ export class DockerManagedProcess implements ManagedProcess {
       );
     }
     proc.pid = pid;
+    if (prelude !== undefined && preludeReader !== null)
+      proc.prelude = await proc.awaitPrelude(preludeReader, prelude.timeoutMs, spec.signal);
     return proc;
+  }
+
+  /** Until the prelude is done: its outcome; a prelude past its deadline or cancelled is killed (and failed). */
+  private async awaitPrelude(
+    reader: PreludeReader,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<PreludeOutcome> {
+    const started = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const cut = new Promise<'timeout' | 'aborted'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+      onAbort = () => resolve('aborted');
+      if (signal?.aborted === true) onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      const first = await Promise.race([reader.done, cut]);
+      if (first === 'timeout' || first === 'aborted') {
+        await this.ctx.kill(this.ctx.user, 'all', 'KILL').catch(() => undefined);
+        const exit = await this.exited;
+        const why = first === 'timeout' ? `did not finish within ${timeoutMs} ms` : 'was cancelled';
+        const { output } = await reader.done;
+        return {
+          status: 'failed',
+          output: [...output, `mcp-box: the prelude ${why}`],
+          exitCode: exit.exitCode,
+          durationMs: Date.now() - started,
+        };
+      }
+      if (first.ran) return { status: 'ran', output: first.output, exitCode: null, durationMs: Date.now() - started };
+      const exit = await this.exited;
+      return {
+        status: exit.exitCode === PRELUDE_STOP_EXIT ? 'stopped' : 'failed',
+        output: first.output,
+        exitCode: exit.exitCode,
+        durationMs: Date.now() - started,
+      };
+    } finally {
+      clearTimeout(timer);
+      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+    }
   }
 
   get running(): boolean {

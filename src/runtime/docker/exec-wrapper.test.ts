@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_NOFILE_PER_IDENTITY, DEFAULT_NPROC_PER_IDENTITY } from '../identity.js';
-import { PID_MARKER, PidLineReader, wrapCommand } from './exec-wrapper.js';
+import { PRELUDE_STOP_EXIT } from '../types.js';
+import { EXEC_MARKER, PID_MARKER, PidLineReader, PreludeReader, wrapCommand } from './exec-wrapper.js';
 import type { WrapOptions } from './exec-wrapper.js';
 
 const hasPrlimit = ['/usr/bin/prlimit', '/bin/prlimit', '/usr/sbin/prlimit'].some((p) => existsSync(p));
@@ -237,5 +238,118 @@ describe('PidLineReader', () => {
     const waiters = [reader.waitForPid(), reader.waitForPid(), reader.waitForPid()];
     reader.push(Buffer.from(`${PID_MARKER}8\n`));
     await expect(Promise.all(waiters)).resolves.toEqual([8, 8, 8]);
+  });
+});
+
+describe('wrapCommand with a prelude', () => {
+  /** Runs the wrapped command under the host's sh with `input` on stdin. */
+  const run = (prelude: string, input: string, cmd: string[], cwd = '/', exclusive = false, stdinBytes = 0) => {
+    const [file, ...rest] = wrapCommand(cmd, { prelude: { script: prelude, stdinBytes, exclusive, cwd } });
+    return spawnSync(file ?? '', rest, { input, encoding: 'utf8' });
+  };
+
+  it('gives the prelude exactly its bytes and the command the rest of stdin, in the folder named', () => {
+    const res = run(
+      'echo "prelude got [$(cat)]"',
+      'tar-bytes|{"jsonrpc":"2.0"}\n',
+      ['sh', '-c', 'pwd; cat'],
+      '/tmp',
+      false,
+      10,
+    );
+    expect(res.status).toBe(0);
+    expect(res.stdout).toBe('/tmp\n{"jsonrpc":"2.0"}\n');
+    const lines = res.stderr.split('\n');
+    expect(lines[0]).toBe(`${PID_MARKER}${res.pid}`);
+    // The prelude's output is on stderr, before the marker: never on the command's stdout.
+    expect(lines.slice(1, 3)).toEqual(['prelude got [tar-bytes|]', EXEC_MARKER]);
+  });
+
+  it('does not run the command when the prelude exits PRELUDE_STOP_EXIT, or fails', () => {
+    for (const code of [PRELUDE_STOP_EXIT, 2]) {
+      const res = run(`echo stopping; exit ${code}`, '', ['sh', '-c', 'echo RAN']);
+      expect(res.status).toBe(code);
+      expect(res.stdout).toBe('');
+      expect(res.stderr).toContain('stopping');
+      expect(res.stderr).not.toContain(EXEC_MARKER);
+    }
+  });
+
+  it('fails (no marker, no command) when the folder to start in does not exist', () => {
+    const res = run('true', '', ['sh', '-c', 'echo RAN'], '/no/such/folder');
+    expect(res.status).not.toBe(0);
+    expect(res.stdout).toBe('');
+    expect(res.stderr).not.toContain(EXEC_MARKER);
+  });
+
+  it('keeps the PID of the shell for the command (exec), with the prelude in a subshell', () => {
+    const res = run('echo "prelude in $$"', '', ['sh', '-c', 'echo "$$"']);
+    expect(res.status).toBe(0);
+    expect(res.stderr.split('\n')[0]).toBe(`${PID_MARKER}${res.pid}`);
+    expect(res.stdout.trim()).toBe(String(res.pid));
+  });
+
+  it('kills the identity first only when exclusive, and never puts the prelude into the fixed script', () => {
+    const plain = wrapCommand(['node'], {
+      prelude: { script: 'echo secret-x', stdinBytes: 3, exclusive: false, cwd: '/w' },
+    });
+    const exclusive = wrapCommand(['node'], {
+      prelude: { script: 'echo secret-x', stdinBytes: 3, exclusive: true, cwd: '/w' },
+    });
+    expect(plain[2]).not.toContain('kill');
+    expect(exclusive[2]).toContain('kill -s KILL -- -1');
+    // The kill comes before the prelude's pipeline: `kill -1` spares only the shell that sends it.
+    expect(exclusive[2]!.indexOf('kill')).toBeLessThan(exclusive[2]!.indexOf('head -c 3'));
+    for (const argv of [plain, exclusive]) {
+      expect(argv[2]).not.toContain('secret-x');
+      expect(argv.slice(4)).toEqual(['echo secret-x', '/w', 'node']);
+    }
+  });
+
+  it.each([-1, 1.5, Number.NaN])('rejects a prelude stdin of %s bytes', (stdinBytes) => {
+    expect(() =>
+      wrapCommand(['node'], { prelude: { script: 'true', stdinBytes, exclusive: false, cwd: '/' } }),
+    ).toThrow(/invalid prelude stdin/);
+  });
+});
+
+describe('PreludeReader', () => {
+  const read = (chunks: string[], end = false) => {
+    const passed: string[] = [];
+    const reader = new PreludeReader((c) => passed.push(c.toString('utf8')));
+    for (const c of chunks) reader.push(Buffer.from(c));
+    if (end) reader.end();
+    return { reader, passed };
+  };
+
+  it("keeps the prelude's lines up to the marker and passes the command's stderr on", async () => {
+    const { reader, passed } = read(['deps: py-1\nca:/b', `ox/ca.pem\n${EXEC_MARKER}\nserver says hi\n`, 'more\n']);
+    await expect(reader.done).resolves.toEqual({ ran: true, output: ['deps: py-1', 'ca:/box/ca.pem'] });
+    expect(passed.join('')).toBe('server says hi\nmore\n');
+  });
+
+  it.each(Array.from({ length: 20 }, (_, i) => i + 1))('finds a marker split at byte %i', async (cut) => {
+    const text = `a\n${EXEC_MARKER}\nb\n`;
+    const { reader, passed } = read([text.slice(0, cut), text.slice(cut)]);
+    await expect(reader.done).resolves.toMatchObject({ ran: true, output: ['a'] });
+    expect(passed.join('')).toBe('b\n');
+  });
+
+  it('ends without the marker: ran false, with what it printed (an unterminated last line too)', async () => {
+    const { reader, passed } = read(['tar: Unexpected EOF\npartial'], true);
+    await expect(reader.done).resolves.toEqual({ ran: false, output: ['tar: Unexpected EOF', 'partial'] });
+    expect(passed).toEqual([]);
+  });
+
+  it('holds at most 64 KiB of output however much the prelude prints, and still finds the marker', async () => {
+    const { reader } = read([`${'x'.repeat(1000)}\n`.repeat(200), 'y'.repeat(200_000), `\n${EXEC_MARKER}\n`]);
+    const { ran, output } = await reader.done;
+    expect(ran).toBe(true);
+    expect(output.join('').length).toBeLessThanOrEqual(64 * 1024);
+  });
+
+  it('a line that only looks like the marker is output, not the end', async () => {
+    const { reader } = read([` ${EXEC_MARKER}\n${EXEC_MARKER}x\n`], true);
+    await expect(reader.done).resolves.toEqual({ ran: false, output: [` ${EXEC_MARKER}`, `${EXEC_MARKER}x`] });
   });
 });

@@ -15,7 +15,12 @@ export const PID_MARKER = 'mcp-box:pid=';
 export interface WrapOptions {
   /** Apply per-identity rlimits (omitted for housekeeping commands). */
   limits?: ExecLimits;
+  /** Run this first, in the same exec (see ProcessPrelude); the command then starts in `cwd`. */
+  prelude?: { script: string; stdinBytes: number; exclusive: boolean; cwd: string };
 }
+
+/** The line the wrapper prints when its prelude is done and the command is about to run. */
+export const EXEC_MARKER = 'mcp-box:exec';
 
 /** Per-identity rlimits. `fsize` (bytes) caps any one file the command writes (RLIMIT_FSIZE). */
 export interface ExecLimits {
@@ -26,7 +31,21 @@ export interface ExecLimits {
 
 export function wrapCommand(cmd: string[], opts: WrapOptions = {}): string[] {
   if (cmd.length === 0 || cmd[0] === '') throw new RangeError('command must not be empty');
-  let script = `printf '${PID_MARKER}%s\\n' "$$" >&2; exec `;
+  let script = `printf '${PID_MARKER}%s\\n' "$$" >&2; `;
+  const args: string[] = [];
+  if (opts.prelude !== undefined) {
+    const { stdinBytes, exclusive } = opts.prelude;
+    if (!Number.isInteger(stdinBytes) || stdinBytes < 0) throw new RangeError(`invalid prelude stdin ${stdinBytes}`);
+    // `kill -1` spares only the shell that sends it: first, before this shell has any children of its own.
+    if (exclusive) script += 'kill -s KILL -- -1 2>/dev/null || true; ';
+    // The prelude reads exactly its bytes (head -c never reads past them); what follows is the command's stdin.
+    // Its output goes to stderr, read up to the marker by PreludeReader.
+    script +=
+      `p=$1; d=$2; shift 2; head -c ${stdinBytes} | ( eval "$p" ) >&2; s=$?; ` +
+      `[ "$s" -eq 0 ] || exit "$s"; cd "$d" || exit 1; printf '${EXEC_MARKER}\\n' >&2; `;
+    args.push(opts.prelude.script, opts.prelude.cwd);
+  }
+  script += 'exec ';
   if (opts.limits !== undefined) {
     const nproc = opts.limits.nproc ?? DEFAULT_NPROC_PER_IDENTITY;
     const nofile = opts.limits.nofile ?? DEFAULT_NOFILE_PER_IDENTITY;
@@ -40,7 +59,7 @@ export function wrapCommand(cmd: string[], opts: WrapOptions = {}): string[] {
     script += `prlimit --nproc=${nproc}:${nproc} --nofile=${nofile}:${nofile} --core=0:0 ${fsizeFlag}-- `;
   }
   script += '"$@"';
-  return ['/bin/sh', '-c', script, 'mcp-box', ...cmd];
+  return ['/bin/sh', '-c', script, 'mcp-box', ...args, ...cmd];
 }
 
 /**
@@ -92,5 +111,65 @@ export class PidLineReader {
 
   private settle(): void {
     for (const waiter of this.waiters.splice(0)) waiter(this.pid);
+  }
+}
+
+/** What a prelude may print before its output is cut (its own lines: a hostile folder's names among them). */
+const PRELUDE_OUTPUT_BYTES = 64 * 1024;
+
+/**
+ * After the PID line, the prelude's output up to the wrapper's EXEC_MARKER; what follows is the command's own
+ * stderr and is passed on. `done` resolves with the prelude's lines when the marker came (`ran: true`) or when
+ * the stream ended without it.
+ */
+export class PreludeReader {
+  private buffered = Buffer.alloc(0);
+  private readonly lines: string[] = [];
+  private kept = 0;
+  private finished = false;
+  private resolveDone!: (result: { ran: boolean; output: string[] }) => void;
+  readonly done = new Promise<{ ran: boolean; output: string[] }>((resolve) => (this.resolveDone = resolve));
+
+  constructor(private readonly pass: (chunk: Buffer) => void) {}
+
+  push(chunk: Buffer): void {
+    if (this.finished) {
+      this.pass(chunk);
+      return;
+    }
+    this.buffered = Buffer.concat([this.buffered, chunk]);
+    for (let nl = this.buffered.indexOf(0x0a); nl !== -1; nl = this.buffered.indexOf(0x0a)) {
+      const line = this.buffered.subarray(0, nl).toString('utf8');
+      this.buffered = this.buffered.subarray(nl + 1);
+      if (line === EXEC_MARKER) {
+        this.finish(true);
+        if (this.buffered.length > 0) this.pass(this.buffered);
+        this.buffered = Buffer.alloc(0);
+        return;
+      }
+      this.keep(line);
+    }
+    // A line with no end in sight: kept as it is, so the buffer stays bounded.
+    if (this.buffered.length > PRELUDE_OUTPUT_BYTES) {
+      this.keep(this.buffered.toString('utf8'));
+      this.buffered = Buffer.alloc(0);
+    }
+  }
+
+  end(): void {
+    if (this.finished) return;
+    if (this.buffered.length > 0) this.keep(this.buffered.toString('utf8'));
+    this.finish(false);
+  }
+
+  private keep(line: string): void {
+    if (this.kept + line.length > PRELUDE_OUTPUT_BYTES) return;
+    this.kept += line.length;
+    this.lines.push(line);
+  }
+
+  private finish(ran: boolean): void {
+    this.finished = true;
+    this.resolveDone({ ran, output: this.lines });
   }
 }

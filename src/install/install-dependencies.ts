@@ -1,80 +1,49 @@
 /**
- * The two phases between a session and a started process:
- *  - `stageWorkspace` (workspace_stage): walk, plan the install from the same view, stage, and
- *    check the staged manifests are the ones planned from;
- *  - `installDependencies` (dep_install): skip when the fingerprints are already installed
- *    (no exec at all), otherwise run the install as a task with its own timeout and cancel.
+ * dep_install: skip when the fingerprints are already installed (no exec at all), otherwise run the install as a
+ * task with its own timeout and cancel. What is installed comes from the staged folder's plan (StagedWorkspace).
  */
 import { DEFAULT_INSTALL_TIMEOUT_MS } from '../defaults.js';
 import { BoxError } from '../errors/box-error.js';
 import type { Identity, Session } from '../runtime/types.js';
 import type { TaskErrorSpec, TaskRegistry } from '../tasks/task-registry.js';
-import { emptyWalk, stageFolder, type StageResult } from '../workspace/stage-folder.js';
-import { DEFAULT_STAGE_LIMITS, walkFolder, type StageLimits } from '../workspace/walk-folder.js';
+import type { StageResult } from '../workspace/stage-folder.js';
 import {
   activationEnv,
   activationPathPrefix,
-  detectInstallPlan,
   installEnv,
-  installFingerprints,
   installScript,
   type InstallOptions,
   type InstallPaths,
   type InstallPlan,
   type ToolVersions,
 } from './detect-install.js';
-import { assertSameAsStaged, hostFolderView } from './host-view.js';
-import { probeTools } from './probe-tools.js';
 
 export { DEFAULT_INSTALL_TIMEOUT_MS };
 export const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-export interface StageWorkspaceInput {
-  session: Session;
-  identity: Identity;
-  /** Policy-checked realpath, or null for a server without a folder. */
-  hostPath: string | null;
-  limits?: StageLimits;
-  caCertsFile?: string | null;
-  installOptions?: InstallOptions;
-  signal?: AbortSignal;
-}
-
+/** A staged folder and what its install needs (composed by the supervisor: supervisor/stage-server.ts). */
 export interface StagedWorkspace {
   stage: StageResult;
   plan: InstallPlan | null;
   tools: ToolVersions;
-  fingerprints: { python: string | null; node: string | null };
+  fingerprints: DepFingerprints;
   paths: InstallPaths;
 }
 
-export async function stageWorkspace(input: StageWorkspaceInput): Promise<StagedWorkspace> {
-  const opts = input.installOptions ?? {};
-  const walk =
-    input.hostPath === null ? emptyWalk() : await walkFolder(input.hostPath, input.limits ?? DEFAULT_STAGE_LIMITS);
-  const tools = await probeTools(input.session);
-  const view = hostFolderView(walk);
-  const plan = input.hostPath === null ? null : detectInstallPlan(view, tools);
-  // Read every manifest through the view: their hashes make the early fingerprint, and each must
-  // be staged unchanged.
-  for (const rel of [...(plan?.python?.manifests ?? []), ...(plan?.node?.manifests ?? [])]) view.read(rel);
-  const early = plan === null ? { python: null, node: null } : installFingerprints(plan, view.readHashes, tools, opts);
-  const stage = await stageFolder(input.session, input.identity, {
-    hostPath: input.hostPath,
-    walk,
-    caCertsFile: input.caCertsFile ?? null,
-    linkNodeDeps: early.node,
-    ...(input.signal === undefined ? {} : { signal: input.signal }),
-  });
-  assertSameAsStaged(view, stage.hashes);
-  const fingerprints =
-    plan === null ? { python: null, node: null } : installFingerprints(plan, stage.hashes, tools, opts);
-  const paths: InstallPaths = {
-    root: input.identity.root,
-    workspace: input.identity.workspace,
-    caBundle: stage.caBundle,
+export interface DepFingerprints {
+  python: string | null;
+  node: string | null;
+}
+
+/** The installed dependency sets (`py-<fp>`, `node-<fp>`) the plan needs in the identity's deps folder. */
+export function neededDepSets(
+  plan: InstallPlan | null,
+  fps: DepFingerprints,
+): { python: string | null; node: string | null } {
+  return {
+    python: plan?.python != null && fps.python !== null ? `py-${fps.python}` : null,
+    node: plan?.node != null && fps.node !== null ? `node-${fps.node}` : null,
   };
-  return { stage, plan, tools, fingerprints, paths };
 }
 
 export interface InstallInput {
@@ -115,10 +84,10 @@ export async function installDependencies(input: InstallInput): Promise<InstallO
   const { plan, fingerprints: fps, stage, paths } = input.staged;
   const env = activationEnv(plan, fps, paths, BASE_PATH, input.installOptions ?? {});
   const pathPrefix = activationPathPrefix(plan, fps, paths);
-  const missing: { python: string | null; node: string | null } = {
-    python:
-      plan?.python != null && fps.python !== null && !stage.depsPresent.has(`py-${fps.python}`) ? fps.python : null,
-    node: plan?.node != null && fps.node !== null && !stage.depsPresent.has(`node-${fps.node}`) ? fps.node : null,
+  const needed = neededDepSets(plan, fps);
+  const missing: DepFingerprints = {
+    python: needed.python !== null && !stage.depsPresent.has(needed.python) ? fps.python : null,
+    node: needed.node !== null && !stage.depsPresent.has(needed.node) ? fps.node : null,
   };
   const installed = (['python', 'node'] as const).filter((k) => missing[k] !== null);
   if (plan === null || installed.length === 0) {
