@@ -2,8 +2,7 @@
 // same container, as the same uid, running the same server — interleaved round by round in one run
 // (ratios of p50s, never assertions). Writes bench/results/relay.json.
 //   target 1  plain JSON-RPC tools/call through the WebSocket relay (one message per text frame)
-//             vs newline-delimited JSON over the raw pipe; the tiny stdlib server; the client in a
-//             process of its own (bench/lib/plain-client.mjs), as a platform's is.   ≤ 1.3×
+//             vs newline-delimited JSON over the raw pipe; the tiny stdlib server.   ≤ 1.3×
 //   target 3  supervisor.callTool (the library's SDK client) vs an SDK Client over the raw pipe;
 //             the tiny stdlib server.                                                   ≤ 1.1×
 //   target 4  cold start with the session warm, no dependencies: add → ready vs raw exec of the
@@ -14,7 +13,7 @@
 // Knobs: RELAY_ROUNDS (1000: targets 1 and 3), RELAY_SDK_ROUNDS (300), COLD_ROUNDS (11),
 // RELAY_PIPELINED (3 rounds of 2,000 calls), RELAY_BIG (3 rounds; 0 = skip).
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
-import { execFileSync, fork } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { createSupervisor } from '../dist/index.js';
@@ -34,6 +33,7 @@ import {
   sweepTag,
   writeTinyServer,
   writeResults,
+  wsPeer,
 } from './lib/common.mjs';
 
 const ROUNDS = knob('RELAY_ROUNDS', knob('BENCH_ROUNDS', 1000));
@@ -157,27 +157,32 @@ try {
   results.restartWarmDeps = warm();
 
   // ── target 1: plain JSON-RPC tools/call, relay vs raw pipe ────────────────────────────────────
-  // The client runs in a process of its own, as a platform's does: in this one it would share the relay's event
-  // loop, and its own work would count as the relay's.
   const ext = sup.get('tinyext');
+  const relayPeer = await wsPeer(ext.relay.url, sup.token);
+  await relayPeer.initialize();
   const extPlace = placeOf('tinyext', ['node', 'server.cjs']);
-  const plain = await inChild(new URL('./lib/plain-client.mjs', import.meta.url), {
-    relayUrl: ext.relay.url,
-    token: sup.token,
-    container: ext.session,
-    spec: extPlace.spec,
-    rounds: ROUNDS,
-    warmup: WARMUP,
-  });
+  const rawPeer = await pipePeer(extPlace.container, extPlace.spec);
+  await rawPeer.initialize();
+  for (let i = 0; i < WARMUP; i++) {
+    await relayPeer.callTool('add', { a: i, b: 1 }, String(i + 1));
+    await rawPeer.callTool('add', { a: i, b: 1 }, String(i + 1));
+  }
+  const plain = await interleave(
+    ROUNDS,
+    (i) => relayPeer.callTool('add', { a: i, b: 1 }, String(i + 1)),
+    (i) => rawPeer.callTool('add', { a: i, b: 1 }, String(i + 1)),
+  );
   targets.push(
     ratioTarget(
       '1',
-      'relay tools/call, plain JSON-RPC client in its own process: WebSocket relay vs raw docker exec pipe',
+      'relay tools/call, plain JSON-RPC: WebSocket relay vs raw docker exec pipe',
       1.3,
       plain.measured,
       plain.baseline,
     ),
   );
+  await relayPeer.close();
+  await rawPeer.close();
 
   // ── target 3: supervisor.callTool vs the SDK Client over the raw pipe ──────────────────────────
   const sdkTiny = new Client({ name: 'raw', version: '1' });
@@ -307,13 +312,3 @@ console.log(
     .map(([k, v]) => `${k} ${f(v)}`)
     .join(', ')}`,
 );
-
-/** Runs a bench client in a child process: `input` over IPC, its samples back. */
-function inChild(module, input) {
-  return new Promise((resolve, reject) => {
-    const child = fork(module, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    child.once('message', (m) => (m.error === undefined ? resolve(m.samples) : reject(new Error(m.error))));
-    child.once('exit', (code) => code !== 0 && reject(new Error(`${module.pathname} exited with ${code}`)));
-    child.send(input);
-  });
-}
