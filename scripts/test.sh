@@ -11,6 +11,7 @@ fail() { printf '\n%s\n0 passed, 1 failed\n' "test.sh: $*" >&2; exit 1; }
 
 step "dependencies";  bash scripts/ensure-deps.sh || fail "npm ci failed"
 step "docker engine"; bash scripts/ensure-engine.sh || fail "no Docker engine: the integration suite cannot run"
+step "test tools";    bash scripts/ensure-test-tools.sh || fail "a tool the tests need is missing (see above)"
 step "typecheck";     npx tsc -p tsconfig.json --noEmit || fail "typecheck failed"
 step "lint";          npm run lint --silent || fail "lint failed (eslint, prettier --check: npm run format fixes the formatting)"
 step "build";         npx tsc -p tsconfig.build.json || fail "build failed"

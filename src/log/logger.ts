@@ -1,9 +1,11 @@
 /**
  * The `serve` process log: human-readable lines by default, JSON lines with `--log-format json`,
  * filtered by `--log-level`. Library code never logs; this is only for the CLI's own output.
- * Messages passed here are already redacted (failure records and log lines are).
+ * Messages passed here are already redacted (failure records and log lines are); a relay capability in any line
+ * is replaced here as well, whatever wrote it (a URL in an error, say).
  */
 import type { Writable } from 'node:stream';
+import { redactCapabilities } from '../util/capability-url.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'text' | 'json';
@@ -24,7 +26,8 @@ export function createLogger(opts: {
   write?: (line: string) => void;
   stream?: Writable;
 }): Logger {
-  const write = opts.write ?? lineWriter(opts.stream ?? process.stdout);
+  const out = opts.write ?? lineWriter(opts.stream ?? process.stdout);
+  const write = (line: string): void => out(redactCapabilities(line));
   const emit = (level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void => {
     if (ORDER[level] < ORDER[opts.level]) return;
     const time = new Date().toISOString();

@@ -11,5 +11,7 @@ export const CLOSE_PROCESS_EXITED = 4000;
 export const CLOSE_TAKEN_OVER = 4001;
 /** The process closed its stdout but is still running: no answer can come (requests in flight got an error). */
 export const CLOSE_STDOUT_CLOSED = 4002;
+/** The capability URL the client came through was revoked (a new one is in the server's record). */
+export const CLOSE_CAPABILITY_REVOKED = 4003;
 /** The process already has a client; attach again with takeover to replace it. */
 export const CLOSE_ALREADY_ATTACHED = 4409;

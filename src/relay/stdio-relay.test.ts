@@ -8,6 +8,7 @@ import type { WebSocket } from 'ws';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   CLOSE_ALREADY_ATTACHED,
+  CLOSE_CAPABILITY_REVOKED,
   CLOSE_PROCESS_EXITED,
   CLOSE_STDOUT_CLOSED,
   CLOSE_TAKEN_OVER,
@@ -458,23 +459,12 @@ describe('RelayHub', () => {
   it(
     'mounts its route on anything with upgrade(), finds ' + 'relays by session and process, and attaches with takeover',
     () => {
-      const routes: {
-        path: string;
-        protocol: string;
-        check: (req: IncomingMessage, params: Record<string, string>) => void;
-        handler: (ws: WebSocket, req: IncomingMessage, params: Record<string, string>) => void;
-      }[] = [];
-      const router: RelayUpgradeRouter = {
-        upgrade: (path, protocol, check, handler) => routes.push({ path, protocol, check, handler }),
-      };
-      const hub = new RelayHub();
-      hub.mount(router);
-      expect(routes.map((r) => [r.path, r.protocol])).toEqual([
-        ['/v1/sessions/{session}/processes/{process}/ws', 'mcp'],
+      const { hub, routes, req } = mountedHub();
+      expect(routes.map((r) => [r.path, r.protocol, r.public])).toEqual([
+        ['/v1/sessions/{session}/processes/{process}/ws', 'mcp', false],
+        ['/v1/relay/{capability}', 'mcp', true],
       ]);
       const route = routes[0] as (typeof routes)[number];
-      const req = (headers: Record<string, string> = {}): IncomingMessage =>
-        ({ headers }) as unknown as IncomingMessage;
       expect(() => route.check(req(), { session: 's', process: 'p' })).toThrow(
         expect.objectContaining({ code: 'NOT_FOUND', phase: 'relay_connect' }) as unknown as Error,
       );
@@ -495,6 +485,70 @@ describe('RelayHub', () => {
     },
   );
 
+  it('gives each registered relay a capability of its own, valid until its process ends or it is revoked', () => {
+    const { hub, routes, req } = mountedHub();
+    const byCapability = routes[1] as (typeof routes)[number];
+    const refused = (capability: string): void =>
+      expect(() => byCapability.check(req(), { capability })).toThrow(
+        expect.objectContaining({ code: 'NOT_FOUND', phase: 'relay_connect' }) as unknown as Error,
+      );
+    const relay = hub.register('s', 'p', fakeProcess());
+    relays.push(relay);
+    const other = hub.register('s', 'q', fakeProcess());
+    relays.push(other);
+    const cap = hub.capability('s', 'p') ?? '';
+    expect(cap).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(hub.capability('s', 'q')).not.toBe(cap);
+    expect(() => byCapability.check(req(), { capability: cap })).not.toThrow();
+    refused('x'.repeat(43));
+    refused('');
+    // The refusal never carries the capability it was given.
+    try {
+      byCapability.check(req(), { capability: 'y'.repeat(43) });
+    } catch (err) {
+      expect(String((err as Error).message)).not.toContain('y'.repeat(43));
+    }
+    // A client through the capability, then a revoke: it is closed (4003), the old capability refused, a new one works.
+    const a = new FakeSocket();
+    byCapability.handler(a as unknown as WebSocket, req(), { capability: cap });
+    expect(relay.attached).toBe(true);
+    const fresh = hub.revoke('s', 'p') ?? '';
+    expect(fresh).not.toBe(cap);
+    expect(a.closedWith?.code).toBe(CLOSE_CAPABILITY_REVOKED);
+    expect(relay.attached).toBe(false);
+    refused(cap);
+    const b = new FakeSocket();
+    byCapability.handler(b as unknown as WebSocket, req(), { capability: fresh });
+    expect(relay.attached).toBe(true);
+    // Revoking again rotates once more; the client that came in through the header route stays.
+    expect(hub.revoke('s', 'q')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    // The process ends: its capability ends with it; a new registration gets a new one.
+    hub.unregister('s', 'p', relay, 'stopped');
+    refused(fresh);
+    expect(hub.capability('s', 'p')).toBeUndefined();
+    expect(hub.revoke('s', 'p')).toBeUndefined();
+    const again = hub.register('s', 'p', fakeProcess());
+    relays.push(again);
+    expect([cap, fresh]).not.toContain(hub.capability('s', 'p'));
+  });
+
+  it('lets a client that cannot send headers take over with ?takeover=1', () => {
+    const { hub, routes, req } = mountedHub();
+    const byCapability = routes[1] as (typeof routes)[number];
+    const relay = hub.register('s', 'p', fakeProcess());
+    relays.push(relay);
+    const cap = hub.capability('s', 'p') ?? '';
+    const a = new FakeSocket();
+    byCapability.handler(a as unknown as WebSocket, req(), { capability: cap });
+    const b = new FakeSocket();
+    byCapability.handler(b as unknown as WebSocket, req({}, `/v1/relay/${cap}`), { capability: cap });
+    expect(b.closedWith?.code).toBe(CLOSE_ALREADY_ATTACHED);
+    const c = new FakeSocket();
+    byCapability.handler(c as unknown as WebSocket, req({}, `/v1/relay/${cap}?takeover=1`), { capability: cap });
+    expect(a.closedWith?.code).toBe(CLOSE_TAKEN_OVER);
+    expect(c.closedWith).toBeNull();
+  });
+
   it('nothing in src/relay/ imports from src/server/ or src/supervisor/', () => {
     const dir = fileURLToPath(new URL('.', import.meta.url));
     for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
@@ -503,3 +557,23 @@ describe('RelayHub', () => {
     }
   });
 });
+
+/** A hub mounted on a recording router, and requests to feed its routes. */
+function mountedHub() {
+  const routes: {
+    path: string;
+    protocol: string;
+    public: boolean;
+    check: (req: IncomingMessage, params: Record<string, string>) => void;
+    handler: (ws: WebSocket, req: IncomingMessage, params: Record<string, string>) => void;
+  }[] = [];
+  const router: RelayUpgradeRouter = {
+    upgrade: (path, protocol, check, handler, opts) =>
+      routes.push({ path, protocol, check, handler, public: opts?.public === true }),
+  };
+  const hub = new RelayHub();
+  hub.mount(router);
+  const req = (headers: Record<string, string> = {}, url = '/'): IncomingMessage =>
+    ({ headers, url }) as unknown as IncomingMessage;
+  return { hub, routes, req };
+}

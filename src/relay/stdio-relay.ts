@@ -3,7 +3,8 @@
  * this process (the supervisor's own). The peer contract is in relay-peer.ts.
  *
  * API:
- *   attach(ws, { takeover? }): AttachResult            a WebSocket client (wrapped in a WsPeer)
+ *   attach(ws, { takeover?, via? }): AttachResult      a WebSocket client (wrapped in a WsPeer)
+ *   disconnectVia(via, code, reason): boolean          detaches the client let in through `via` (a revoked capability)
  *   connectInProcess({ takeover? }): InProcessTransport an SDK Transport; attaches on connect()/start()
  *   attachPeer(peer, { takeover? }): AttachResult      any RelayPeer
  *   close(code?, reason?)                               ends relaying for good
@@ -147,6 +148,8 @@ export class StdioRelay {
   private probeTimer: NodeJS.Timeout | null = null;
   private probing = false;
   private exit: RelayProcessExit | null = null;
+  /** The WebSocket client attached through a capability, and which one. */
+  private peerVia: { peer: RelayPeer; via: string } | null = null;
 
   constructor(
     private readonly proc: RelayProcess,
@@ -187,9 +190,28 @@ export class StdioRelay {
     return this.pending.length;
   }
 
-  /** Attaches a WebSocket client (as a WsPeer); a refused socket is closed with the result's code. */
-  attach(ws: WebSocket, opts: AttachOptions = {}): AttachResult {
-    return this.attachPeer(new WsPeer(ws, { heartbeatMs: this.heartbeatMs }), opts);
+  /**
+   * Attaches a WebSocket client (as a WsPeer); a refused socket is closed with the result's code. `via` names how
+   * it was let in (a capability), so that revoking that capability can disconnect it.
+   */
+  attach(ws: WebSocket, opts: AttachOptions & { via?: string } = {}): AttachResult {
+    const peer = new WsPeer(ws, { heartbeatMs: this.heartbeatMs });
+    const result = this.attachPeer(peer, opts);
+    if (result.attached && opts.via !== undefined) this.peerVia = { peer, via: opts.via };
+    return result;
+  }
+
+  /** Disconnects the client let in through `via` (still attached), answering what it has in flight. */
+  disconnectVia(via: string, code: number, reason: string): boolean {
+    const attached = this.peerVia;
+    if (attached === null || attached.via !== via || this.peer !== attached.peer) return false;
+    const answer: RelayAnswer = {
+      message: `mcp-box: ${reason}; no answer will reach this client`,
+      data: { phase: 'runtime', code: 'RELAY_DROPPED' },
+    };
+    this.answerInFlight(answer);
+    this.detach({ code, reason, answer });
+    return true;
   }
 
   /**
@@ -303,6 +325,7 @@ export class StdioRelay {
     const peer = this.peer;
     if (peer === null) return;
     this.peer = null;
+    this.peerVia = null;
     this.inFlightBytes = 0;
     // Requests of a peer that is gone wait for nobody.
     this.inFlight.clear();

@@ -69,6 +69,8 @@ const SUMMARIES: Record<string, string> = {
   'GET /v1/servers/{name}': 'One server record: state, phase, failure record, relay, tools count',
   'DELETE /v1/servers/{name}': 'Stop a server and delete its workspace',
   'POST /v1/servers/{name}/restart': 'Restart with a fresh budget',
+  'POST /v1/servers/{name}/relay/revoke':
+    'A new relay capability (relay.url): the old URL is refused, a client connected through it is closed (4003)',
   'POST /v1/servers/{name}/stop': 'Stop (workspace and dependencies kept)',
   'POST /v1/servers/{name}/start': 'Start a stopped or failed server',
   'GET /v1/servers/{name}/logs': 'Log lines after ?after=<seq>, at most ?limit=',
@@ -172,6 +174,7 @@ function mountRoutes(http: Pick<HttpServer, 'route'>, { supervisor, events, metr
   http.route('POST', '/v1/servers/{name}/restart', ({ params }) => supervisor.restart(params.name ?? ''));
   http.route('POST', '/v1/servers/{name}/stop', ({ params }) => supervisor.stop(params.name ?? ''));
   http.route('POST', '/v1/servers/{name}/start', ({ params }) => supervisor.start(params.name ?? ''));
+  http.route('POST', '/v1/servers/{name}/relay/revoke', ({ params }) => supervisor.revokeRelay(params.name ?? ''));
 
   http.route('GET', '/v1/servers/{name}/logs', (ctx) =>
     supervisor.logs(

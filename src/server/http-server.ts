@@ -52,6 +52,8 @@ interface UpgradeRoute {
   check: UpgradeCheck;
   handler: UpgradeHandler;
   protocol: string;
+  /** No API token: the route checks a credential of its own (a relay capability). */
+  public: boolean;
 }
 
 export interface HttpServerOptions {
@@ -160,9 +162,15 @@ export class HttpServer {
     return this;
   }
 
-  upgrade(path: string, protocol: string, check: UpgradeCheck, handler: UpgradeHandler): this {
+  upgrade(
+    path: string,
+    protocol: string,
+    check: UpgradeCheck,
+    handler: UpgradeHandler,
+    opts: { public?: boolean } = {},
+  ): this {
     const { pattern, names } = compilePath(path);
-    this.upgrades.push({ pattern, names, check, handler, protocol });
+    this.upgrades.push({ pattern, names, check, handler, protocol, public: opts.public === true });
     return this;
   }
 
@@ -260,10 +268,11 @@ export class HttpServer {
     const refuse = (status: number, code: string, message: string): void =>
       void socket.end(rawErrorResponse(status, code, message));
     const target = parseTarget(req.url);
-    const refusal = checkOriginAndHost(req, this.guard) ?? checkToken(req, this.guard);
+    const route = target === null ? undefined : this.upgrades.find((u) => u.pattern.test(target.pathname));
+    const refusal =
+      checkOriginAndHost(req, this.guard) ?? (route?.public === true ? null : checkToken(req, this.guard));
     if (refusal !== null) return refuse(refusal.status, refusal.code, refusal.message);
     if (target === null) return refuse(400, 'INVALID_ARGUMENT', 'The request target is not a valid path');
-    const route = this.upgrades.find((u) => u.pattern.test(target.pathname));
     if (route === undefined) return refuse(404, 'NOT_FOUND', `${target.pathname} is not a WebSocket route`);
     const params = paramsOf(route, target.pathname);
     if (params === null) return refuse(400, 'INVALID_ARGUMENT', MALFORMED_PATH);

@@ -3,6 +3,7 @@
  * URL-encoded and base64 forms (a secret in a `Basic` header or a query string). What a secret is
  * comes from `secretValues`: the values of env keys that name one, never every env value.
  */
+import { redactCapabilities } from '../util/capability-url.js';
 import { mapStrings } from '../util/map-strings.js';
 
 /** Env keys whose values are secrets (the name says so). */
@@ -83,7 +84,8 @@ export class Redactor {
   }
 
   redact(text: string): string {
-    let out = text;
+    // A relay URL a server was told about (its env, an argument) is a credential too.
+    let out = redactCapabilities(text);
     for (const secret of this.secrets) if (out.includes(secret)) out = out.split(secret).join('***');
     return out;
   }

@@ -12,7 +12,8 @@ import { assertServerName } from '../config/server-name.js';
 import { resolveServer } from '../config/resolve-server.js';
 import type { McpBoxConfig, ServerDefinition } from '../config/schema.js';
 import { BoxError } from '../errors/box-error.js';
-import { RelayHub, relayPath, type RelayUpgradeRouter } from '../relay/relay-hub.js';
+import { RelayHub, type RelayUpgradeRouter } from '../relay/relay-hub.js';
+import { capabilityPath } from '../util/capability-url.js';
 import { checkFolderRules, type FolderRules } from '../workspace/host-policy.js';
 import { createDockerRuntime, type DockerRuntimeOptions } from '../runtime/docker/docker-runtime.js';
 import type { Runtime } from '../runtime/types.js';
@@ -156,8 +157,11 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
       boxEnabled: this.config.box.enabled !== false,
       persistentSessions: this.config.box.persistentSessions === true,
       configDir: this.opts.configDir ?? process.cwd(),
-      relayUrl: (session, process) =>
-        this.http === null ? null : `${this.http.url.replace(/^http/, 'ws')}${relayPath(session.info.name, process)}`,
+      relayUrl: (session, process) => {
+        const capability = this.relays.capability(session.info.name, process);
+        if (this.http === null || capability === undefined) return null;
+        return `${this.http.url.replace(/^http/, 'ws')}${capabilityPath(capability)}`;
+      },
       connectTransport: async (session, process) => {
         const relay = this.relays.get(session.info.name, process);
         if (relay === undefined)
@@ -201,6 +205,21 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
   async stop(name: string): Promise<ServerStatus> {
     const server = this.server(name);
     await server.stop();
+    return server.status();
+  }
+
+  /**
+   * A new capability for the server's relay URL: the old URL is refused from now on, and a client that connected
+   * through it is closed (4003). The process keeps running.
+   */
+  revokeRelay(name: string): ServerStatus {
+    const server = this.server(name);
+    const { session } = server.status();
+    if (session === undefined || this.relays.revoke(session, name) === undefined) {
+      throw new BoxError('PROCESS_NOT_RUNNING', 'relay_connect', `"${name}" has no running process, so no relay URL`, {
+        details: { state: server.status().state },
+      });
+    }
     return server.status();
   }
 

@@ -111,7 +111,9 @@ describe('failures are reported in their phase', () => {
       sup.add('guarded', { command: 'cat', box: { client: 'external', ...fastFail } });
       const view = await waitForState(sup, 'guarded', ['ready']);
       const status = await new Promise<number>((resolve) => {
-        const ws = new WebSocket(view.relay?.url ?? '', 'mcp', {
+        // The route that takes the API token (the record's capability URL takes none).
+        const byToken = `${(view.relay?.url ?? '').replace(/\/v1\/relay\/.*$/, '')}/v1/sessions/${view.session}/processes/guarded/ws`;
+        const ws = new WebSocket(byToken, 'mcp', {
           headers: { Authorization: 'Bearer not-the-token-at-all-0000' },
         });
         ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));

@@ -12,6 +12,9 @@ describe('stdio relay over WebSocket (external client mode)', () => {
   let sup: Supervisor;
   let nodeFolder: TempFolder;
   const url = (name: string): string => sup.get(name).relay?.url as string;
+  /** The route that takes the API token instead of a capability. */
+  const headerUrl = (name: string): string =>
+    `${url(name).replace(/\/v1\/relay\/.*$/, '')}/v1/sessions/${sup.get(name).session}/processes/${name}/ws`;
   const connect = (name: string, extra: { takeover?: boolean } = {}): Promise<RawClient> =>
     connectRaw(url(name), { token: sup.token, ...extra });
 
@@ -188,13 +191,16 @@ describe('stdio relay over WebSocket (external client mode)', () => {
   it(
     'checks the token before the upgrade, in the header ' + 'only, and refuses browser Origins and foreign Hosts',
     async () => {
-      const u = url('echo');
+      const u = headerUrl('echo');
       expect(await refusedStatus(u, {})).toBe(401);
       expect(await refusedStatus(u, { token: 'wrong-token-wrong-token' })).toBe(401);
       expect(await refusedStatus(`${u}?token=${sup.token}`, {})).toBe(401);
       expect(await refusedStatus(u, { token: sup.token, headers: { Origin: 'https://evil.example' } })).toBe(403);
       expect(await refusedStatus(u, { token: sup.token, headers: { Host: 'attacker.example:80' } })).toBe(403);
       expect(await refusedStatus(u.replace('/processes/echo/', '/processes/nope/'), { token: sup.token })).toBe(404);
+      // The capability URL needs no token, but the Origin and Host rules hold for it as well.
+      expect(await refusedStatus(url('echo'), { headers: { Origin: 'https://evil.example' } })).toBe(403);
+      expect(await refusedStatus(url('echo'), { headers: { Host: 'attacker.example:80' } })).toBe(403);
     },
   );
 });

@@ -46,7 +46,7 @@ describe('supervisor: real MCP servers in the sandbox, real SDK client through t
     expect(view.state).toBe('ready');
     expect(view.client).toBeDefined();
     expect(view.tools).toBe(9);
-    expect(view.relay?.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/v1\/sessions\/mcp-box-[^/]+\/processes\/node\/ws$/);
+    expect(view.relay?.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/v1\/relay\/[A-Za-z0-9_-]{43}$/);
     const phases = events.filter((e) => e.name === 'node' && e.phase !== undefined).map((e) => e.phase);
     const order = [
       'box_unavailable',
