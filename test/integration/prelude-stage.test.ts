@@ -123,6 +123,36 @@ describe('stage as the prelude of the process', () => {
     expect(String((thrown as Error).message)).toMatch(/tar/);
   });
 
+  it('kills a prelude past its deadline, or cancelled, and leaves nothing of the uid running', async () => {
+    const hang = { script: 'sleep 300', stdin: Buffer.alloc(0), exclusive: true, timeoutMs: 1500 };
+    const startedAt = Date.now();
+    const late = await session.startProcess({
+      id: 'hang',
+      identity,
+      cmd: ['node', '-e', '0'],
+      cwd: '/',
+      prelude: hang,
+    });
+    expect(late.prelude).toMatchObject({ status: 'failed' });
+    expect(late.prelude?.output.at(-1)).toMatch(/did not finish within 1500 ms/);
+    expect(Date.now() - startedAt).toBeLessThan(15_000);
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(), 500);
+    const cancelled = await session.startProcess({
+      id: 'hang',
+      identity,
+      cmd: ['node', '-e', '0'],
+      cwd: '/',
+      prelude: { ...hang, timeoutMs: 60_000 },
+      signal: abort.signal,
+    });
+    expect(cancelled.prelude?.output.at(-1)).toMatch(/was cancelled/);
+    for (const p of [late, cancelled]) expect(p.running).toBe(false);
+    // ps prints nothing for a uid with no process (and exits 1); `end` shows it ran at all.
+    const left = await session.exec({ cmd: ['/bin/sh', '-c', `ps -o pid=,args= -u ${identity.uid}; echo end`] });
+    expect(left.stdout.trim()).toBe('end');
+  });
+
   it('leaves a folder too big to hold in memory to a stage of its own', async () => {
     const f = folder({ 'big.bin': 'z'.repeat(PRELUDE_STAGE_MAX_BYTES) });
     await expect(stagePrelude(identity, { hostPath: f.path, need: [] })).resolves.toBeNull();

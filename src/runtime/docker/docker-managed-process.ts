@@ -200,6 +200,12 @@ export class DockerManagedProcess implements ManagedProcess {
       const first = await Promise.race([reader.done, cut]);
       if (first === 'timeout' || first === 'aborted') {
         await this.ctx.kill(this.ctx.user, 'all', 'KILL').catch(() => undefined);
+        // An engine that no longer ends the exec: settle anyway, nobody waits forever.
+        if (!(await Promise.race([this.exited.then(() => true), delay(KILL_WAIT_MS).then(() => false)]))) {
+          this.forcedReason ??= 'engine_lost';
+          this.exec.stream.destroy();
+          void this.finish();
+        }
         const exit = await this.exited;
         const why = first === 'timeout' ? `did not finish within ${timeoutMs} ms` : 'was cancelled';
         const { output } = await reader.done;
