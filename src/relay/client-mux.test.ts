@@ -46,8 +46,8 @@ class FakePeer implements RelayPeer {
     this.attachedCount++;
     this.link = link;
   }
-  deliver(bytes: Buffer, message: () => unknown, done: () => void): void {
-    const parsed = JSON.parse(bytes.toString('utf8')) as Message;
+  deliver(bytes: () => Buffer, message: () => unknown, done: () => void): void {
+    const parsed = JSON.parse(bytes().toString('utf8')) as Message;
     // The bytes and the parsed value must say the same thing.
     expect(message()).toStrictEqual(parsed);
     this.delivered.push({ message: parsed, done });
@@ -93,7 +93,11 @@ function setup(count = 2): { mux: ClientMux; relay: FakeRelay; peers: FakePeer[]
 
 /** One stdout line of the process, as the relay hands it over. */
 function fromProcess(mux: ClientMux, m: unknown, done: () => void = vi.fn()): () => void {
-  mux.deliver(Buffer.from(JSON.stringify(m), 'utf8'), () => m, done);
+  mux.deliver(
+    () => Buffer.from(JSON.stringify(m), 'utf8'),
+    () => m,
+    done,
+  );
   return done;
 }
 
@@ -260,10 +264,9 @@ describe('ClientMux: initialize', () => {
     expect(a.got).toHaveLength(1);
   });
 
-  // BUG: the members waiting for the first initialize are only answered when the process's answer finds the first
-  // member's request; when that member left in between, its request was dropped, so the answer is discarded, the
-  // waiting members never hear anything and `init` stays 'pending' (every later initialize waits forever too).
-  it.fails('answers a waiting initialize even when the member whose initialize reached the process left', () => {
+  // The members waiting for the first initialize are answered even when the member that sent it left meanwhile
+  // (else they, and every later initialize, would wait for ever).
+  it('answers a waiting initialize even when the member whose initialize reached the process left', () => {
     const { mux, relay, peers } = setup(3);
     const [a, b, c] = peers as [FakePeer, FakePeer, FakePeer];
     a.send(req(1, 'initialize', initParams('a')));
@@ -278,9 +281,8 @@ describe('ClientMux: initialize', () => {
     expect(c.inbox.map((e) => e.message)).toStrictEqual([ok(3, initResult)]);
   });
 
-  // BUG (same family): `answer()` (the relay answering in the process's place) drops the pending initialize but
-  // leaves `init` 'pending', so the members waiting for it never get an answer.
-  it.fails("answers a waiting initialize when the relay answers the first one in the process's place", () => {
+  // The relay answering the first initialize in the process's place answers those waiting on it too.
+  it("answers a waiting initialize when the relay answers the first one in the process's place", () => {
     const { mux, relay, peers } = setup(2);
     const [a, b] = peers as [FakePeer, FakePeer];
     a.send(req(1, 'initialize', initParams('a')));
@@ -353,10 +355,8 @@ describe('ClientMux: progress tokens', () => {
     expect(b.got).toEqual([]);
   });
 
-  // BUG (minor, latent): `answer()` removes the request but not its progress token (answerFromProcess does both),
-  // so progress the process sends later still reaches the member, after its request was answered, and the token
-  // entry is never freed. Only matters when the relay answers a request without ending the mux.
-  it.fails("drops progress for a request the relay answered in the process's place", () => {
+  // A request the relay answered in the process's place gives its progress token back, like one the process answered.
+  it("drops progress for a request the relay answered in the process's place", () => {
     const { mux, relay, peers } = setup();
     const [a] = peers as [FakePeer];
     a.send(req(1, 'tools/call', { _meta: { progressToken: 'p' } }));

@@ -6,7 +6,9 @@
  *     such as the Python SDK's `websocket_client(url)` (which sends no headers) connects to; it is never the API
  *     token, and log lines never carry it (util/capability-url.ts);
  *   - `GET /v1/sessions/{session}/processes/{process}/ws`: with the API token (`Authorization: Bearer`).
- * A client asks to take over an attached process with the header `X-MCP-Box-Takeover: 1` (or `?takeover=1`).
+ * A client asks to take over an attached process with the header `X-MCP-Box-Takeover: 1` (or `?takeover=1`), and
+ * to share it with the other shared clients (the supervisor's own among them) with `X-MCP-Box-Share: 1` (or
+ * `?share=1`).
  *
  *   register(session, processId, proc, hooks?): StdioRelay     a new relay with a new capability (replacing one
  *                                                               registered before, whose capability ends with it)
@@ -134,7 +136,7 @@ export class RelayHub {
       (ws, req, params) => {
         const relay = this.get(params.session ?? '', params.process ?? '');
         if (relay === undefined) return ws.close(CLOSE_PROCESS_EXITED, 'the process is not running');
-        relay.attach(ws, { takeover: wantsTakeover(req) });
+        relay.attach(ws, { takeover: wantsTakeover(req), shared: wantsShare(req) });
       },
     );
     router.upgrade(
@@ -156,7 +158,7 @@ export class RelayHub {
         const key = this.byCapability.get(capability);
         const relay = key === undefined ? undefined : this.relays.get(key);
         if (relay === undefined) return ws.close(CLOSE_PROCESS_EXITED, 'the process is not running');
-        relay.attach(ws, { takeover: wantsTakeover(req), via: capability });
+        relay.attach(ws, { takeover: wantsTakeover(req), shared: wantsShare(req), via: capability });
       },
       { public: true },
     );
@@ -172,9 +174,18 @@ export class RelayHub {
 
 /** `X-MCP-Box-Takeover: 1`, or `?takeover=1` for clients that cannot send headers. */
 function wantsTakeover(req: IncomingMessage): boolean {
-  if (req.headers['x-mcp-box-takeover'] === '1') return true;
-  const query = (req.url ?? '').split('?')[1];
-  return query !== undefined && new URLSearchParams(query).get('takeover') === '1';
+  return flag(req, 'x-mcp-box-takeover', 'takeover');
+}
+
+/** `X-MCP-Box-Share: 1` or `?share=1`: share the process with the other shared clients (client-mux.ts). */
+function wantsShare(req: IncomingMessage): boolean {
+  return flag(req, 'x-mcp-box-share', 'share');
+}
+
+function flag(req: IncomingMessage, header: string, query: string): boolean {
+  if (req.headers[header] === '1') return true;
+  const search = (req.url ?? '').split('?')[1];
+  return search !== undefined && new URLSearchParams(search).get(query) === '1';
 }
 
 function keyOf(session: string, processId: string): string {

@@ -58,12 +58,13 @@ export interface RelayPeer {
   /** The relay attached this peer; messages for stdin go to `link` from now on. */
   attached(link: RelayPeerLink): void;
   /**
-   * One stdout line. `bytes` are the line as the process wrote it (no newline); `message()` is its
-   * parsed value, a JSON object or array, not validated (parsed once by the relay for a live line;
-   * a line held while nobody was attached is parsed on the call). Call `done` once the line is taken
-   * (sent, or handed over): the relay pauses stdout while too much is untaken.
+   * One stdout line. `bytes()` is the line as the process wrote it (no newline; for a shared client, the message
+   * with its own id, serialised on the call); `message()` is its parsed value, a JSON object or array, not
+   * validated (parsed once by the relay for a live line; a line held while nobody was attached is parsed on the
+   * call). A peer asks only for the form it uses. Call `done` once the line is taken (sent, or handed over): the
+   * relay pauses stdout while too much is untaken.
    */
-  deliver(bytes: Buffer, message: () => unknown, done: () => void): void;
+  deliver(bytes: () => Buffer, message: () => unknown, done: () => void): void;
   /** A message the relay says itself (an error answer for a request). */
   answer(message: JSONRPCMessage): void;
   /** stdin is full: stop handing messages over until `resume()`. */

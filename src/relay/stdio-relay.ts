@@ -4,7 +4,9 @@
  *
  * API:
  *   attach(ws, { takeover?, via? }): AttachResult      a WebSocket client (wrapped in a WsPeer)
- *   disconnectVia(via, code, reason): boolean          detaches the client let in through `via` (a revoked capability)
+ *   disconnectVia(via, code, reason): number           closes the clients let in through `via` (a revoked capability)
+ * With `{ shared: true }` a peer shares the process with the other shared peers through a ClientMux (client-mux.ts),
+ * which the relay holds as its one peer; everything below holds for the mux as for any peer.
  *   connectInProcess({ takeover? }): InProcessTransport an SDK Transport; attaches on connect()/start()
  *   attachPeer(peer, { takeover? }): AttachResult      any RelayPeer
  *   close(code?, reason?)                               ends relaying for good
@@ -50,6 +52,7 @@ import {
   CLOSE_TAKEN_OVER,
   CLOSE_TOO_BIG,
 } from './close-codes.js';
+import { ClientMux } from './client-mux.js';
 import { InProcessTransport } from './in-process-peer.js';
 import { isObject, parseJsonMessage, RELAY_ERROR_CODE } from './json-rpc.js';
 import type { AttachResult, RelayAnswer, RelayPeer, RelayPeerClose, RelayPeerLink } from './relay-peer.js';
@@ -109,6 +112,11 @@ export interface RelayProcess {
 export interface AttachOptions {
   /** Replace the peer attached now (it is closed with 4001, its requests in flight answered). */
   takeover?: boolean;
+  /**
+   * Share the process with the other shared clients (client-mux.ts) instead of holding it alone. With `takeover`,
+   * a client that holds it alone is replaced by the shared ones.
+   */
+  shared?: boolean;
 }
 
 /** Every counter at zero. */
@@ -149,7 +157,7 @@ export class StdioRelay {
   private probing = false;
   private exit: RelayProcessExit | null = null;
   /** The WebSocket client attached through a capability, and which one. */
-  private peerVia: { peer: RelayPeer; via: string } | null = null;
+  private readonly viaPeers = new Map<RelayPeer, string>();
 
   constructor(
     private readonly proc: RelayProcess,
@@ -197,21 +205,29 @@ export class StdioRelay {
   attach(ws: WebSocket, opts: AttachOptions & { via?: string } = {}): AttachResult {
     const peer = new WsPeer(ws, { heartbeatMs: this.heartbeatMs });
     const result = this.attachPeer(peer, opts);
-    if (result.attached && opts.via !== undefined) this.peerVia = { peer, via: opts.via };
+    if (result.attached && opts.via !== undefined) this.viaPeers.set(peer, opts.via);
     return result;
   }
 
-  /** Disconnects the client let in through `via` (still attached), answering what it has in flight. */
-  disconnectVia(via: string, code: number, reason: string): boolean {
-    const attached = this.peerVia;
-    if (attached === null || attached.via !== via || this.peer !== attached.peer) return false;
+  /** Disconnects every client let in through `via` (still attached), answering what they have in flight. */
+  disconnectVia(via: string, code: number, reason: string): number {
     const answer: RelayAnswer = {
       message: `mcp-box: ${reason}; no answer will reach this client`,
       data: { phase: 'runtime', code: 'RELAY_DROPPED' },
     };
-    this.answerInFlight(answer);
-    this.detach({ code, reason, answer });
-    return true;
+    let closed = 0;
+    for (const [peer, v] of [...this.viaPeers]) {
+      if (v !== via) continue;
+      this.viaPeers.delete(peer);
+      if (this.peer === peer) {
+        this.answerInFlight(answer);
+        this.detach({ code, reason, answer });
+        closed++;
+      } else if (this.peer instanceof ClientMux && this.peer.expel(peer, { code, reason, answer })) {
+        closed++;
+      }
+    }
+    return closed;
   }
 
   /**
@@ -224,6 +240,7 @@ export class StdioRelay {
 
   /** Attaches any peer; a refused peer gets `detach({ code, reason })` and the result says why. */
   attachPeer(peer: RelayPeer, opts: AttachOptions = {}): AttachResult {
+    if (opts.shared === true && !this.closed) return this.joinShared(peer, opts);
     if (this.closed) {
       const refusal =
         this.closedWith?.code === CLOSE_STDOUT_CLOSED
@@ -261,6 +278,19 @@ export class StdioRelay {
     for (const line of backlog) this.send(line, () => parseJsonMessage(line));
     this.updateFlow();
     return { attached: true };
+  }
+
+  /** Joins the shared clients: the mux attached now, or a new one (in place of a client alone, with takeover). */
+  private joinShared(peer: RelayPeer, opts: AttachOptions): AttachResult {
+    if (this.peer instanceof ClientMux) return this.peer.join(peer);
+    if (this.peer !== null && opts.takeover !== true) return this.attachPeer(peer, { takeover: false });
+    const mux = new ClientMux();
+    const result = this.attachPeer(mux, { takeover: opts.takeover === true });
+    if (!result.attached) {
+      peer.detach({ code: result.code, reason: result.reason });
+      return result;
+    }
+    return mux.join(peer);
   }
 
   /** Ends this process's relaying for good (the process exited or mcp-box is closing). */
@@ -325,7 +355,7 @@ export class StdioRelay {
     const peer = this.peer;
     if (peer === null) return;
     this.peer = null;
-    this.peerVia = null;
+    this.viaPeers.clear();
     this.inFlightBytes = 0;
     // Requests of a peer that is gone wait for nobody.
     this.inFlight.clear();
@@ -404,12 +434,16 @@ export class StdioRelay {
       this.updateFlow();
     }
     let taken = false;
-    peer.deliver(line, message, () => {
-      if (taken || this.peer !== peer) return;
-      taken = true;
-      this.inFlightBytes -= line.length;
-      if (this.inFlightBytes < SEND_LOW_WATER && this.stdoutPausedBy.delete('send')) this.updateFlow();
-    });
+    peer.deliver(
+      () => line,
+      message,
+      () => {
+        if (taken || this.peer !== peer) return;
+        taken = true;
+        this.inFlightBytes -= line.length;
+        if (this.inFlightBytes < SEND_LOW_WATER && this.stdoutPausedBy.delete('send')) this.updateFlow();
+      },
+    );
   }
 
   /** One message of the attached peer: serialised once to one line, tracked, written with drain. */

@@ -53,9 +53,9 @@ export class WsPeer implements RelayPeer {
     ws.on('error', () => undefined);
   }
 
-  deliver(bytes: Buffer, _message: () => unknown, done: () => void): void {
+  deliver(bytes: () => Buffer, _message: () => unknown, done: () => void): void {
     // A text frame carrying the line's bytes as they are.
-    this.ws.send(bytes, { binary: false }, () => done());
+    this.ws.send(bytes(), { binary: false }, () => done());
   }
 
   answer(message: JSONRPCMessage): void {

@@ -170,8 +170,9 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
             'relay_connect',
             `No relay is registered for "${process}" in ${session.info.name}`,
           );
-        // In process: no socket, no token; it takes the process over from any external client.
-        const transport = relay.connectInProcess({ takeover: true });
+        // In process: no socket, no token; it takes the process over from a client that holds it alone, and shares
+        // it with the clients that asked to share.
+        const transport = relay.connectInProcess({ takeover: true, shared: true });
         await transport.connect();
         return transport;
       },
