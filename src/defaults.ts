@@ -87,3 +87,8 @@ export const DEFAULT_PORT = 5410;
 export const DEFAULT_HEADERS_TIMEOUT_MS = 20_000;
 /** How long `serve` gives its servers to stop after SIGTERM/SIGINT/SIGHUP. */
 export const SHUTDOWN_GRACE_MS = 30_000;
+
+/** Streamable HTTP sessions (`/v1/servers/{name}/mcp`, `/mcp`): at most this many per server (and for `/mcp`),
+ * and a session with no request for this long is ended (its client gets a 404 and initializes again). */
+export const DEFAULT_MCP_SESSIONS_PER_SERVER = 256;
+export const DEFAULT_MCP_SESSION_IDLE_MS = 30 * 60_000;

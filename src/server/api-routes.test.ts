@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PHASES } from '../errors/box-error.js';
 import { SERVER_STATES } from '../supervisor/server-states.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
+import { McpSessionTable } from '../mcp-http/mcp-sessions.js';
 import { mountApi, streamEvents } from './api-routes.js';
 import { EventLog } from './event-log.js';
 import { HttpServer } from './http-server.js';
@@ -37,7 +38,7 @@ describe('mountApi: the phase of a request error', () => {
       tasks: { get: unreachable },
     } as unknown as Supervisor;
     http = new HttpServer({ host: '127.0.0.1', port: 0, token: TOKEN, maxPayload: 1024 * 1024 });
-    mountApi(http, { supervisor, events: new EventLog(), metrics: new Metrics() });
+    mountApi(http, { supervisor, events: new EventLog(), metrics: new Metrics(), mcpSessions: new McpSessionTable() });
     await http.listen();
     const base = http.url;
     return async (method, path, body) => {

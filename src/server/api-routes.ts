@@ -3,6 +3,7 @@
  * field path), errors are `{ "error": { code, message, phase?, details? } }` envelopes.
  */
 import type { ServerResponse } from 'node:http';
+import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
 import { BoxError, isBoxError, type Phase } from '../errors/box-error.js';
 import { serverSchema } from '../config/schema.js';
@@ -12,6 +13,8 @@ import type { Supervisor } from '../supervisor/supervisor.js';
 import { MCP_BOX_VERSION } from '../version.js';
 import type { EventLog, LoggedEvent } from './event-log.js';
 import type { HttpServer, RouteContext } from './http-server.js';
+import type { McpSessionTable } from '../mcp-http/mcp-sessions.js';
+import { mountMcpRoutes } from './mcp-routes.js';
 import type { Metrics } from './metrics.js';
 import { openApiDocument, type RouteDoc } from './openapi.js';
 
@@ -57,6 +60,8 @@ export interface ApiDeps {
   supervisor: Supervisor;
   events: EventLog;
   metrics: Metrics;
+  /** The Streamable HTTP sessions of /v1/servers/{name}/mcp and /mcp. */
+  mcpSessions: McpSessionTable<StreamableHTTPServerTransport>;
 }
 
 const SUMMARIES: Record<string, string> = {
@@ -81,6 +86,10 @@ const SUMMARIES: Record<string, string> = {
   'GET /v1/tasks/{id}/tail': 'The last ?lines= output lines of a task',
   'POST /v1/tasks/{id}/cancel': 'Cancel a working task (409 when finished)',
   'GET /v1/events': 'Server-Sent Events (status, task) with ids; resume with Last-Event-ID',
+  'POST /v1/servers/{name}/mcp':
+    'MCP Streamable HTTP to one server: initialize (no Mcp-Session-Id) starts a session; requests answer as SSE',
+  'GET /v1/servers/{name}/mcp': "MCP Streamable HTTP: the session's SSE stream (resume with Last-Event-ID)",
+  'DELETE /v1/servers/{name}/mcp': 'MCP Streamable HTTP: end the session',
 };
 
 export function mountApi(http: HttpServer, deps: ApiDeps): void {
@@ -118,9 +127,14 @@ const BODIES: Record<string, z.ZodType> = {
 const QUERIES: Record<string, RouteDoc['query']> = {
   'GET /v1/servers': [{ name: 'state', schema: { type: 'string', enum: [...SERVER_STATES] } }],
 };
-const PRODUCES: Record<string, string> = { 'GET /metrics': 'text/plain', 'GET /v1/events': 'text/event-stream' };
+const PRODUCES: Record<string, string> = {
+  'GET /metrics': 'text/plain',
+  'GET /v1/events': 'text/event-stream',
+  'GET /v1/servers/{name}/mcp': 'text/event-stream',
+};
 
-function mountRoutes(http: Pick<HttpServer, 'route'>, { supervisor, events, metrics }: ApiDeps): void {
+function mountRoutes(http: Pick<HttpServer, 'route'>, deps: ApiDeps): void {
+  const { supervisor, events, metrics } = deps;
   http.route('GET', '/healthz', () => ({ live: true, version: MCP_BOX_VERSION }), { public: true });
 
   http.route('GET', '/readyz', async ({ res }) => {
@@ -218,6 +232,8 @@ function mountRoutes(http: Pick<HttpServer, 'route'>, { supervisor, events, metr
     const lastId = Number(req.headers['last-event-id'] ?? query.get('after') ?? 0) || 0;
     streamEvents(res, events, lastId);
   });
+
+  mountMcpRoutes(http, { supervisor, sessions: deps.mcpSessions });
 }
 
 /** Bytes an SSE client may leave unsent in serve's memory (what its socket would not take), beyond

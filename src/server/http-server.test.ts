@@ -38,6 +38,7 @@ async function startServer(
   http.route('GET', '/healthz', () => ({ ok: true }), { public: true });
   http.route('GET', '/v1/servers/{name}', ({ params }) => ({ name: params.name }));
   http.route('POST', '/v1/echo', ({ body }) => ({ bytes: JSON.stringify(body ?? null).length }));
+  http.route('POST', '/v1/rpc', ({ body }) => ({ got: body }), { jsonRpc: true });
   http.route('GET', '/v1/bug', () => {
     throw new TypeError('a programming error');
   });
@@ -431,5 +432,39 @@ describe('HttpServer: request bodies', () => {
     } finally {
       agent.destroy();
     }
+  });
+});
+
+describe('a body that is not JSON', () => {
+  const post = async (path: string, body: string): Promise<{ status: number; json: unknown }> => {
+    const { http } = await startServer();
+    const res = await fetch(`${http.url}${path}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
+      body,
+    });
+    return { status: res.status, json: await res.json() };
+  };
+
+  it('is a 400 INVALID_ARGUMENT envelope on a REST route', async () => {
+    expect(await post('/v1/echo', '{"a": ')).toEqual({
+      status: 400,
+      json: {
+        error: {
+          code: 'INVALID_ARGUMENT',
+          message: 'The request body is not valid JSON',
+          phase: 'request',
+          details: {},
+        },
+      },
+    });
+  });
+
+  it('is a 400 JSON-RPC parse error (-32700, id null) on a JSON-RPC route, and valid JSON still reaches it', async () => {
+    expect(await post('/v1/rpc', '{"jsonrpc": "2.0", ')).toMatchObject({
+      status: 400,
+      json: { jsonrpc: '2.0', id: null, error: { code: -32700 } },
+    });
+    expect(await post('/v1/rpc', '{"jsonrpc": "2.0"}')).toEqual({ status: 200, json: { got: { jsonrpc: '2.0' } } });
   });
 });

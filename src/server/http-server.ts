@@ -44,6 +44,14 @@ interface Route {
   names: string[];
   handler: RouteHandler;
   public: boolean;
+  /** A JSON-RPC endpoint (MCP over HTTP): a body that is not JSON is answered with a JSON-RPC parse error. */
+  jsonRpc: boolean;
+}
+
+/** `public`: no API token (e.g. /healthz). `jsonRpc`: see Route. */
+export interface RouteOptions {
+  public?: boolean;
+  jsonRpc?: boolean;
 }
 
 interface UpgradeRoute {
@@ -156,9 +164,9 @@ export class HttpServer {
     );
   }
 
-  route(method: string, path: string, handler: RouteHandler, opts: { public?: boolean } = {}): this {
+  route(method: string, path: string, handler: RouteHandler, opts: RouteOptions = {}): this {
     const { pattern, names } = compilePath(path);
-    this.routes.push({ method, pattern, names, handler, public: opts.public === true });
+    this.routes.push({ method, pattern, names, handler, public: opts.public === true, jsonRpc: opts.jsonRpc === true });
     return this;
   }
 
@@ -231,6 +239,13 @@ export class HttpServer {
       if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
         const read = await readJsonBody(req, this.maxBodyBytes);
         if (read.tooLarge) return refuseBody(req, res, this.maxBodyBytes);
+        if (read.invalid && found.route.jsonRpc)
+          return sendJson(res, 400, {
+            jsonrpc: '2.0',
+            id: null,
+            error: { code: -32700, message: 'Parse error: the request body is not valid JSON' },
+          });
+        if (read.invalid) throw new BoxError('INVALID_ARGUMENT', 'request', 'The request body is not valid JSON');
         body = read.body;
       }
       const result = await found.route.handler({ req, res, params, query: target.query, body });
@@ -351,7 +366,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 async function readJsonBody(
   req: IncomingMessage,
   limit: number,
-): Promise<{ tooLarge: true } | { tooLarge: false; body: unknown }> {
+): Promise<{ tooLarge: true; invalid?: undefined } | { tooLarge: false; invalid?: boolean; body?: unknown }> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) return { tooLarge: true };
   const chunks: Buffer[] = [];
@@ -383,7 +398,7 @@ async function readJsonBody(
   try {
     return { tooLarge: false, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
   } catch {
-    throw new BoxError('INVALID_ARGUMENT', 'request', 'The request body is not valid JSON');
+    return { tooLarge: false, invalid: true };
   }
 }
 

@@ -4,6 +4,7 @@
  * and kept in `<stateDir>/token` (mode 0600) — never printed.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadedConfig } from '../config/load-config.js';
@@ -15,6 +16,7 @@ import { once } from '../util/once.js';
 import { StateStore } from '../state/state-store.js';
 import { mountApi } from './api-routes.js';
 import { EventLog } from './event-log.js';
+import { McpSessionTable } from '../mcp-http/mcp-sessions.js';
 import { HttpServer } from './http-server.js';
 import { Metrics } from './metrics.js';
 
@@ -98,12 +100,14 @@ export async function startServe(
     metrics.onTask(t);
     events.append('task', t);
   });
-  mountApi(http, { supervisor, events, metrics });
+  const mcpSessions = new McpSessionTable<StreamableHTTPServerTransport>();
+  mountApi(http, { supervisor, events, metrics, mcpSessions });
   await http.listen();
   const stopLoopMonitor = metrics.monitorEventLoop();
   const reaped = await supervisor.runtime.reap().catch(() => ({ removedContainers: [], removedVolumes: [], kept: [] }));
   for (const [name, def] of Object.entries(config.mcpServers)) supervisor.addParsed(name, def);
   const close = once(async () => {
+    await mcpSessions.closeAll();
     await supervisor.close();
     await http.close();
     stopLoopMonitor();

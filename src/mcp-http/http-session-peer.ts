@@ -1,0 +1,172 @@
+/**
+ * One Streamable HTTP client session as a member of a process's shared clients (relay/client-mux.ts): a
+ * `RelayPeer` on one side, the MCP SDK's server transport (`StreamableHTTPServerTransport`, which speaks the HTTP
+ * side: sessions, SSE, `Last-Event-ID`, DELETE) on the other. It does not speak MCP itself; it only decides which
+ * HTTP stream each message of the process belongs on:
+ *
+ *   an answer                       the POST stream of its request (the transport finds it by id);
+ *   a progress notification         the POST stream of the request that carried its progress token;
+ *   a request of the process        the POST stream of the session's one request in flight (sampling, elicitation
+ *                                   during a tool call); with none or several in flight, the GET stream;
+ *   any other notification          the GET stream (list_changed, log messages, resource updates).
+ *
+ * Sends to the transport are chained, so the order the process wrote is the order the client sees, and the
+ * relay's `done` waits for them. While stdin is full (`pause()`), messages from the client are held, at most
+ * `maxHeld`; a request beyond that is answered with an error at once (a notification is dropped and counted).
+ *
+ * The end: when the relay lets go (the process ended, or it was taken over), the answers already given are sent
+ * first, then the transport is closed (its streams end) and `onEnded` runs, so the session table forgets the id and
+ * the client's next request gets a 404 and initializes again. When the client ends the session (DELETE) or the
+ * transport closes, the peer leaves the mux.
+ */
+import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { isObject } from '../relay/json-rpc.js';
+import type { RelayPeer, RelayPeerClose, RelayPeerLink } from '../relay/relay-peer.js';
+
+/** The JSON-RPC code a request gets when it cannot be passed on while the process's stdin is full. */
+export const SERVER_BUSY = -32000;
+export const DEFAULT_MAX_HELD = 256;
+
+type Message = Record<string, unknown>;
+
+export interface HttpSessionPeerOptions {
+  label: string;
+  maxHeld?: number;
+  /** The relay let go of this session, or the client ended it: forget its id. Runs once. */
+  onEnded: (close?: RelayPeerClose) => void;
+  /** A note for the process log (a send that could not be delivered). */
+  onNote?: (text: string) => void;
+}
+
+export class HttpSessionPeer implements RelayPeer {
+  readonly label: string;
+  private link: RelayPeerLink | null = null;
+  private paused = false;
+  private held: Message[] = [];
+  private chain: Promise<void> = Promise.resolve();
+  /** The client's requests not answered yet, in the order they came. */
+  private readonly inFlight = new Set<RequestId>();
+  /** progress token → the request that carried it. */
+  private readonly tokens = new Map<string | number, RequestId>();
+  private ended = false;
+  /** Messages dropped: held over the bound, or undeliverable. */
+  dropped = 0;
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly opts: HttpSessionPeerOptions,
+  ) {
+    this.label = opts.label;
+    transport.onmessage = (message) => this.fromClient(message as unknown as Message);
+    transport.onclose = () => this.clientEnded();
+  }
+
+  // ── client → process ──────────────────────────────────────────────────────────────────────
+
+  private fromClient(m: Message): void {
+    if (this.ended) return;
+    if (typeof m.method === 'string' && (typeof m.id === 'string' || typeof m.id === 'number')) {
+      this.inFlight.add(m.id);
+      const params = isObject(m.params) ? m.params : undefined;
+      const token = isObject(params?._meta) ? params._meta.progressToken : undefined;
+      if (typeof token === 'string' || typeof token === 'number') this.tokens.set(token, m.id);
+    }
+    if (this.paused || this.held.length > 0) return this.hold(m);
+    this.link?.write(m as unknown as JSONRPCMessage);
+  }
+
+  private hold(m: Message): void {
+    if (this.held.length < (this.opts.maxHeld ?? DEFAULT_MAX_HELD)) return void this.held.push(m);
+    this.dropped++;
+    if (typeof m.method === 'string' && (typeof m.id === 'string' || typeof m.id === 'number'))
+      this.toClient({
+        jsonrpc: '2.0',
+        id: m.id,
+        error: { code: SERVER_BUSY, message: 'mcp-box: the server is not reading its input; try again later' },
+      });
+  }
+
+  // ── process → client (RelayPeer) ──────────────────────────────────────────────────────────
+
+  attached(link: RelayPeerLink): void {
+    this.link = link;
+  }
+
+  deliver(_bytes: () => Buffer, message: () => unknown, done: () => void): void {
+    const value = message();
+    for (const m of Array.isArray(value) ? value : [value]) if (isObject(m)) this.toClient(m);
+    void this.chain.then(done);
+  }
+
+  answer(message: JSONRPCMessage): void {
+    this.toClient(message as unknown as Message);
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    while (!this.paused && this.held.length > 0 && this.link !== null) {
+      const m = this.held.shift() as Message;
+      this.link.write(m as unknown as JSONRPCMessage);
+    }
+  }
+
+  detach(close?: RelayPeerClose): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.link = null;
+    // What the relay answered went into the chain first; the streams end after it.
+    void this.chain.then(async () => {
+      await this.transport.close().catch(() => undefined);
+      this.opts.onEnded(close);
+    });
+  }
+
+  private toClient(m: Message): void {
+    const options = this.routeOf(m);
+    this.chain = this.chain.then(() =>
+      this.transport.send(m as unknown as JSONRPCMessage, options).catch((err: unknown) => {
+        // The client went away from that stream and cannot resume it: nothing can carry this message now.
+        this.dropped++;
+        this.opts.onNote?.(`a message for ${this.label} was not delivered: ${(err as Error).message}`);
+      }),
+    );
+  }
+
+  private routeOf(m: Message): TransportSendOptions | undefined {
+    const id = m.id;
+    if (typeof m.method !== 'string') {
+      // An answer: the transport routes it by its id. It settles the request.
+      if (typeof id === 'string' || typeof id === 'number') {
+        this.inFlight.delete(id);
+        for (const [token, request] of this.tokens) if (request === id) this.tokens.delete(token);
+      }
+      return undefined;
+    }
+    const params = isObject(m.params) ? m.params : {};
+    if (m.method === 'notifications/progress') {
+      const token = params.progressToken;
+      const request = typeof token === 'string' || typeof token === 'number' ? this.tokens.get(token) : undefined;
+      return request !== undefined && this.inFlight.has(request) ? { relatedRequestId: request } : undefined;
+    }
+    if (id !== undefined && id !== null && this.inFlight.size === 1) {
+      const [only] = this.inFlight;
+      return { relatedRequestId: only as RequestId };
+    }
+    return undefined;
+  }
+
+  /** The transport closed: the client's DELETE, or our own close after the relay let go. */
+  private clientEnded(): void {
+    if (this.ended) return;
+    this.ended = true;
+    const link = this.link;
+    this.link = null;
+    link?.left();
+    this.opts.onEnded();
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * MCP's Streamable HTTP transport (revision 2025-11-25, and the earlier 2025 revisions it negotiates) on `serve`'s
+ * port, behind the same token and Origin/Host rules as the rest of the API:
+ *
+ *   POST|GET|DELETE /v1/servers/{name}/mcp   one sandboxed server. Each client session joins the process's shared
+ *                                            clients (relay/client-mux.ts) with the supervisor's own client and
+ *                                            any WebSocket clients; the process sees one client.
+ *
+ * The SDK's `StreamableHTTPServerTransport` speaks the HTTP side (session ids, SSE for answers and the GET stream,
+ * `Last-Event-ID` from a bounded event store per session, DELETE, 406 for a wrong `Accept`, protocol-version
+ * header checks). What is ours: which session a request belongs to (`McpSessionTable`: a session id of another
+ * server, an ended one, or one from before its process restarted answers 404, so the client initializes again),
+ * that a session starts only with `initialize` and only while the server is ready, and how the session's messages
+ * reach the process (mcp-http/http-session-peer.ts).
+ */
+import type { IncomingMessage } from 'node:http';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { BoxError } from '../errors/box-error.js';
+import { BoundedEventStore } from '../mcp-http/event-store.js';
+import { HttpSessionPeer } from '../mcp-http/http-session-peer.js';
+import type { McpSession, McpSessionTable } from '../mcp-http/mcp-sessions.js';
+import type { Supervisor } from '../supervisor/supervisor.js';
+import { newCapability } from '../util/capability-url.js';
+import type { HttpServer, RouteContext } from './http-server.js';
+
+type Sessions = McpSessionTable<StreamableHTTPServerTransport>;
+type Connect = (transport: StreamableHTTPServerTransport, session: McpSession<StreamableHTTPServerTransport>) => void;
+
+/** JSON-RPC code of a request naming a session that does not exist (the SDK's own). */
+const SESSION_NOT_FOUND = -32001;
+
+export interface McpRoutesDeps {
+  supervisor: Supervisor;
+  sessions: Sessions;
+}
+
+export function mountMcpRoutes(http: Pick<HttpServer, 'route'>, deps: McpRoutesDeps): void {
+  const { supervisor, sessions } = deps;
+  const perServer = (ctx: RouteContext): Promise<void> => {
+    const name = ctx.params.name ?? '';
+    supervisor.get(name); // 404 for a server that does not exist, before anything else
+    return handle(ctx, name, sessions, (transport, session) =>
+      joinProcess(supervisor, name, transport, session, sessions),
+    );
+  };
+  for (const method of ['POST', 'GET', 'DELETE']) {
+    http.route(method, '/v1/servers/{name}/mcp', perServer, { jsonRpc: true });
+  }
+}
+
+async function handle(ctx: RouteContext, scope: string, sessions: Sessions, connect: Connect): Promise<void> {
+  const { req, res, body } = ctx;
+  const id = headerOf(req, 'mcp-session-id');
+  if (id !== undefined) {
+    const session = sessions.find(scope, id);
+    if (session === undefined)
+      return rpcError(
+        ctx,
+        404,
+        SESSION_NOT_FOUND,
+        'Session not found: it was ended (DELETE, idle, or its server restarted); send initialize for a new one',
+      );
+    return session.value.handleRequest(req, res, body);
+  }
+  if (req.method !== 'POST' || !isInitializeRequest(body))
+    return rpcError(
+      ctx,
+      400,
+      -32000,
+      'Bad Request: no Mcp-Session-Id header; a session starts with a POST of an initialize request',
+    );
+  const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+    sessionIdGenerator: newCapability,
+    eventStore: new BoundedEventStore(),
+    onsessioninitialized: (sessionId) => sessions.bind(session, sessionId),
+  });
+  const session = sessions.open(scope, transport, () => transport.close());
+  try {
+    connect(transport, session);
+  } catch (err) {
+    sessions.forget(session);
+    await transport.close().catch(() => undefined);
+    throw err;
+  }
+  await transport.handleRequest(req, res, body);
+  if (session.id === null) {
+    // The transport refused the initialize (a wrong Accept header, a batch): no session came of it.
+    sessions.forget(session);
+    await transport.close().catch(() => undefined);
+  }
+}
+
+/** The session joins the process's shared clients; only a ready server takes new sessions. */
+function joinProcess(
+  supervisor: Supervisor,
+  name: string,
+  transport: StreamableHTTPServerTransport,
+  session: McpSession<StreamableHTTPServerTransport>,
+  sessions: Sessions,
+): void {
+  const status = supervisor.get(name);
+  const relay =
+    status.state === 'ready' && status.session !== undefined ? supervisor.relays.get(status.session, name) : undefined;
+  if (relay === undefined)
+    throw new BoxError(
+      'PROCESS_NOT_RUNNING',
+      status.phase ?? 'runtime',
+      `"${name}" is ${status.state}${status.phase === undefined ? '' : ` (phase ${status.phase})`}: ` +
+        'an MCP session can start once it is ready',
+      { details: { state: status.state, ...(status.error === undefined ? {} : { error: status.error.code }) } },
+    );
+  const peer = new HttpSessionPeer(transport, {
+    label: 'HTTP client',
+    onEnded: () => sessions.forget(session),
+  });
+  const attached = relay.attachPeer(peer, { shared: true });
+  if (!attached.attached) throw new BoxError('RELAY_CONNECT_FAILED', 'relay_connect', attached.reason);
+}
+
+function headerOf(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function rpcError(ctx: RouteContext, status: number, code: number, message: string): void {
+  ctx.res.writeHead(status, { 'Content-Type': 'application/json' });
+  ctx.res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code, message } }));
+}
