@@ -4,10 +4,12 @@
  * in-memory store only as an example, unbounded, so this one is our own: per stream, the last `maxEvents` events
  * and at most `maxBytes` of them are kept (the oldest go first); a stream past `maxStreams` drops its oldest stream.
  *
- * Event ids are `<stream>.<seq>`: the stream is found from the id without a lookup table, and the sequence is
- * per stream, so a resumed stream gets exactly the events after the one named, in order. An id that names an event
- * already dropped (or a stream forgotten) cannot be resumed: the replay throws, and the transport answers the GET
- * with an error, so the client starts over rather than silently missing messages.
+ * Event ids are `<stream>.<seq>`: the stream is found from the id without a lookup table, and the sequence runs
+ * over the whole store (never restarting, even for a stream that was dropped and comes back, as the GET stream
+ * does), so a resumed stream gets exactly the events after the one named, in order. An id that names an event
+ * already dropped, a stream forgotten, or an event not stored yet cannot be resumed: the replay throws, and the
+ * transport answers the GET with an error, so the client starts over rather than silently missing messages.
+ * The stream written to last is kept longest (the live GET stream is never the one dropped for new POSTs).
  */
 import type { EventId, EventStore, StreamId } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
@@ -33,26 +35,30 @@ interface Stored {
 interface Stream {
   events: Stored[];
   bytes: number;
-  next: number;
+  /** The seq of the first event this stream ever stored here (events before it were never in it). */
+  first: number;
+  /** The highest seq dropped from this stream by the bounds (0: none). */
+  dropped: number;
 }
 
 export class BoundedEventStore implements EventStore {
   private readonly streams = new Map<StreamId, Stream>();
+  private next = 1;
 
   constructor(private readonly limits: EventStoreLimits = DEFAULT_EVENT_STORE_LIMITS) {}
 
   storeEvent(streamId: StreamId, message: JSONRPCMessage): Promise<EventId> {
+    const seq = this.next++;
     let stream = this.streams.get(streamId);
-    if (stream === undefined) {
-      stream = { events: [], bytes: 0, next: 1 };
-      this.streams.set(streamId, stream);
-      while (this.streams.size > this.limits.maxStreams) {
-        const oldest = this.streams.keys().next().value as StreamId;
-        this.streams.delete(oldest);
-      }
+    // Re-inserted at the back: the map's order is least recently written first.
+    if (stream !== undefined) this.streams.delete(streamId);
+    stream ??= { events: [], bytes: 0, first: seq, dropped: 0 };
+    this.streams.set(streamId, stream);
+    while (this.streams.size > this.limits.maxStreams) {
+      const oldest = this.streams.keys().next().value as StreamId;
+      this.streams.delete(oldest);
     }
-    const seq = stream.next++;
-    const bytes = JSON.stringify(message).length;
+    const bytes = Buffer.byteLength(JSON.stringify(message), 'utf8');
     stream.events.push({ seq, message, bytes });
     stream.bytes += bytes;
     while (
@@ -61,6 +67,7 @@ export class BoundedEventStore implements EventStore {
     ) {
       const dropped = stream.events.shift();
       stream.bytes -= dropped?.bytes ?? 0;
+      stream.dropped = dropped?.seq ?? stream.dropped;
     }
     return Promise.resolve(`${streamId}.${seq}`);
   }
@@ -77,8 +84,11 @@ export class BoundedEventStore implements EventStore {
     const stream = parsed === undefined ? undefined : this.streams.get(parsed.streamId);
     if (parsed === undefined || stream === undefined)
       throw new Error('Last-Event-ID names no stream of this session (it ended, or the id is not ours)');
-    const first = stream.events[0]?.seq ?? stream.next;
-    if (parsed.seq + 1 < first)
+    // The event named must be this stream's (stored here, not before the stream began, not in the future), and
+    // every event after it still kept.
+    if (parsed.seq < stream.first || parsed.seq >= this.next)
+      throw new Error(`Last-Event-ID ${lastEventId} names no event of this stream`);
+    if (parsed.seq < stream.dropped)
       throw new Error(`events after ${lastEventId} were dropped (only the last ${this.limits.maxEvents} are kept)`);
     for (const e of stream.events) if (e.seq > parsed.seq) await send(`${parsed.streamId}.${e.seq}`, e.message);
     return parsed.streamId;
@@ -95,7 +105,8 @@ export class BoundedEventStore implements EventStore {
 function parseEventId(eventId: EventId): { streamId: StreamId; seq: number } | undefined {
   const dot = eventId.lastIndexOf('.');
   if (dot <= 0) return undefined;
-  const seq = Number(eventId.slice(dot + 1));
-  if (!Number.isSafeInteger(seq) || seq < 1) return undefined;
+  const digits = eventId.slice(dot + 1);
+  if (!/^[1-9][0-9]{0,15}$/.test(digits)) return undefined;
+  const seq = Number(digits);
   return { streamId: eventId.slice(0, dot), seq };
 }

@@ -21,7 +21,7 @@
  */
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
-import { isObject } from '../relay/json-rpc.js';
+import { isObject, RELAY_ERROR_CODE } from '../relay/json-rpc.js';
 import type { RelayPeer, RelayPeerClose, RelayPeerLink } from '../relay/relay-peer.js';
 
 /** The JSON-RPC code a request gets when it cannot be passed on while the process's stdin is full. */
@@ -119,6 +119,21 @@ export class HttpSessionPeer implements RelayPeer {
     if (this.ended) return;
     this.ended = true;
     this.link = null;
+    // Requests held by backpressure never reached the relay: they get the answer it gave the others.
+    const held = this.held;
+    this.held = [];
+    const answer = close?.answer ?? { message: close?.reason ?? 'the session ended', data: undefined };
+    for (const m of held)
+      if (typeof m.method === 'string' && (typeof m.id === 'string' || typeof m.id === 'number'))
+        this.toClient({
+          jsonrpc: '2.0',
+          id: m.id,
+          error: {
+            code: RELAY_ERROR_CODE,
+            message: answer.message,
+            ...(answer.data === undefined ? {} : { data: answer.data }),
+          },
+        });
     // What the relay answered went into the chain first; the streams end after it.
     void this.chain.then(async () => {
       await this.transport.close().catch(() => undefined);
@@ -128,12 +143,15 @@ export class HttpSessionPeer implements RelayPeer {
 
   private toClient(m: Message): void {
     const options = this.routeOf(m);
+    // Promise.resolve().then: a send that throws at once (not the SDK's) still only rejects this link of the chain.
     this.chain = this.chain.then(() =>
-      this.transport.send(m as unknown as JSONRPCMessage, options).catch((err: unknown) => {
-        // The client went away from that stream and cannot resume it: nothing can carry this message now.
-        this.dropped++;
-        this.opts.onNote?.(`a message for ${this.label} was not delivered: ${(err as Error).message}`);
-      }),
+      Promise.resolve()
+        .then(() => this.transport.send(m as unknown as JSONRPCMessage, options))
+        .catch((err: unknown) => {
+          // The client went away from that stream and cannot resume it: nothing can carry this message now.
+          this.dropped++;
+          this.opts.onNote?.(`a message for ${this.label} was not delivered: ${(err as Error).message}`);
+        }),
     );
   }
 

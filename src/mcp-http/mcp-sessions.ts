@@ -65,6 +65,8 @@ export class McpSessionTable<T = unknown> {
   }
 
   bind(session: McpSession<T>, id: string): void {
+    // Once only, and not for a session already forgotten (swept before its initialize was answered).
+    if (session.id !== null || this.byScope.get(session.scope)?.has(session) !== true) return;
     session.id = id;
     this.byId.set(id, session);
   }

@@ -460,7 +460,7 @@ describe('a body that is not JSON', () => {
     });
   });
 
-  it('is a 400 JSON-RPC parse error (-32700, id null) on a JSON-RPC route, and valid JSON still reaches it', async () => {
+  it('is a 400 JSON-RPC parse error (-32700, id null) on a JSON-RPC route; valid JSON reaches it', async () => {
     expect(await post('/v1/rpc', '{"jsonrpc": "2.0", ')).toMatchObject({
       status: 400,
       json: { jsonrpc: '2.0', id: null, error: { code: -32700 } },
