@@ -8,54 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLOSE_ALREADY_ATTACHED } from '../../src/relay/close-codes.js';
 import type { Supervisor } from '../../src/supervisor/supervisor.js';
 import { testConfig, testSupervisor, waitForState } from '../helpers/supervisor.js';
+import { toolsServer } from '../helpers/tools-server.js';
 import { connectRaw, type RawClient } from '../helpers/ws-client.js';
-
-/** A stdlib MCP server with tools that show what the process sees: add, inits, slow (progress), change, ask. */
-const SERVER = `import json, sys
-inits = 0
-asking = None
-def send(m): print(json.dumps(m), flush=True)
-def text(t): return {"content": [{"type": "text", "text": str(t)}]}
-for line in sys.stdin:
-    m = json.loads(line)
-    if "method" not in m:
-        if asking is not None and m.get("id") == "s1":
-            send({"jsonrpc": "2.0", "id": asking, "result": text(json.dumps(m.get("result")))})
-            asking = None
-        continue
-    if "id" not in m: continue
-    r = {"jsonrpc": "2.0", "id": m["id"]}
-    p = m.get("params") or {}
-    if m["method"] == "initialize":
-        inits += 1
-        r["result"] = {"protocolVersion": p["protocolVersion"], "capabilities": {"tools": {"listChanged": True}},
-                       "serverInfo": {"name": "shared", "version": "1"}}
-    elif m["method"] == "tools/list":
-        r["result"] = {"tools": [{"name": n, "inputSchema": {"type": "object"}} for n in
-                                 ("add", "inits", "slow", "change", "ask")]}
-    elif m["method"] == "ping":
-        r["result"] = {}
-    elif m["method"] == "tools/call":
-        name, a = p["name"], p.get("arguments") or {}
-        if name == "add": r["result"] = text(a["a"] + a["b"])
-        elif name == "inits": r["result"] = text(inits)
-        elif name == "slow":
-            token = (p.get("_meta") or {}).get("progressToken")
-            for i in (1, 2, 3):
-                send({"jsonrpc": "2.0", "method": "notifications/progress",
-                      "params": {"progressToken": token, "progress": i, "total": 3}})
-            r["result"] = text("slow done")
-        elif name == "change":
-            send({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
-            r["result"] = text("changed")
-        elif name == "ask":
-            asking = m["id"]
-            send({"jsonrpc": "2.0", "id": "s1", "method": "roots/list"})
-            continue
-    else:
-        r["error"] = {"code": -32601, "message": "no method"}
-    send(r)
-`;
 
 /** A plain JSON-RPC client on a raw WebSocket: requests by id, notifications and server requests kept. */
 class Rpc {
@@ -106,7 +60,7 @@ describe('many clients share one process', () => {
 
   beforeAll(async () => {
     sup = await testSupervisor(testConfig({ pingIntervalSec: 0 }));
-    sup.add('shared', { command: 'python3', args: ['-u', '-c', SERVER] });
+    sup.add('shared', toolsServer('shared'));
     await waitForState(sup, 'shared', ['ready']);
     a = new Rpc(await connectRaw(shareUrl()));
     b = new Rpc(await connectRaw(shareUrl()));

@@ -16,57 +16,9 @@ import { loadConfig } from '../../src/config/load-config.js';
 import { startServe, type ServeHandle } from '../../src/server/serve.js';
 import { eventually } from '../helpers/runtime.js';
 import { HOST_CA_BUNDLE } from '../helpers/supervisor.js';
+import { toolsServer } from '../helpers/tools-server.js';
 
 const TOKEN = 'streamable-http-test-token-0123456789';
-
-/** A stdlib MCP server: add, inits (how many initialize it saw), slow (progress, with pauses), change, ask. */
-const SERVER = `import json, sys, time
-inits = 0
-asking = None
-def send(m): print(json.dumps(m), flush=True)
-def text(t): return {"content": [{"type": "text", "text": str(t)}]}
-for line in sys.stdin:
-    m = json.loads(line)
-    if "method" not in m:
-        if asking is not None and m.get("id") == "s1":
-            send({"jsonrpc": "2.0", "id": asking, "result": text(json.dumps(m.get("result")))})
-            asking = None
-        continue
-    if "id" not in m: continue
-    r = {"jsonrpc": "2.0", "id": m["id"]}
-    p = m.get("params") or {}
-    if m["method"] == "initialize":
-        inits += 1
-        r["result"] = {"protocolVersion": p["protocolVersion"], "capabilities": {"tools": {"listChanged": True}},
-                       "serverInfo": {"name": "httpy", "version": "1"}}
-    elif m["method"] == "tools/list":
-        r["result"] = {"tools": [{"name": n, "inputSchema": {"type": "object"}} for n in
-                                 ("add", "inits", "slow", "change", "ask")]}
-    elif m["method"] == "ping":
-        r["result"] = {}
-    elif m["method"] == "tools/call":
-        name, a = p["name"], p.get("arguments") or {}
-        if name == "add": r["result"] = text(a["a"] + a["b"])
-        elif name == "inits": r["result"] = text(inits)
-        elif name == "slow":
-            token = (p.get("_meta") or {}).get("progressToken")
-            for i in (1, 2, 3):
-                if token is not None:
-                    send({"jsonrpc": "2.0", "method": "notifications/progress",
-                          "params": {"progressToken": token, "progress": i, "total": 3}})
-                time.sleep(a.get("ms", 0) / 1000)
-            r["result"] = text("slow done " + str(a.get("tag", "")))
-        elif name == "change":
-            send({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
-            r["result"] = text("changed")
-        elif name == "ask":
-            asking = m["id"]
-            send({"jsonrpc": "2.0", "id": "s1", "method": "roots/list"})
-            continue
-    else:
-        r["error"] = {"code": -32601, "message": "no method"}
-    send(r)
-`;
 
 const textOf = (result: unknown): string => (result as { content: { text: string }[] }).content[0]?.text ?? '';
 
@@ -117,7 +69,7 @@ describe('Streamable HTTP per server, with the SDK client', () => {
     writeFileSync(
       configPath,
       JSON.stringify({
-        mcpServers: { httpy: { command: 'python3', args: ['-u', '-c', SERVER] } },
+        mcpServers: { httpy: toolsServer('httpy') },
         box: {
           image: inject('sandboxImage'),
           memoryMb: 512,
