@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateHardening, parseProbeOutput } from './hardening.js';
+import { evaluateHardening, parseProbeOutput, probeComplete } from './hardening.js';
 import { DEFAULT_PROFILE } from './profile.js';
 import type { SessionProfile } from './types.js';
 
@@ -39,6 +39,22 @@ describe('parseProbeOutput', () => {
 
   it('parses the full probe output', () => {
     expect(parseProbeOutput(probe())).toEqual(GOOD);
+  });
+});
+
+describe('probeComplete', () => {
+  it('is true for a whole probe, a failing one included: a bad value is a verdict', () => {
+    expect(probeComplete(probe())).toBe(true);
+    expect(probeComplete(probe({ CapEff: '00000000a80425fb', uid: '0', rootfs: 'rw' }))).toBe(true);
+    // /proc/self/status without a Seccomp line (a kernel without it) is a finished probe that fails.
+    expect(probeComplete(probe({ Seccomp: undefined }))).toBe(true);
+  });
+
+  it('is false for output cut short (a probe that timed out or was cut off says nothing about the container)', () => {
+    expect(probeComplete('')).toBe(false);
+    const whole = probe();
+    expect(probeComplete(whole.slice(0, whole.indexOf('docker_sock')))).toBe(false);
+    expect(probeComplete(probe({ memory_max: undefined }))).toBe(false);
   });
 });
 

@@ -17,6 +17,18 @@ export const HARDENING_PROBE_SCRIPT = [
     'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null)"',
 ].join('; ');
 
+/** The keys HARDENING_PROBE_SCRIPT prints whatever the container is like: without them the probe did not finish. */
+const ALWAYS_PRINTED = ['uid', 'rootfs', 'docker_sock', 'pids_max', 'memory_max'] as const;
+
+/**
+ * Whether a probe's output is whole. An incomplete one (the exec timed out or was cut off) says nothing about the
+ * container: it is a reason to probe again, not a verdict that the container is unsafe.
+ */
+export function probeComplete(output: string): boolean {
+  const values = parseProbeOutput(output);
+  return ALWAYS_PRINTED.every((key) => values[key] !== undefined);
+}
+
 export interface HardeningReport {
   values: Record<string, string>;
   failures: string[];

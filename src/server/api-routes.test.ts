@@ -36,6 +36,8 @@ describe('mountApi: the phase of a request error', () => {
       callTool: unreachable,
       logs: unreachable,
       tasks: { get: unreachable },
+      // Subscribing to status changes (what /mcp does at mount) is not a request reaching it.
+      on: () => undefined,
     } as unknown as Supervisor;
     http = new HttpServer({ host: '127.0.0.1', port: 0, token: TOKEN, maxPayload: 1024 * 1024 });
     mountApi(http, { supervisor, events: new EventLog(), metrics: new Metrics(), mcpSessions: new McpSessionTable() });

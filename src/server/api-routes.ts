@@ -62,6 +62,8 @@ export interface ApiDeps {
   metrics: Metrics;
   /** The Streamable HTTP sessions of /v1/servers/{name}/mcp and /mcp. */
   mcpSessions: McpSessionTable<StreamableHTTPServerTransport>;
+  /** What /mcp reports: a collision of names, a server left out of a list (each once). */
+  onWarning?: (text: string) => void;
 }
 
 const SUMMARIES: Record<string, string> = {
@@ -90,6 +92,9 @@ const SUMMARIES: Record<string, string> = {
     'MCP Streamable HTTP to one server: initialize (no Mcp-Session-Id) starts a session; requests answer as SSE',
   'GET /v1/servers/{name}/mcp': "MCP Streamable HTTP: the session's SSE stream (resume with Last-Event-ID)",
   'DELETE /v1/servers/{name}/mcp': 'MCP Streamable HTTP: end the session',
+  'POST /mcp': 'MCP Streamable HTTP to every ready server at once: tools, prompts and resources named server__name',
+  'GET /mcp': "MCP Streamable HTTP (all servers): the session's SSE stream, where list_changed arrives",
+  'DELETE /mcp': 'MCP Streamable HTTP (all servers): end the session',
 };
 
 export function mountApi(http: HttpServer, deps: ApiDeps): void {
@@ -131,6 +136,7 @@ const PRODUCES: Record<string, string> = {
   'GET /metrics': 'text/plain',
   'GET /v1/events': 'text/event-stream',
   'GET /v1/servers/{name}/mcp': 'text/event-stream',
+  'GET /mcp': 'text/event-stream',
 };
 
 function mountRoutes(http: Pick<HttpServer, 'route'>, deps: ApiDeps): void {
@@ -233,7 +239,11 @@ function mountRoutes(http: Pick<HttpServer, 'route'>, deps: ApiDeps): void {
     streamEvents(res, events, lastId);
   });
 
-  mountMcpRoutes(http, { supervisor, sessions: deps.mcpSessions });
+  mountMcpRoutes(http, {
+    supervisor,
+    sessions: deps.mcpSessions,
+    ...(deps.onWarning === undefined ? {} : { onWarning: deps.onWarning }),
+  });
 }
 
 /** Bytes an SSE client may leave unsent in serve's memory (what its socket would not take), beyond

@@ -5,6 +5,10 @@
  *   POST|GET|DELETE /v1/servers/{name}/mcp   one sandboxed server. Each client session joins the process's shared
  *                                            clients (relay/client-mux.ts) with the supervisor's own client and
  *                                            any WebSocket clients; the process sees one client.
+ *   POST|GET|DELETE /mcp                     every ready server at once (mcp-http/aggregate-server.ts): names
+ *                                            `server__name`, and `list_changed` to each session whenever a server
+ *                                            becomes ready or stops being ready (restart, crash, stop, removal),
+ *                                            and of one kind when a server says that list of its own changed.
  *
  * The SDK's `StreamableHTTPServerTransport` speaks the HTTP side (session ids, SSE for answers and the GET stream,
  * `Last-Event-ID` from a bounded event store per session, DELETE, 406 for a wrong `Accept`, protocol-version
@@ -14,25 +18,37 @@
  * reach the process (mcp-http/http-session-peer.ts).
  */
 import type { IncomingMessage } from 'node:http';
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { BoxError } from '../errors/box-error.js';
+import { createAggregateServer, type AggregateBackend } from '../mcp-http/aggregate-server.js';
 import { BoundedEventStore } from '../mcp-http/event-store.js';
 import { HttpSessionPeer } from '../mcp-http/http-session-peer.js';
 import type { McpSession, McpSessionTable } from '../mcp-http/mcp-sessions.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
+import type { ListKind } from '../supervisor/types.js';
 import { newCapability } from '../util/capability-url.js';
 import type { HttpServer, RouteContext } from './http-server.js';
 
 type Sessions = McpSessionTable<StreamableHTTPServerTransport>;
-type Connect = (transport: StreamableHTTPServerTransport, session: McpSession<StreamableHTTPServerTransport>) => void;
+type Connect = (
+  transport: StreamableHTTPServerTransport,
+  session: McpSession<StreamableHTTPServerTransport>,
+) => void | Promise<void>;
 
 /** JSON-RPC code of a request naming a session that does not exist (the SDK's own). */
 const SESSION_NOT_FOUND = -32001;
+/** The session scope of `/mcp`: no server name contains a slash, so it is never a server's scope. */
+export const AGGREGATE_SCOPE = '/mcp';
+/** Distinct warnings remembered (each is reported once); beyond this, the oldest is forgotten. */
+const WARNINGS_REMEMBERED = 1000;
 
 export interface McpRoutesDeps {
   supervisor: Supervisor;
   sessions: Sessions;
+  /** A collision of names in `/mcp`, a server left out of its lists: one readable line, each reported once. */
+  onWarning?: (text: string) => void;
 }
 
 export function mountMcpRoutes(http: Pick<HttpServer, 'route'>, deps: McpRoutesDeps): void {
@@ -44,9 +60,66 @@ export function mountMcpRoutes(http: Pick<HttpServer, 'route'>, deps: McpRoutesD
       joinProcess(supervisor, name, transport, session, sessions),
     );
   };
+  const aggregate = mountAggregate(supervisor, sessions, deps.onWarning);
   for (const method of ['POST', 'GET', 'DELETE']) {
     http.route(method, '/v1/servers/{name}/mcp', perServer, { jsonRpc: true });
+    http.route(method, '/mcp', aggregate, { jsonRpc: true });
   }
+}
+
+/**
+ * `/mcp`: each client session gets an SDK Server of its own over the supervisor's clients of the ready servers. A
+ * change of which servers are ready is a change of every list: each initialized session hears `list_changed`.
+ */
+function mountAggregate(
+  supervisor: Supervisor,
+  sessions: Sessions,
+  onWarning: ((text: string) => void) | undefined,
+): (ctx: RouteContext) => Promise<void> {
+  const servers = new Map<McpSession<StreamableHTTPServerTransport>, Server>();
+  const backend: AggregateBackend = {
+    list: () => supervisor.list(),
+    client: (name) => (supervisor.has(name) ? supervisor.get(name).client : undefined),
+    callTool: (name, tool, args, opts) => supervisor.callTool(name, tool, args, opts),
+  };
+  const warned = new Set<string>();
+  const warnOnce = (text: string): void => {
+    if (warned.has(text)) return;
+    warned.add(text);
+    if (warned.size > WARNINGS_REMEMBERED) warned.delete(warned.values().next().value as string);
+    onWarning?.(text);
+  };
+  const tell = (kinds: ListKind[]): void => {
+    for (const session of sessions.inScope(AGGREGATE_SCOPE)) {
+      const server = servers.get(session);
+      if (session.id === null || server === undefined) continue;
+      // A session whose stream is gone has nothing to tell: a failed send is not an error of the change.
+      void Promise.allSettled(
+        kinds.map((kind) =>
+          kind === 'tools'
+            ? server.sendToolListChanged()
+            : kind === 'prompts'
+              ? server.sendPromptListChanged()
+              : server.sendResourceListChanged(),
+        ),
+      );
+    }
+  };
+  supervisor.on('status', (e) => {
+    if ((e.state === 'ready') !== (e.previous === 'ready')) tell(['tools', 'prompts', 'resources']);
+  });
+  // A server's own list_changed is a change of the aggregate list of that kind.
+  supervisor.on('listChanged', (e) => tell([e.kind]));
+  return (ctx) =>
+    handle(ctx, AGGREGATE_SCOPE, sessions, (transport, session) => {
+      const server = createAggregateServer(backend, { onWarning: warnOnce });
+      servers.set(session, server);
+      server.onclose = () => {
+        servers.delete(session);
+        sessions.forget(session);
+      };
+      return server.connect(transport);
+    });
 }
 
 async function handle(ctx: RouteContext, scope: string, sessions: Sessions, connect: Connect): Promise<void> {
@@ -77,7 +150,7 @@ async function handle(ctx: RouteContext, scope: string, sessions: Sessions, conn
   });
   const session = sessions.open(scope, transport, () => transport.close());
   try {
-    connect(transport, session);
+    await connect(transport, session);
   } catch (err) {
     sessions.forget(session);
     await transport.close().catch(() => undefined);

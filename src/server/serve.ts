@@ -35,7 +35,7 @@ export interface ServeHandle {
 
 export async function startServe(
   loaded: LoadedConfig,
-  opts: { runtimeOptions?: DockerRuntimeOptions; log?: Pick<Logger, 'error'> } = {},
+  opts: { runtimeOptions?: DockerRuntimeOptions; log?: Pick<Logger, 'warn' | 'error'> } = {},
 ): Promise<ServeHandle> {
   const { config } = loaded;
   const { token, tokenFile } = resolveToken(config.server.token, loaded.stateDir);
@@ -101,7 +101,13 @@ export async function startServe(
     events.append('task', t);
   });
   const mcpSessions = new McpSessionTable<StreamableHTTPServerTransport>();
-  mountApi(http, { supervisor, events, metrics, mcpSessions });
+  mountApi(http, {
+    supervisor,
+    events,
+    metrics,
+    mcpSessions,
+    onWarning: (text) => (opts.log === undefined ? process.emitWarning(text) : opts.log.warn(text, { where: '/mcp' })),
+  });
   await http.listen();
   const stopLoopMonitor = metrics.monitorEventLoop();
   const reaped = await supervisor.runtime.reap().catch(() => ({ removedContainers: [], removedVolumes: [], kept: [] }));

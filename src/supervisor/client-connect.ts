@@ -4,19 +4,32 @@
  * not passed (a server that loads slowly), each round with its own timeout.
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import {
+  ErrorCode,
+  McpError,
+  PromptListChangedNotificationSchema,
+  ResourceListChangedNotificationSchema,
+  ToolListChangedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import { BoxError, isBoxError } from '../errors/box-error.js';
 import { linkedSignal } from '../util/abort.js';
 import { MCP_BOX_VERSION } from '../version.js';
 import type { Attempt, ClientTransport } from './attempt.js';
+import type { ListKind } from './types.js';
 import { raceExit, type StartContext } from './start-phases.js';
 
 const INIT_ATTEMPT_MS = 15_000;
 /** How long a failed phase waits for the exit record of a process that may be ending. */
 const EXIT_SETTLE_MS = 5000;
 
-export function newClient(): Client {
-  return new Client({ name: 'mcp-box', version: MCP_BOX_VERSION }, { capabilities: {} });
+/** The supervisor's own client of server `ctx.name`; the server's `list_changed` notifications go to its host. */
+export function newClient(ctx: StartContext): Client {
+  const client = new Client({ name: 'mcp-box', version: MCP_BOX_VERSION }, { capabilities: {} });
+  const heard = (kind: ListKind) => (): void => ctx.host.listChanged?.(ctx.name, kind);
+  client.setNotificationHandler(ToolListChangedNotificationSchema, heard('tools'));
+  client.setNotificationHandler(PromptListChangedNotificationSchema, heard('prompts'));
+  client.setNotificationHandler(ResourceListChangedNotificationSchema, heard('resources'));
+  return client;
 }
 
 /** A client over a new connection, initialized (used to reconnect a ready server). */
@@ -25,7 +38,7 @@ export async function reconnectClient(
   attempt: Attempt,
 ): Promise<{ client: Client; transport: ClientTransport }> {
   const transport = await ctx.host.connectTransport(attempt.session, ctx.name);
-  const client = newClient();
+  const client = newClient(ctx);
   await client.connect(transport, { timeout: INIT_ATTEMPT_MS });
   return { client, transport };
 }
@@ -56,7 +69,7 @@ export async function connectClient(ctx: StartContext, attempt: Attempt, signal:
       );
     }
     ctx.setPhase('mcp_init');
-    const client = newClient();
+    const client = newClient(ctx);
     const remaining = deadline - Date.now();
     try {
       // The SDK's request() never removes the abort listener it adds: each round gets its own signal.

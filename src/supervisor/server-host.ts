@@ -5,7 +5,7 @@ import type { TaskRegistry } from '../tasks/task-registry.js';
 import type { FolderRules } from '../workspace/host-policy.js';
 import type { ClientTransport } from './attempt.js';
 import type { LogLine } from './server-log.js';
-import type { FailureRecord, StatusEvent } from './types.js';
+import type { FailureRecord, ListKind, StatusEvent } from './types.js';
 
 export interface ServerHost {
   runtime: Runtime;
@@ -22,6 +22,8 @@ export interface ServerHost {
   secrets: string[];
   logCapacity: number;
   emit(event: StatusEvent): void;
+  /** The server said one of its lists changed (its own `list_changed`). */
+  listChanged?: (name: string, kind: ListKind) => void;
   /** The folder rules of this server now (config/state folder, the other servers' folders). */
   folderRules?: (allowedRoots: string[]) => FolderRules;
   /** Every log line as it is written (durable state). */

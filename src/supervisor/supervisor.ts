@@ -24,7 +24,7 @@ import type { DurableState } from './durable-state.js';
 import { ManagedServer } from './managed-server.js';
 import { Redactor, secretValues, urlCredentials } from './redactor.js';
 import type { LogLine } from './server-log.js';
-import type { ServerStatus, ServerView, StatusEvent } from './types.js';
+import type { ListChangedEvent, ServerStatus, ServerView, StatusEvent } from './types.js';
 
 const HISTORY_LIMIT = 500;
 
@@ -64,7 +64,7 @@ export async function createSupervisor(
   return supervisor;
 }
 
-export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
+export class Supervisor extends EventEmitter<{ status: [StatusEvent]; listChanged: [ListChangedEvent] }> {
   readonly tasks: TaskRegistry;
   readonly relays: RelayHub;
   readonly runtime: Runtime;
@@ -157,6 +157,7 @@ export class Supervisor extends EventEmitter<{ status: [StatusEvent] }> {
       boxEnabled: this.config.box.enabled !== false,
       persistentSessions: this.config.box.persistentSessions === true,
       configDir: this.opts.configDir ?? process.cwd(),
+      listChanged: (server, kind) => this.emit('listChanged', { name: server, kind }),
       relayUrl: (session, process) => {
         const capability = this.relays.capability(session.info.name, process);
         if (this.http === null || capability === undefined) return null;

@@ -59,6 +59,15 @@ export interface StatusEvent {
   at: string;
 }
 
+/** The lists an MCP server can say have changed (`notifications/{kind}/list_changed`). */
+export type ListKind = 'tools' | 'prompts' | 'resources';
+
+/** A server's own `notifications/{kind}/list_changed`, as its supervisor's client heard it. */
+export interface ListChangedEvent {
+  name: string;
+  kind: ListKind;
+}
+
 /** `get(name)`: the status plus, when the supervisor holds it and the server is ready, the SDK client. */
 export interface ServerView extends ServerStatus {
   client?: Client;

@@ -109,7 +109,11 @@ describe('persistent sessions', () => {
     expect(orphans()).toBe(1);
 
     const third = await start();
-    expect((await ready(third.url)).session).toBe(session);
+    const readopted = await ready(third.url);
+    // On a mismatch, say why: the serve's log and the server's history name the failed adoption.
+    const why = async (): Promise<string> =>
+      `serve output:\n${third.output()}\nhistory: ${JSON.stringify(await get(third.url, '/v1/servers/py/history'))}`;
+    if (readopted.session !== session) expect.fail(`not adopted (${String(readopted.session)})\n${await why()}`);
     expect(orphans()).toBe(0); // killed on adoption
     expect(serverProcesses(session)).toBe(1); // and a fresh server started
     third.child.kill('SIGTERM');

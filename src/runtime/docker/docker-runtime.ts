@@ -4,7 +4,7 @@ import Dockerode from 'dockerode';
 import { pack } from 'tar-fs';
 import { BoxError } from '../../errors/box-error.js';
 import { once } from '../../util/once.js';
-import { evaluateHardening, HARDENING_PROBE_SCRIPT } from '../hardening.js';
+import { evaluateHardening, HARDENING_PROBE_SCRIPT, probeComplete } from '../hardening.js';
 import { DEFAULT_NOFILE_PER_IDENTITY, DEFAULT_NPROC_PER_IDENTITY } from '../identity.js';
 import { profileHash, resolveProfile } from '../profile.js';
 import { SlotAllocator } from '../slot-allocator.js';
@@ -38,6 +38,9 @@ import {
   ownerLiveness,
   type Owner,
 } from './labels.js';
+
+/** How long the hardening self-check of a session may take (a few greps and cats: seconds only under heavy load). */
+const HARDENING_PROBE_TIMEOUT_MS = 15_000;
 
 export interface DockerRuntimeOptions {
   /** Engine socket; default $DOCKER_HOST (unix://) or /var/run/docker.sock. */
@@ -436,9 +439,16 @@ class DockerRuntime implements Runtime {
         persistent: c.Labels[LABEL_PERSISTENT] === 'true',
         imageId: c.ImageID,
       });
-      await this.checkHardening(session, profile);
-      // Whatever the previous owner left running or staged in it goes before anyone uses it.
-      await session.clearLeftovers();
+      try {
+        await this.checkHardening(session, profile);
+        // Whatever the previous owner left running or staged in it goes before anyone uses it.
+        await session.clearLeftovers();
+      } catch (err) {
+        // Not adopted after all. Forgotten, not removed: the next attempt adopts it afresh and runs both checks
+        // again; a registered session would be handed out as it is, with the previous owner's processes alive.
+        this.unregister(session);
+        throw err instanceof BoxError ? err : toBoxError(err, 'session_create', `adopt session ${name}`);
+      }
       return session;
     }
     return null;
@@ -459,8 +469,28 @@ class DockerRuntime implements Runtime {
     return session;
   }
 
+  private unregister(session: DockerSession): void {
+    if (this.live.get(session.info.profileHash) === session) this.live.delete(session.info.profileHash);
+    this.byContainer.delete(session.info.containerId);
+  }
+
   private async checkHardening(session: DockerSession, profile: SessionProfile): Promise<void> {
-    const probe = await session.exec({ cmd: ['/bin/sh', '-c', HARDENING_PROBE_SCRIPT], timeoutMs: 15_000, cwd: '/' });
+    const probe = await session.exec({
+      cmd: ['/bin/sh', '-c', HARDENING_PROBE_SCRIPT],
+      timeoutMs: HARDENING_PROBE_TIMEOUT_MS,
+      cwd: '/',
+    });
+    // No verdict from an unfinished probe: the container is kept (an adopted one holds its tenants' data) and the
+    // caller's next attempt probes again.
+    if (probe.timedOut || !probeComplete(probe.stdout))
+      throw new BoxError(
+        'SESSION_CREATE_FAILED',
+        'session_create',
+        `The hardening self-check of session ${session.info.name} did not finish (` +
+          (probe.timedOut ? `timed out after ${HARDENING_PROBE_TIMEOUT_MS / 1000} s` : 'its output is incomplete') +
+          '); it is tried again with the next attempt',
+        { details: { exitCode: probe.exitCode, timedOut: probe.timedOut } },
+      );
     const report = evaluateHardening(probe.stdout, profile);
     if (!report.ok) {
       await session.remove().catch(() => undefined);
