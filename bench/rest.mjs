@@ -4,8 +4,10 @@
 // same uid, running the same tiny stdlib server. Ratio of p50s, target ≤ 3×. Also (1s) the relay
 // of that serve — a second copy of the server with an external client, called with plain JSON-RPC
 // over the WebSocket from the relay URL in its record — against the same raw pipe: target 1 with
-// the relay in another process. The three are interleaved round by round (each round starts one
-// further along). Writes bench/results/rest.json. Knobs: REST_ROUNDS (1000).
+// the relay in another process. And (1h) MCP Streamable HTTP: plain JSON-RPC `tools/call` POSTed to
+// `/v1/servers/tiny/mcp` in one session over one keep-alive connection, its answer read from the SSE
+// stream of the POST, against the same raw pipe: target ≤ 1.3×. The four are interleaved round by
+// round (each round starts one further along). Writes bench/results/rest.json. Knobs: REST_ROUNDS (1000).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -76,6 +78,46 @@ async function request(method, path, body) {
   const { status, text } = await apiRequest({ agent, base, token }, method, path, body);
   return { status, body: JSON.parse(text) };
 }
+const mcpAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+let mcpSession;
+/** One JSON-RPC message POSTed to the server's MCP endpoint; the JSON-RPC answer from its SSE stream. */
+async function mcpPost(message) {
+  const { status, headers, text } = await apiRequest(
+    {
+      agent: mcpAgent,
+      base,
+      token,
+      headers: {
+        Accept: 'application/json, text/event-stream',
+        ...(mcpSession === undefined ? {} : { 'Mcp-Session-Id': mcpSession, 'Mcp-Protocol-Version': '2025-11-25' }),
+      },
+    },
+    'POST',
+    '/v1/servers/tiny/mcp',
+    message,
+  );
+  if (status === 202) return undefined;
+  if (status !== 200) throw new Error(`MCP POST: HTTP ${status} ${text}`);
+  mcpSession ??= headers['mcp-session-id'];
+  const data = text
+    .split('\n')
+    // An empty data line is the SDK's priming event (an id to resume from), not a message.
+    .filter((l) => l.startsWith('data: ') && l.length > 'data: '.length)
+    .map((l) => JSON.parse(l.slice(6)))
+    .find((m) => m.id === message.id);
+  if (data === undefined) throw new Error(`MCP POST: no answer in ${text}`);
+  return data;
+}
+const mcpCall = async (i) => {
+  const answer = await mcpPost({
+    jsonrpc: '2.0',
+    id: i + 1,
+    method: 'tools/call',
+    params: { name: 'add', arguments: { a: i, b: 1 } },
+  });
+  if (answer.result?.content?.[0]?.text !== String(i + 1)) throw new Error(`MCP call: ${JSON.stringify(answer)}`);
+};
+
 const restCall = async (i) => {
   const { status, body } = await request('POST', '/v1/servers/tiny/tools/add/call', { arguments: { a: i, b: 1 } });
   if (status !== 200 || body.content?.[0]?.text !== String(i + 1))
@@ -117,14 +159,22 @@ try {
   await raw.initialize();
   const relay = await wsPeer(ext.relay.url, token);
   await relay.initialize();
+  await mcpPost({
+    jsonrpc: '2.0',
+    id: 0,
+    method: 'initialize',
+    params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1' } },
+  });
+  await mcpPost({ jsonrpc: '2.0', method: 'notifications/initialized' });
   const rawCall = (i) => raw.callTool('add', { a: i, b: 1 }, String(i + 1));
   const relayCall = (i) => relay.callTool('add', { a: i, b: 1 }, String(i + 1));
   for (let i = 0; i < WARMUP; i++) {
     await restCall(i);
     await relayCall(i);
+    await mcpCall(i);
     await rawCall(i);
   }
-  const [rest, viaRelay, baseline] = await rotate(ROUNDS, [restCall, relayCall, rawCall]);
+  const [rest, viaRelay, viaMcp, baseline] = await rotate(ROUNDS, [restCall, relayCall, mcpCall, rawCall]);
   targets.push(ratioTarget('2', 'REST tools/call (serve, keep-alive HTTP) vs raw docker exec pipe', 3, rest, baseline));
   targets.push(
     ratioTarget(
@@ -135,6 +185,15 @@ try {
       baseline,
     ),
   );
+  targets.push(
+    ratioTarget(
+      '1h',
+      'MCP Streamable HTTP tools/call (serve, one session, keep-alive) vs raw docker exec pipe',
+      1.3,
+      viaMcp,
+      baseline,
+    ),
+  );
   await relay.close();
   await raw.close();
 } catch (err) {
@@ -142,6 +201,7 @@ try {
   process.exitCode = 1;
 } finally {
   agent.destroy();
+  mcpAgent.destroy();
   if (serve.exitCode === null && serve.signalCode === null) {
     serve.kill('SIGTERM');
     const exit = await Promise.race([exited, deadline(45_000).then(() => null)]);

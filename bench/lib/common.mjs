@@ -378,7 +378,7 @@ export async function sweepTag(tag) {
  * One request to a serve's API on a keep-alive `agent`, with a bearer token; resolves with the
  * status and the body text. `timeoutMs`: the socket is destroyed (code CLIENT_TIMEOUT) after it.
  */
-export function apiRequest({ agent, base, token }, method, path, body, timeoutMs = 30_000) {
+export function apiRequest({ agent, base, token, headers = {} }, method, path, body, timeoutMs = 30_000) {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = http.request(
@@ -390,6 +390,7 @@ export function apiRequest({ agent, base, token }, method, path, body, timeoutMs
         path,
         headers: {
           Authorization: `Bearer ${token}`,
+          ...headers,
           ...(payload === undefined
             ? {}
             : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }),
@@ -398,7 +399,9 @@ export function apiRequest({ agent, base, token }, method, path, body, timeoutMs
       (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }),
+        );
         res.on('error', reject);
       },
     );

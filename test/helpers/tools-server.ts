@@ -2,7 +2,8 @@
  * A stdlib MCP server (Python, no SDK) for the Docker suite, run as `python3 -u -c TOOLS_SERVER NAME`. Its tools show
  * what the process sees: `add`, `inits` (how many initialize requests reached it), `slow` (three progress
  * notifications for the request's token, `ms` apart, then "slow done TAG"), `change` (tools/list_changed) and `ask`
- * (a roots/list request of its own, answered with what the client said).
+ * (a request of its own, `method` with `params`, default roots/list, answered with what the client said: its result
+ * or its error).
  */
 export const TOOLS_SERVER = `import json, sys, time
 NAME = sys.argv[1] if len(sys.argv) > 1 else "tools"
@@ -14,7 +15,8 @@ for line in sys.stdin:
     m = json.loads(line)
     if "method" not in m:
         if asking is not None and m.get("id") == "s1":
-            send({"jsonrpc": "2.0", "id": asking, "result": text(json.dumps(m.get("result")))})
+            answer = m["result"] if "result" in m else {"error": m.get("error")}
+            send({"jsonrpc": "2.0", "id": asking, "result": text(json.dumps(answer))})
             asking = None
         continue
     if "id" not in m: continue
@@ -46,7 +48,9 @@ for line in sys.stdin:
             r["result"] = text("changed")
         elif name == "ask":
             asking = m["id"]
-            send({"jsonrpc": "2.0", "id": "s1", "method": "roots/list"})
+            ask = {"jsonrpc": "2.0", "id": "s1", "method": a.get("method", "roots/list")}
+            if "params" in a: ask["params"] = a["params"]
+            send(ask)
             continue
     else:
         r["error"] = {"code": -32601, "message": "no method"}

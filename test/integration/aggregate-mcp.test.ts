@@ -5,9 +5,11 @@
  * changes the list, and so does a server's own `list_changed`; a call to a server that is down answers -32002 with
  * its state, phase and code.
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
@@ -20,6 +22,8 @@ import { HOST_CA_BUNDLE } from '../helpers/supervisor.js';
 import { toolsServer } from '../helpers/tools-server.js';
 
 const TOKEN = 'aggregate-mcp-test-token-0123456789';
+/** The MCP Inspector (a devDependency), run as its own launcher runs it. */
+const INSPECTOR = 'node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js';
 const auth = { Authorization: `Bearer ${TOKEN}` };
 
 const textOf = (result: unknown): string => (result as { content: { text: string }[] }).content[0]?.text ?? '';
@@ -139,6 +143,43 @@ describe('/mcp: every ready server behind one endpoint', () => {
     const b = await connect();
     expect(textOf(await a.client.callTool({ name: 'alpha__change', arguments: {} }))).toBe('changed');
     await eventually(() => (a.changes() === 1 && b.changes() === 1 ? true : undefined), 10_000, 20);
+  });
+
+  it("the MCP Inspector's CLI lists and calls tools through /mcp and through one server's endpoint", async () => {
+    // The token goes in the Inspector's config file (as a user's would), never in its argv.
+    const config = join(dir, 'inspector.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        mcpServers: {
+          all: { type: 'http', url: `${serve.url}/mcp`, headers: auth },
+          alpha: { type: 'http', url: `${serve.url}/v1/servers/alpha/mcp`, headers: auth },
+        },
+      }),
+    );
+    const inspector = async (server: string, ...args: string[]): Promise<Record<string, unknown>> => {
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        [INSPECTOR, '--cli', '--config', config, '--server', server, ...args],
+        { timeout: 60_000, env: { ...process.env, HOME: dir } },
+      );
+      return JSON.parse(stdout) as Record<string, unknown>;
+    };
+    const listed = (await inspector('all', '--method', 'tools/list')) as { tools: { name: string }[] };
+    expect(listed.tools.map((t) => t.name)).toContain('beta__add');
+    const called = await inspector(
+      'all',
+      '--method',
+      'tools/call',
+      '--tool-name',
+      'beta__add',
+      '--tool-arg',
+      'a=20',
+      'b=22',
+    );
+    expect(textOf(called)).toBe('42');
+    const one = (await inspector('alpha', '--method', 'tools/list')) as { tools: { name: string }[] };
+    expect(one.tools.map((t) => t.name)).toEqual(['add', 'inits', 'slow', 'change', 'ask']);
   });
 
   it('a session of /mcp is valid there only; the token and the Origin rules hold', async () => {

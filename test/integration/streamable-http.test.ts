@@ -5,18 +5,27 @@
  * initialize reaches it); Last-Event-ID resumes a cut SSE stream; DELETE ends a session; a restart ends them all
  * (404, and a new initialize works); the token and Origin rules hold.
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ListRootsRequestSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  ListRootsRequestSchema,
+  McpError,
+  ToolListChangedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config/load-config.js';
 import { startServe, type ServeHandle } from '../../src/server/serve.js';
 import { eventually } from '../helpers/runtime.js';
 import { HOST_CA_BUNDLE } from '../helpers/supervisor.js';
 import { toolsServer } from '../helpers/tools-server.js';
+import { connectRaw } from '../helpers/ws-client.js';
 
 const TOKEN = 'streamable-http-test-token-0123456789';
 
@@ -30,12 +39,17 @@ describe('Streamable HTTP per server, with the SDK client', () => {
   const clients: Client[] = [];
 
   async function connect(
-    opts: { roots?: boolean } = {},
+    opts: { roots?: boolean; sampling?: boolean } = {},
   ): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
     const transport = new StreamableHTTPClientTransport(endpoint(), { requestInit: { headers: auth } });
     const client = new Client(
       { name: 'sdk-http-test', version: '1' },
-      { capabilities: opts.roots === true ? { roots: {} } : {} },
+      {
+        capabilities: {
+          ...(opts.roots === true ? { roots: {} } : {}),
+          ...(opts.sampling === true ? { sampling: {}, elicitation: { form: {} } } : {}),
+        },
+      },
     );
     await client.connect(transport);
     clients.push(client);
@@ -129,6 +143,51 @@ describe('Streamable HTTP per server, with the SDK client', () => {
     client.setRequestHandler(ListRootsRequestSchema, () => ({ roots: [{ uri: 'file:///work', name: 'work' }] }));
     const result = await client.callTool({ name: 'ask', arguments: {} });
     expect(JSON.parse(textOf(result))).toEqual({ roots: [{ uri: 'file:///work', name: 'work' }] });
+  });
+
+  it("answers the server's sampling and elicitation during a call from the client whose call it is", async () => {
+    const clientOf = async (who: string): Promise<Client> => {
+      const { client } = await connect({ sampling: true });
+      client.setRequestHandler(CreateMessageRequestSchema, () => ({
+        role: 'assistant',
+        content: { type: 'text', text: `sampled by ${who}` },
+        model: `model-of-${who}`,
+      }));
+      client.setRequestHandler(ElicitRequestSchema, () => ({
+        action: 'accept',
+        content: { answer: `elicited by ${who}` },
+      }));
+      return client;
+    };
+    const a = await clientOf('a');
+    const b = await clientOf('b');
+    const sampling = {
+      method: 'sampling/createMessage',
+      params: { messages: [{ role: 'user', content: { type: 'text', text: 'hi' } }], maxTokens: 10 },
+    };
+    const elicitation = {
+      method: 'elicitation/create',
+      params: {
+        mode: 'form',
+        message: 'your answer?',
+        requestedSchema: { type: 'object', properties: { answer: { type: 'string' } } },
+      },
+    };
+    expect(JSON.parse(textOf(await a.callTool({ name: 'ask', arguments: sampling })))).toMatchObject({
+      model: 'model-of-a',
+      content: { text: 'sampled by a' },
+    });
+    expect(JSON.parse(textOf(await b.callTool({ name: 'ask', arguments: sampling })))).toMatchObject({
+      model: 'model-of-b',
+    });
+    expect(JSON.parse(textOf(await b.callTool({ name: 'ask', arguments: elicitation })))).toEqual({
+      action: 'accept',
+      content: { answer: 'elicited by b' },
+    });
+    expect(JSON.parse(textOf(await a.callTool({ name: 'ask', arguments: elicitation })))).toEqual({
+      action: 'accept',
+      content: { answer: 'elicited by a' },
+    });
   });
 
   it('carries list_changed to the client over its GET stream', async () => {
@@ -272,6 +331,61 @@ describe('Streamable HTTP per server, with the SDK client', () => {
     });
     expect(other.status).toBe(404);
     expect(await other.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
+  });
+
+  it('answers each of three clients once when the process is killed with their calls in flight', async () => {
+    const http = await connect();
+    const ws = await connectRaw(`${serve.supervisor.get('httpy').relay?.url ?? ''}?share=1`);
+    const wsSend = (m: Record<string, unknown>): void => ws.ws.send(JSON.stringify({ jsonrpc: '2.0', ...m }));
+    const wsAnswers = (id: string): Record<string, unknown>[] =>
+      ws.frames.map((f) => JSON.parse(f) as Record<string, unknown>).filter((m) => m.id === id && !('method' in m));
+    wsSend({
+      id: 'init',
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'ws', version: '1' } },
+    });
+    await eventually(() => (wsAnswers('init').length === 1 ? true : undefined), 10_000, 10);
+    wsSend({ method: 'notifications/initialized' });
+
+    const slow = { name: 'slow', arguments: { ms: 20_000 } };
+    const before = serve.supervisor.get('httpy');
+    const settled = (p: Promise<unknown>) =>
+      p.then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      );
+    const httpCall = settled(http.client.callTool(slow, undefined, { timeout: 60_000 }));
+    const ownCall = settled(serve.supervisor.callTool('httpy', 'slow', { ms: 20_000 }, { timeoutMs: 60_000 }));
+    wsSend({ id: 'k1', method: 'tools/call', params: slow });
+    await new Promise((r) => setTimeout(r, 500)); // every call is in the process's hands
+    // The server's uid, every process of it: the process dies, its session container lives on.
+    await promisify(execFile)('docker', [
+      'exec',
+      '-u',
+      String(before.uid),
+      before.session ?? '',
+      'sh',
+      '-c',
+      'kill -9 -1; true',
+    ]);
+
+    const [h, o] = await Promise.all([httpCall, ownCall]);
+    expect(h).toHaveProperty('error');
+    expect((h as { error: unknown }).error).toBeInstanceOf(McpError);
+    expect(o).toHaveProperty('error');
+    await eventually(() => (wsAnswers('k1').length > 0 ? true : undefined), 15_000, 10);
+    expect(wsAnswers('k1')[0]).toHaveProperty('error');
+    // Restarted by the supervisor; by then a second answer to any of them would have come.
+    await eventually(
+      () =>
+        serve.supervisor.get('httpy').state === 'ready' && serve.supervisor.get('httpy').restarts > before.restarts
+          ? true
+          : undefined,
+      60_000,
+      50,
+    );
+    expect(wsAnswers('k1')).toHaveLength(1);
+    ws.ws.close();
   });
 
   it('after a restart old sessions answer 404 and the client initializes again', async () => {
