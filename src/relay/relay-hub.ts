@@ -6,9 +6,9 @@
  *     such as the Python SDK's `websocket_client(url)` (which sends no headers) connects to; it is never the API
  *     token, and log lines never carry it (util/capability-url.ts);
  *   - `GET /v1/sessions/{session}/processes/{process}/ws`: with the API token (`Authorization: Bearer`).
- * A client asks to take over an attached process with the header `X-MCP-Box-Takeover: 1` (or `?takeover=1`), and
- * to share it with the other shared clients (the supervisor's own among them) with `X-MCP-Box-Share: 1` (or
- * `?share=1`).
+ * A client shares the process with the other clients (the supervisor's own among them; client-mux.ts) unless it
+ * asks to hold it alone with `X-MCP-Box-Exclusive: 1` (or `?exclusive=1`). A client alone is refused while others
+ * use the process, unless it takes over with `X-MCP-Box-Takeover: 1` (or `?takeover=1`).
  *
  *   register(session, processId, proc, hooks?): StdioRelay     a new relay with a new capability (replacing one
  *                                                               registered before, whose capability ends with it)
@@ -136,7 +136,7 @@ export class RelayHub {
       (ws, req, params) => {
         const relay = this.get(params.session ?? '', params.process ?? '');
         if (relay === undefined) return ws.close(CLOSE_PROCESS_EXITED, 'the process is not running');
-        relay.attach(ws, { takeover: wantsTakeover(req), shared: wantsShare(req) });
+        relay.attach(ws, { takeover: wantsTakeover(req), shared: !wantsExclusive(req) });
       },
     );
     router.upgrade(
@@ -158,7 +158,7 @@ export class RelayHub {
         const key = this.byCapability.get(capability);
         const relay = key === undefined ? undefined : this.relays.get(key);
         if (relay === undefined) return ws.close(CLOSE_PROCESS_EXITED, 'the process is not running');
-        relay.attach(ws, { takeover: wantsTakeover(req), shared: wantsShare(req), via: capability });
+        relay.attach(ws, { takeover: wantsTakeover(req), shared: !wantsExclusive(req), via: capability });
       },
       { public: true },
     );
@@ -177,9 +177,12 @@ function wantsTakeover(req: IncomingMessage): boolean {
   return flag(req, 'x-mcp-box-takeover', 'takeover');
 }
 
-/** `X-MCP-Box-Share: 1` or `?share=1`: share the process with the other shared clients (client-mux.ts). */
-function wantsShare(req: IncomingMessage): boolean {
-  return flag(req, 'x-mcp-box-share', 'share');
+/**
+ * `X-MCP-Box-Exclusive: 1` or `?exclusive=1`: hold the process alone, as its only client (the bytes of each line as
+ * the server wrote them, no id remapping). Without it a client shares the process (client-mux.ts).
+ */
+function wantsExclusive(req: IncomingMessage): boolean {
+  return flag(req, 'x-mcp-box-exclusive', 'exclusive');
 }
 
 function flag(req: IncomingMessage, header: string, query: string): boolean {

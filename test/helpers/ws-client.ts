@@ -12,6 +12,8 @@ export interface RawClient {
 export interface RawClientOptions {
   token?: string;
   takeover?: boolean;
+  /** Hold the process alone (`X-MCP-Box-Exclusive: 1`) instead of sharing it with its other clients. */
+  exclusive?: boolean;
   headers?: Record<string, string>;
   maxPayload?: number;
 }
@@ -21,6 +23,7 @@ export async function connectRaw(url: string, opts: RawClientOptions = {}): Prom
     headers: {
       ...(opts.token === undefined ? {} : { Authorization: `Bearer ${opts.token}` }),
       ...(opts.takeover === true ? { 'X-MCP-Box-Takeover': '1' } : {}),
+      ...(opts.exclusive === true ? { 'X-MCP-Box-Exclusive': '1' } : {}),
       ...opts.headers,
     },
     maxPayload: opts.maxPayload ?? 64 * 1024 * 1024,

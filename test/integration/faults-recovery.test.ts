@@ -89,7 +89,7 @@ describe('recovery from a dead session container', () => {
     const { WebSocket } = await import('ws');
     const seq = lastSeq('python');
     const intruder = new WebSocket(url, 'mcp', {
-      headers: { Authorization: `Bearer ${sup.token}`, 'X-MCP-Box-Takeover': '1' },
+      headers: { Authorization: `Bearer ${sup.token}`, 'X-MCP-Box-Exclusive': '1', 'X-MCP-Box-Takeover': '1' },
     });
     await new Promise((r) => intruder.once('open', r));
     await eventually(() => (logSince('python', seq).includes('relay reconnected') ? true : undefined), 15_000);

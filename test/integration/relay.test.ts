@@ -15,8 +15,9 @@ describe('stdio relay over WebSocket (external client mode)', () => {
   /** The route that takes the API token instead of a capability. */
   const headerUrl = (name: string): string =>
     `${url(name).replace(/\/v1\/relay\/.*$/, '')}/v1/sessions/${sup.get(name).session}/processes/${name}/ws`;
+  /** A client alone (the raw relay: lines byte-exact, one client at a time); shared clients are in shared-clients. */
   const connect = (name: string, extra: { takeover?: boolean } = {}): Promise<RawClient> =>
-    connectRaw(url(name), { token: sup.token, ...extra });
+    connectRaw(url(name), { token: sup.token, exclusive: true, ...extra });
 
   beforeAll(async () => {
     nodeFolder = copyFixture('node-mcp');

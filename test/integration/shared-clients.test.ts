@@ -1,5 +1,5 @@
 /**
- * Many clients, one process: two WebSocket clients that asked to share (`?share=1`) and the supervisor's own client
+ * Many clients, one process: two WebSocket clients (sharing is the default) and the supervisor's own client
  * use one sandboxed server at once, against the real engine. Ids collide across clients (numbers and strings), the
  * process sees one initialize, progress goes to the client whose token it carries, list_changed to all, and a
  * request of the server goes to the one client with a call in flight.
@@ -56,7 +56,7 @@ describe('many clients share one process', () => {
   let sup: Supervisor;
   let a: Rpc;
   let b: Rpc;
-  const shareUrl = (): string => `${sup.get('shared').relay?.url ?? ''}?share=1`;
+  const shareUrl = (): string => sup.get('shared').relay?.url ?? '';
 
   beforeAll(async () => {
     sup = await testSupervisor(testConfig({ pingIntervalSec: 0 }));
@@ -123,7 +123,7 @@ describe('many clients share one process', () => {
   });
 
   it('refuses a client that asks to hold the process alone while others share it', async () => {
-    const alone = await connectRaw(sup.get('shared').relay?.url ?? '');
+    const alone = await connectRaw(`${sup.get('shared').relay?.url ?? ''}?exclusive=1`);
     expect((await alone.closed).code).toBe(CLOSE_ALREADY_ATTACHED);
     expect(await sup.callTool('shared', 'add', { a: 20, b: 22 })).toMatchObject({ content: [{ text: '42' }] });
   });

@@ -335,7 +335,7 @@ describe('Streamable HTTP per server, with the SDK client', () => {
 
   it('answers each of three clients once when the process is killed with their calls in flight', async () => {
     const http = await connect();
-    const ws = await connectRaw(`${serve.supervisor.get('httpy').relay?.url ?? ''}?share=1`);
+    const ws = await connectRaw(serve.supervisor.get('httpy').relay?.url ?? '');
     const wsSend = (m: Record<string, unknown>): void => ws.ws.send(JSON.stringify({ jsonrpc: '2.0', ...m }));
     const wsAnswers = (id: string): Record<string, unknown>[] =>
       ws.frames.map((f) => JSON.parse(f) as Record<string, unknown>).filter((m) => m.id === id && !('method' in m));

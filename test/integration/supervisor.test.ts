@@ -149,7 +149,7 @@ describe('supervisor: real MCP servers in the sandbox, real SDK client through t
     // Another client takes the relay over: the supervisor's own connection drops.
     const { WebSocket } = await import('ws');
     const intruder = new WebSocket(url, 'mcp', {
-      headers: { Authorization: `Bearer ${sup.token}`, 'X-MCP-Box-Takeover': '1' },
+      headers: { Authorization: `Bearer ${sup.token}`, 'X-MCP-Box-Exclusive': '1', 'X-MCP-Box-Takeover': '1' },
     });
     await new Promise((r) => intruder.once('open', r));
     intruder.close();
