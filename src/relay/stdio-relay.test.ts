@@ -474,10 +474,14 @@ describe('RelayHub', () => {
       expect(hub.get('s', 'p')).toBe(relay);
       expect(hub.get('s', 'q')).toBeUndefined();
       expect(() => route.check(req(), { session: 's', process: 'p' })).not.toThrow();
+      const alone = { 'x-mcp-box-exclusive': '1' };
       const a = new FakeSocket();
-      route.handler(a as unknown as WebSocket, req(), { session: 's', process: 'p' });
+      route.handler(a as unknown as WebSocket, req(alone), { session: 's', process: 'p' });
       const b = new FakeSocket();
-      route.handler(b as unknown as WebSocket, req({ 'x-mcp-box-takeover': '1' }), { session: 's', process: 'p' });
+      route.handler(b as unknown as WebSocket, req({ ...alone, 'x-mcp-box-takeover': '1' }), {
+        session: 's',
+        process: 'p',
+      });
       expect(a.closedWith?.code).toBe(CLOSE_TAKEN_OVER);
       hub.unregister('s', 'p', relay, 'stopped');
       expect(hub.get('s', 'p')).toBeUndefined();
@@ -539,14 +543,32 @@ describe('RelayHub', () => {
     relays.push(relay);
     const cap = hub.capability('s', 'p') ?? '';
     const a = new FakeSocket();
-    byCapability.handler(a as unknown as WebSocket, req(), { capability: cap });
+    byCapability.handler(a as unknown as WebSocket, req({}, `/v1/relay/${cap}?exclusive=1`), { capability: cap });
     const b = new FakeSocket();
-    byCapability.handler(b as unknown as WebSocket, req({}, `/v1/relay/${cap}`), { capability: cap });
+    byCapability.handler(b as unknown as WebSocket, req({}, `/v1/relay/${cap}?exclusive=1`), { capability: cap });
     expect(b.closedWith?.code).toBe(CLOSE_ALREADY_ATTACHED);
     const c = new FakeSocket();
-    byCapability.handler(c as unknown as WebSocket, req({}, `/v1/relay/${cap}?takeover=1`), { capability: cap });
+    byCapability.handler(c as unknown as WebSocket, req({}, `/v1/relay/${cap}?exclusive=1&takeover=1`), {
+      capability: cap,
+    });
     expect(a.closedWith?.code).toBe(CLOSE_TAKEN_OVER);
     expect(c.closedWith).toBeNull();
+  });
+
+  it('lets clients that ask for nothing share the process: none is refused or taken over', () => {
+    const { hub, routes, req } = mountedHub();
+    const byCapability = routes[1] as (typeof routes)[number];
+    const relay = hub.register('s', 'p', fakeProcess());
+    relays.push(relay);
+    const cap = hub.capability('s', 'p') ?? '';
+    const clients = [new FakeSocket(), new FakeSocket(), new FakeSocket()];
+    for (const ws of clients) byCapability.handler(ws as unknown as WebSocket, req(), { capability: cap });
+    expect(clients.map((ws) => ws.closedWith)).toEqual([null, null, null]);
+    expect(relay.attachedLabel).toBe('shared clients');
+    // One that asks to hold the process alone is refused while they share it.
+    const alone = new FakeSocket();
+    byCapability.handler(alone as unknown as WebSocket, req({ 'x-mcp-box-exclusive': '1' }), { capability: cap });
+    expect(alone.closedWith?.code).toBe(CLOSE_ALREADY_ATTACHED);
   });
 
   it('nothing in src/relay/ imports from src/server/ or src/supervisor/', () => {
