@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
@@ -373,5 +374,47 @@ describe('HttpSessionPeer', () => {
     await deliver(result(1));
     await deliver(result(2));
     expect(transport.send).toHaveBeenCalledTimes(2);
+  });
+});
+
+describe('HttpSessionPeer: a client that stops reading', () => {
+  const response = (needDrain: boolean) => {
+    const res = new EventEmitter() as EventEmitter & { writableNeedDrain: boolean; destroy: () => void };
+    res.writableNeedDrain = needDrain;
+    res.destroy = vi.fn(() => void res.emit('close'));
+    return res;
+  };
+  const note = (size: number): Message => ({
+    jsonrpc: '2.0',
+    method: 'notifications/message',
+    params: { level: 'info', data: 'x'.repeat(size) },
+  });
+
+  it('ends only the responses that stopped taking more, once 4 MiB were sent while they did', async () => {
+    const { peer, deliver, onNote } = setup();
+    const stalled = response(true);
+    const reading = response(false);
+    peer.watch(stalled);
+    peer.watch(reading);
+    for (let i = 0; i < 3; i++) await deliver(note(1024 * 1024));
+    expect(stalled.destroy).not.toHaveBeenCalled();
+    await deliver(note(1024 * 1024 + 1024));
+    expect(stalled.destroy).toHaveBeenCalledTimes(1);
+    expect(reading.destroy).not.toHaveBeenCalled();
+    expect(onNote.mock.calls.at(-1)?.[0]).toMatch(/stopped reading: \d+ bytes waited for it/);
+  });
+
+  it('never ends a response that keeps up, however much is sent, and starts counting again after a drain', async () => {
+    const { peer, deliver } = setup();
+    const res = response(false);
+    peer.watch(res);
+    for (let i = 0; i < 10; i++) await deliver(note(1024 * 1024));
+    res.writableNeedDrain = true;
+    for (let i = 0; i < 3; i++) await deliver(note(1024 * 1024));
+    res.writableNeedDrain = false;
+    await deliver(note(10));
+    res.writableNeedDrain = true;
+    for (let i = 0; i < 3; i++) await deliver(note(1024 * 1024));
+    expect(res.destroy).not.toHaveBeenCalled();
   });
 });

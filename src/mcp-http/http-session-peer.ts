@@ -14,6 +14,12 @@
  * relay's `done` waits for them. While stdin is full (`pause()`), messages from the client are held, at most
  * `maxHeld`; a request beyond that is answered with an error at once (a notification is dropped and counted).
  *
+ * A client that stops reading: the SDK's transport queues each message for a stream without a bound (its web
+ * stream does not push back). So the peer watches the session's HTTP responses (`watch`): while one of them cannot
+ * take more (`writableNeedDrain`), what is sent to the client is counted, and past `maxStalledBytes` the stalled
+ * responses are destroyed. The client reconnects with `Last-Event-ID` and resumes from the bounded event store, or
+ * learns that it fell too far behind; the process and the session's other streams are never slowed by it.
+ *
  * The end: when the relay lets go (the process ended, or it was taken over), the answers already given are sent
  * first, then the transport is closed (its streams end) and `onEnded` runs, so the session table forgets the id and
  * the client's next request gets a 404 and initializes again. When the client ends the session (DELETE) or the
@@ -27,12 +33,22 @@ import type { RelayPeer, RelayPeerClose, RelayPeerLink } from '../relay/relay-pe
 /** The JSON-RPC code a request gets when it cannot be passed on while the process's stdin is full. */
 export const SERVER_BUSY = -32000;
 export const DEFAULT_MAX_HELD = 256;
+/** What may be sent toward a session while one of its responses is not taking more, before those are ended. */
+export const DEFAULT_MAX_STALLED_BYTES = 4 * 1024 * 1024;
+
+/** The part of an HTTP response the peer watches (node:http's ServerResponse). */
+export interface WatchedResponse {
+  readonly writableNeedDrain: boolean;
+  once(event: 'close', listener: () => void): unknown;
+  destroy(): void;
+}
 
 type Message = Record<string, unknown>;
 
 export interface HttpSessionPeerOptions {
   label: string;
   maxHeld?: number;
+  maxStalledBytes?: number;
   /** The relay let go of this session, or the client ended it: forget its id. Runs once. */
   onEnded: (close?: RelayPeerClose) => void;
   /** A note for the process log (a send that could not be delivered). */
@@ -52,6 +68,10 @@ export class HttpSessionPeer implements RelayPeer {
   private ended = false;
   /** Messages dropped: held over the bound, or undeliverable. */
   dropped = 0;
+  /** The session's open HTTP responses (its POST streams, its GET stream). */
+  private readonly responses = new Set<WatchedResponse>();
+  /** Bytes sent toward the client since one of its responses stopped taking more. */
+  private stalledBytes = 0;
 
   constructor(
     private readonly transport: Transport,
@@ -141,7 +161,31 @@ export class HttpSessionPeer implements RelayPeer {
     });
   }
 
+  /** A response of this session, watched until it closes (see "A client that stops reading" above). */
+  watch(res: WatchedResponse): void {
+    this.responses.add(res);
+    res.once('close', () => this.responses.delete(res));
+  }
+
+  private chargeStalled(m: Message): void {
+    let stalled = false;
+    for (const res of this.responses) if (res.writableNeedDrain) stalled = true;
+    if (!stalled) {
+      this.stalledBytes = 0;
+      return;
+    }
+    this.stalledBytes += Buffer.byteLength(JSON.stringify(m));
+    if (this.stalledBytes <= (this.opts.maxStalledBytes ?? DEFAULT_MAX_STALLED_BYTES)) return;
+    this.opts.onNote?.(
+      `${this.label} stopped reading: ${this.stalledBytes} bytes waited for it; ` +
+        'its stalled streams were closed (it may resume them with Last-Event-ID)',
+    );
+    this.stalledBytes = 0;
+    for (const res of [...this.responses]) if (res.writableNeedDrain) res.destroy();
+  }
+
   private toClient(m: Message): void {
+    this.chargeStalled(m);
     const options = this.routeOf(m);
     // Promise.resolve().then: a send that throws at once (not the SDK's) still only rejects this link of the chain.
     this.chain = this.chain.then(() =>

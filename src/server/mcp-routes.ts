@@ -53,11 +53,16 @@ export interface McpRoutesDeps {
 
 export function mountMcpRoutes(http: Pick<HttpServer, 'route'>, deps: McpRoutesDeps): void {
   const { supervisor, sessions } = deps;
+  const peers = new WeakMap<McpSession<StreamableHTTPServerTransport>, HttpSessionPeer>();
   const perServer = (ctx: RouteContext): Promise<void> => {
     const name = ctx.params.name ?? '';
     supervisor.get(name); // 404 for a server that does not exist, before anything else
-    return handle(ctx, name, sessions, (transport, session) =>
-      joinProcess(supervisor, name, transport, session, sessions),
+    return handle(
+      ctx,
+      name,
+      sessions,
+      (transport, session) => void peers.set(session, joinProcess(supervisor, name, transport, session, sessions)),
+      (session, res) => peers.get(session)?.watch(res),
     );
   };
   const aggregate = mountAggregate(supervisor, sessions, deps.onWarning);
@@ -122,7 +127,16 @@ function mountAggregate(
     });
 }
 
-async function handle(ctx: RouteContext, scope: string, sessions: Sessions, connect: Connect): Promise<void> {
+/** Each HTTP response of a session, before the transport writes to it (a per-server session watches them). */
+type Watch = (session: McpSession<StreamableHTTPServerTransport>, res: RouteContext['res']) => void;
+
+async function handle(
+  ctx: RouteContext,
+  scope: string,
+  sessions: Sessions,
+  connect: Connect,
+  watch: Watch = () => undefined,
+): Promise<void> {
   const { req, res, body } = ctx;
   const id = headerOf(req, 'mcp-session-id');
   if (id !== undefined) {
@@ -134,6 +148,7 @@ async function handle(ctx: RouteContext, scope: string, sessions: Sessions, conn
         SESSION_NOT_FOUND,
         'Session not found: it was ended (DELETE, idle, or its server restarted); send initialize for a new one',
       );
+    watch(session, res);
     return session.value.handleRequest(req, res, body);
   }
   if (req.method !== 'POST' || !isInitializeRequest(body))
@@ -156,6 +171,7 @@ async function handle(ctx: RouteContext, scope: string, sessions: Sessions, conn
     await transport.close().catch(() => undefined);
     throw err;
   }
+  watch(session, res);
   await transport.handleRequest(req, res, body);
   if (session.id === null) {
     // The transport refused the initialize (a wrong Accept header, a batch): no session came of it.
@@ -171,7 +187,7 @@ function joinProcess(
   transport: StreamableHTTPServerTransport,
   session: McpSession<StreamableHTTPServerTransport>,
   sessions: Sessions,
-): void {
+): HttpSessionPeer {
   const status = supervisor.get(name);
   const relay =
     status.state === 'ready' && status.session !== undefined ? supervisor.relays.get(status.session, name) : undefined;
@@ -189,6 +205,7 @@ function joinProcess(
   });
   const attached = relay.attachPeer(peer, { shared: true });
   if (!attached.attached) throw new BoxError('RELAY_CONNECT_FAILED', 'relay_connect', attached.reason);
+  return peer;
 }
 
 function headerOf(req: IncomingMessage, name: string): string | undefined {
