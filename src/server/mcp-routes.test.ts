@@ -9,6 +9,12 @@ import { connect, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import {
+  PromptListChangedNotificationSchema,
+  ToolListChangedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { McpSessionTable } from '../mcp-http/mcp-sessions.js';
@@ -74,10 +80,10 @@ function floodingProcess(): RelayProcess & { written: () => number } {
   return { stdout, stdin, stdoutState: () => Promise.resolve('open'), written: () => written };
 }
 
-async function startEndpoint(proc: RelayProcess): Promise<HttpServer> {
+async function startEndpoint(proc: RelayProcess, supervisorEvents = new EventEmitter()): Promise<HttpServer> {
   const relay = new StdioRelay(proc, {});
   closers.push(() => relay.close());
-  const supervisor = Object.assign(new EventEmitter(), {
+  const supervisor = Object.assign(supervisorEvents, {
     get: () => ({ name: 'flood', state: 'ready', session: 's' }),
     has: () => true,
     list: () => [],
@@ -147,4 +153,38 @@ describe('/v1/servers/{name}/mcp: a client that stops reading its GET stream', (
     expect({ ended, grownMiB: Math.round(grown / MiB) }).toMatchObject({ ended: true });
     expect(grown).toBeLessThan(32 * MiB);
   }, 60_000);
+});
+
+describe('/mcp: list_changed', () => {
+  it('gathers a burst of changes into one list_changed per kind, for every session', async () => {
+    const events = new EventEmitter();
+    const http = await startEndpoint(floodingProcess(), events);
+    const connectAggregate = async () => {
+      let streamOpen = false;
+      const transport = new StreamableHTTPClientTransport(new URL(`${http.url}/mcp`), {
+        requestInit: { headers: { Authorization: `Bearer ${TOKEN}` } },
+        fetch: async (url, init) => {
+          const res = await fetch(url, init);
+          if (init?.method === 'GET' && res.status === 200) streamOpen = true;
+          return res;
+        },
+      });
+      const client = new Client({ name: 'aggregate', version: '1' });
+      const heard = { tools: 0, prompts: 0 };
+      client.setNotificationHandler(ToolListChangedNotificationSchema, () => void heard.tools++);
+      client.setNotificationHandler(PromptListChangedNotificationSchema, () => void heard.prompts++);
+      await client.connect(transport);
+      closers.push(() => client.close());
+      while (!streamOpen) await new Promise((r) => setTimeout(r, 10));
+      return heard;
+    };
+    const a = await connectAggregate();
+    const b = await connectAggregate();
+    // A server that says its tools changed 500 times in a row.
+    for (let i = 0; i < 500; i++) events.emit('listChanged', { name: 'flood', kind: 'tools' });
+    events.emit('listChanged', { name: 'flood', kind: 'prompts' });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(a).toEqual({ tools: 1, prompts: 1 });
+    expect(b).toEqual({ tools: 1, prompts: 1 });
+  });
 });

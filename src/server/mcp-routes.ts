@@ -41,6 +41,8 @@ type Connect = (
 const SESSION_NOT_FOUND = -32001;
 /** The session scope of `/mcp`: no server name contains a slash, so it is never a server's scope. */
 export const AGGREGATE_SCOPE = '/mcp';
+/** How long changes of the lists are gathered before `/mcp` sessions hear one `list_changed` per kind. */
+export const LIST_CHANGED_COALESCE_MS = 200;
 /** Distinct warnings remembered (each is reported once); beyond this, the oldest is forgotten. */
 const WARNINGS_REMEMBERED = 1000;
 
@@ -94,7 +96,22 @@ function mountAggregate(
     if (warned.size > WARNINGS_REMEMBERED) warned.delete(warned.values().next().value as string);
     onWarning?.(text);
   };
+  // Changes are told together, at most once per LIST_CHANGED_COALESCE_MS: a server that sends list_changed in a
+  // loop cannot flood every /mcp client (nor the memory of one that stopped reading).
+  const pending = new Set<ListKind>();
+  let flushTimer: NodeJS.Timeout | null = null;
   const tell = (kinds: ListKind[]): void => {
+    for (const kind of kinds) pending.add(kind);
+    if (flushTimer !== null) return;
+    flushTimer = setTimeout(() => {
+      flushTimer = null;
+      const changed = [...pending];
+      pending.clear();
+      tellNow(changed);
+    }, LIST_CHANGED_COALESCE_MS);
+    flushTimer.unref();
+  };
+  const tellNow = (kinds: ListKind[]): void => {
     for (const session of sessions.inScope(AGGREGATE_SCOPE)) {
       const server = servers.get(session);
       if (session.id === null || server === undefined) continue;
