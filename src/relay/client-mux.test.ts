@@ -223,6 +223,25 @@ describe('ClientMux: initialize', () => {
     expect(mux.capabilities(new FakePeer('stranger'))).toBeUndefined();
   });
 
+  it("answers a later member that asked for an older revision with it, for a newer one with the process's", () => {
+    const { mux, relay, peers } = setup(4);
+    const [a, b, c, d] = peers as [FakePeer, FakePeer, FakePeer, FakePeer];
+    const asking = (version: string): Message => ({ ...initParams('x'), protocolVersion: version });
+    a.send(req(1, 'initialize', asking('2025-06-18')));
+    // One asks while the first is pending, for the oldest revision.
+    b.send(req(2, 'initialize', asking('2024-11-05')));
+    fromProcess(mux, ok(relay.written[0]?.id, initResult));
+    expect(a.got).toStrictEqual([ok(1, initResult)]);
+    expect(b.got).toStrictEqual([ok(2, { ...initResult, protocolVersion: '2024-11-05' })]);
+    c.send(req(3, 'initialize', asking('2025-03-26')));
+    expect(c.answers).toStrictEqual([ok(3, { ...initResult, protocolVersion: '2025-03-26' })]);
+    // Newer than the process, or a revision nobody knows: the process's own, as a server answers.
+    d.send(req(4, 'initialize', asking('2025-11-25')));
+    d.send(req(5, 'initialize', asking('1999-01-01')));
+    expect(d.answers).toStrictEqual([ok(4, initResult), ok(5, initResult)]);
+    expect(relay.written).toHaveLength(1);
+  });
+
   it('answers an initialize sent while the first is pending when the process answers', () => {
     const { mux, relay, peers } = setup(3);
     const [a, b, c] = peers as [FakePeer, FakePeer, FakePeer];

@@ -21,7 +21,7 @@
  * When the relay ends the mux (the process ended, or an exclusive client took over), every member is ended with
  * the same close, and requests in flight are answered by the relay through `answer`, each to its member.
  */
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { SUPPORTED_PROTOCOL_VERSIONS, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { isObject, RELAY_ERROR_CODE } from './json-rpc.js';
 import type { AttachResult, RelayPeer, RelayPeerClose, RelayPeerLink } from './relay-peer.js';
 
@@ -68,7 +68,7 @@ export class ClientMux implements RelayPeer {
   private readonly asked = new Map<string, Member>();
   private init:
     | { state: 'none' }
-    | { state: 'pending'; waiting: { member: Member; id: Id }[] }
+    | { state: 'pending'; waiting: { member: Member; id: Id; version: unknown }[] }
     | { state: 'done'; result: unknown } = { state: 'none' };
   private initializedSent = false;
   private readonly subscriptions = new Map<string, number>();
@@ -204,8 +204,9 @@ export class ClientMux implements RelayPeer {
     const params = isObject(m.params) ? m.params : {};
     if (method === 'initialize') {
       member.capabilities = params.capabilities;
-      if (this.init.state === 'done') return reply(this.init.result);
-      if (this.init.state === 'pending') return void this.init.waiting.push({ member, id });
+      if (this.init.state === 'done') return reply(answeredVersion(this.init.result, params.protocolVersion));
+      if (this.init.state === 'pending')
+        return void this.init.waiting.push({ member, id, version: params.protocolVersion });
       this.init = { state: 'pending', waiting: [] };
     }
     if (method === 'resources/subscribe' || method === 'resources/unsubscribe') {
@@ -313,7 +314,14 @@ export class ClientMux implements RelayPeer {
       const waiting = this.init.state === 'pending' ? this.init.waiting : [];
       // A failed initialize is not kept: the next member's initialize goes to the process again.
       this.init = m.result !== undefined ? { state: 'done', result: m.result } : { state: 'none' };
-      for (const w of waiting) if (this.isMember(w.member)) send(w.member, { ...m, id: w.id });
+      for (const w of waiting)
+        if (this.isMember(w.member))
+          send(
+            w.member,
+            m.result === undefined
+              ? { ...m, id: w.id }
+              : { ...m, id: w.id, result: answeredVersion(m.result, w.version) },
+          );
     }
     if (this.isMember(target.member)) send(target.member, { ...m, id: target.id });
   }
@@ -398,4 +406,18 @@ export class ClientMux implements RelayPeer {
     // Nobody left: the relay holds the process's output for the next client, as for any peer that left.
     if (this.members.size === 0) this.link?.left();
   }
+}
+
+/**
+ * The initialize answer for a later member: the process's, with the protocol version that member asked for when
+ * that is an older revision than the process's: it may not speak the newer one, most messages are the same in both,
+ * and a field that is new to it, it ignores. A member that asked for a newer or an unknown revision
+ * gets the process's own, as a server answers.
+ */
+function answeredVersion(result: unknown, asked: unknown): unknown {
+  if (!isObject(result) || typeof asked !== 'string' || typeof result.protocolVersion !== 'string') return result;
+  const rank = (v: string): number => SUPPORTED_PROTOCOL_VERSIONS.indexOf(v);
+  const theirs = rank(asked);
+  const ours = rank(result.protocolVersion);
+  return theirs !== -1 && ours !== -1 && theirs > ours ? { ...result, protocolVersion: asked } : result;
 }
