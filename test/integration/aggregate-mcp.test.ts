@@ -18,7 +18,7 @@ import { loadConfig } from '../../src/config/load-config.js';
 import { SERVER_UNAVAILABLE } from '../../src/mcp-http/aggregate-server.js';
 import { startServe, type ServeHandle } from '../../src/server/serve.js';
 import { eventually } from '../helpers/runtime.js';
-import { HOST_CA_BUNDLE } from '../helpers/supervisor.js';
+import { writeServeConfig } from '../helpers/serve-config.js';
 import { toolsServer } from '../helpers/tools-server.js';
 
 const TOKEN = 'aggregate-mcp-test-token-0123456789';
@@ -62,25 +62,14 @@ describe('/mcp: every ready server behind one endpoint', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'mcp-box-aggregate-'));
-    const configPath = join(dir, 'mcp-box.json');
-    writeFileSync(
-      configPath,
-      JSON.stringify({
-        mcpServers: {
-          alpha: toolsServer('alpha'),
-          beta: toolsServer('beta'),
-          broken: { command: 'python3', args: ['-c', 'import sys; sys.exit(3)'], box: { restart: { maxRestarts: 0 } } },
-        },
-        box: {
-          image: inject('sandboxImage'),
-          memoryMb: 512,
-          allowedRoots: [tmpdir()],
-          caCertsFile: HOST_CA_BUNDLE,
-          pingIntervalSec: 0,
-          restart: { backoffInitialMs: 200, maxRestarts: 3 },
-        },
-        server: { port: 0, token: TOKEN },
-      }),
+    const configPath = writeServeConfig(
+      dir,
+      {
+        alpha: toolsServer('alpha'),
+        beta: toolsServer('beta'),
+        broken: { command: 'python3', args: ['-c', 'import sys; sys.exit(3)'], box: { restart: { maxRestarts: 0 } } },
+      },
+      TOKEN,
     );
     serve = await startServe(loadConfig(configPath), {
       runtimeOptions: { tag: inject('runTag') },

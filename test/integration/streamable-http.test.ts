@@ -6,7 +6,7 @@
  * (404, and a new initialize works); the token and Origin rules hold.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config/load-config.js';
 import { startServe, type ServeHandle } from '../../src/server/serve.js';
 import { eventually } from '../helpers/runtime.js';
-import { HOST_CA_BUNDLE } from '../helpers/supervisor.js';
+import { writeServeConfig } from '../helpers/serve-config.js';
 import { toolsServer } from '../helpers/tools-server.js';
 import { connectRaw } from '../helpers/ws-client.js';
 
@@ -79,22 +79,7 @@ describe('Streamable HTTP per server, with the SDK client', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'mcp-box-http-'));
-    const configPath = join(dir, 'mcp-box.json');
-    writeFileSync(
-      configPath,
-      JSON.stringify({
-        mcpServers: { httpy: toolsServer('httpy') },
-        box: {
-          image: inject('sandboxImage'),
-          memoryMb: 512,
-          allowedRoots: [tmpdir()],
-          caCertsFile: HOST_CA_BUNDLE,
-          pingIntervalSec: 0,
-          restart: { backoffInitialMs: 200, maxRestarts: 3 },
-        },
-        server: { port: 0, token: TOKEN },
-      }),
-    );
+    const configPath = writeServeConfig(dir, { httpy: toolsServer('httpy') }, TOKEN);
     serve = await startServe(loadConfig(configPath), { runtimeOptions: { tag: inject('runTag') } });
     await eventually(() => (serve.supervisor.get('httpy').state === 'ready' ? true : undefined), 120_000, 50);
   }, 180_000);
