@@ -17,6 +17,7 @@ import type { FailureRecord, ServerState, ServerStatus } from '../supervisor/typ
 import { MCP_BOX_VERSION } from '../version.js';
 import {
   createAggregateServer,
+  MAX_LIST_ITEMS,
   MAX_LIST_PAGES,
   SERVER_UNAVAILABLE,
   templatePattern,
@@ -358,6 +359,28 @@ describe('createAggregateServer: tools', () => {
     expect(endless.served()).toBe(MAX_LIST_PAGES);
     expect(warnings).toEqual([
       `server "endless": tools/list stopped after ${MAX_LIST_PAGES} pages; the rest is left out`,
+    ]);
+  });
+
+  it('keeps the first MAX_LIST_ITEMS entries of a server that lists more, with a warning', async () => {
+    const huge = new Server({ name: 'huge', version: '1' }, { capabilities: { tools: {} } });
+    huge.setRequestHandler(ListToolsRequestSchema, () => ({
+      tools: Array.from({ length: MAX_LIST_ITEMS + 500 }, (_, i) => ({
+        name: `t${i}`,
+        inputSchema: { type: 'object' as const },
+      })),
+    }));
+    const { backend } = fakeBackend([
+      { name: 'huge', state: 'ready', client: await link(huge, 'huge') },
+      { name: 'beta', state: 'ready', client: await link(betaServer(), 'beta') },
+    ]);
+    const { client, warnings } = await connectAggregate(backend);
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    expect(names.filter((n) => n.startsWith('huge__'))).toHaveLength(MAX_LIST_ITEMS);
+    expect(names).toContain(`huge__t${MAX_LIST_ITEMS - 1}`);
+    expect(names.some((n) => n.startsWith('beta__'))).toBe(true);
+    expect(warnings).toEqual([
+      `server "huge": tools/list listed more than ${MAX_LIST_ITEMS} entries; the first ${MAX_LIST_ITEMS} are kept`,
     ]);
   });
 });

@@ -3,8 +3,9 @@
  * that offers the tools, prompts and resources of every ready server under public names (aggregate-names.ts).
  *
  *   lists      every server that is `ready`, has a client and declares the capability is asked in parallel, each
- *              bounded by `listTimeoutMs` (an AbortSignal in the SDK request options) and by 50 pages; a server
- *              that fails or does not answer in time is left out and reported through `onWarning`. The answer is
+ *              bounded by `listTimeoutMs` (an AbortSignal in the SDK request options), by 50 pages and by 1000
+ *              entries; a server that fails or does not answer in time is left out and reported through
+ *              `onWarning`. The answer is
  *              one page, no cursor, servers in name order. Every entry keeps its fields, gets its public name and
  *              `_meta` naming its origin (`mcp-box/server`, `mcp-box/name`) over any `_meta` it had. Collision
  *              warnings are reported once per Server; failures each time they happen.
@@ -58,6 +59,8 @@ export const SERVER_UNAVAILABLE = -32002;
 export const DEFAULT_LIST_TIMEOUT_MS = 10_000;
 /** Cursors followed per server and list kind. */
 export const MAX_LIST_PAGES = 50;
+/** Entries taken from one server per list kind: a server listing more cannot grow every client's list without end. */
+export const MAX_LIST_ITEMS = 1000;
 /** The `_meta` keys naming where an entry comes from. */
 export const ORIGIN_SERVER_META = 'mcp-box/server';
 export const ORIGIN_NAME_META = 'mcp-box/name';
@@ -258,6 +261,12 @@ export function createAggregateServer(backend: AggregateBackend, opts: Aggregate
         for (let pages = 1; ; pages++) {
           const [got, next] = await Promise.race([page(client, cursor, { signal: controller.signal }), aborted]);
           items.push(...got);
+          if (items.length > MAX_LIST_ITEMS) {
+            const kept = MAX_LIST_ITEMS;
+            warn(`server "${server}": ${method} listed more than ${kept} entries; the first ${kept} are kept`);
+            items.length = MAX_LIST_ITEMS;
+            break;
+          }
           if (next === undefined) break;
           if (pages >= MAX_LIST_PAGES) {
             warn(`server "${server}": ${method} stopped after ${MAX_LIST_PAGES} pages; the rest is left out`);
