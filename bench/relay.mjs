@@ -3,6 +3,9 @@
 // (ratios of p50s, never assertions). Writes bench/results/relay.json.
 //   target 1  plain JSON-RPC tools/call through the WebSocket relay (one message per text frame)
 //             vs newline-delimited JSON over the raw pipe; the tiny stdlib server.   ≤ 1.3×
+//             A client shares the process by default (through the shared-clients mux); "1x" is the
+//             same client holding it alone (?exclusive=1) on a second copy of the server, in the same
+//             rounds.
 //   target 3  supervisor.callTool (the library's SDK client) vs an SDK Client over the raw pipe;
 //             the tiny stdlib server.                                                   ≤ 1.1×
 //   target 4  cold start with the session warm, no dependencies: add → ready vs raw exec of the
@@ -24,6 +27,7 @@ import {
   knob,
   percentile,
   pipePeer,
+  rotate,
   printTargets,
   ratioTarget,
   rawEnv,
@@ -51,7 +55,7 @@ cpSync(new URL('../test/fixtures/servers/node-mcp/', import.meta.url), `${folder
   filter: (src) => !src.includes('node_modules'),
 });
 // One folder per server (no two servers' folders may overlap), each with the same tiny server.
-for (const name of ['tiny', 'tinyext', 'cold']) writeTinyServer(`${folder}/${name}`);
+for (const name of ['tiny', 'tinyext', 'tinyalone', 'cold']) writeTinyServer(`${folder}/${name}`);
 const registry = execFileSync('npm', ['config', 'get', 'registry'], { encoding: 'utf8' }).trim();
 const sup = await createSupervisor(
   {
@@ -101,10 +105,12 @@ try {
   sup.add('bench', { command: 'node', args: [`${folder}/p/server.mjs`] });
   sup.add('tiny', { command: 'node', args: [`${folder}/tiny/server.cjs`] });
   sup.add('tinyext', { command: 'node', args: [`${folder}/tinyext/server.cjs`], box: { client: 'external' } });
+  sup.add('tinyalone', { command: 'node', args: [`${folder}/tinyalone/server.cjs`], box: { client: 'external' } });
   await waitReady('bench');
   results.coldStartFirst = first(); // includes npm ci (cold install)
   await waitReady('tiny');
   await waitReady('tinyext');
+  await waitReady('tinyalone');
 
   // ── target 4: cold start (session warm, no deps) ──────────────────────────────────────────────
   // mcp-box: add → ready (stage, process start, relay, initialize, tools/list); the server is
@@ -160,18 +166,22 @@ try {
   const ext = sup.get('tinyext');
   const relayPeer = await wsPeer(ext.relay.url, sup.token);
   await relayPeer.initialize();
+  const alonePeer = await wsPeer(`${sup.get('tinyalone').relay.url}?exclusive=1`, sup.token);
+  await alonePeer.initialize();
   const extPlace = placeOf('tinyext', ['node', 'server.cjs']);
   const rawPeer = await pipePeer(extPlace.container, extPlace.spec);
   await rawPeer.initialize();
   for (let i = 0; i < WARMUP; i++) {
     await relayPeer.callTool('add', { a: i, b: 1 }, String(i + 1));
+    await alonePeer.callTool('add', { a: i, b: 1 }, String(i + 1));
     await rawPeer.callTool('add', { a: i, b: 1 }, String(i + 1));
   }
-  const plain = await interleave(
-    ROUNDS,
+  const [sharedTimes, aloneTimes, rawTimes] = await rotate(ROUNDS, [
     (i) => relayPeer.callTool('add', { a: i, b: 1 }, String(i + 1)),
+    (i) => alonePeer.callTool('add', { a: i, b: 1 }, String(i + 1)),
     (i) => rawPeer.callTool('add', { a: i, b: 1 }, String(i + 1)),
-  );
+  ]);
+  const plain = { measured: sharedTimes, baseline: rawTimes };
   targets.push(
     ratioTarget(
       '1',
@@ -181,6 +191,16 @@ try {
       plain.baseline,
     ),
   );
+  targets.push(
+    ratioTarget(
+      '1x',
+      'the same, the client holding the process alone (?exclusive=1) vs raw docker exec pipe',
+      1.3,
+      aloneTimes,
+      rawTimes,
+    ),
+  );
+  await alonePeer.close();
   await relayPeer.close();
   await rawPeer.close();
 
