@@ -296,22 +296,28 @@ export function createAggregateServer(backend: AggregateBackend, opts: Aggregate
     return named;
   };
 
+  /** Tools or prompts: each entry under its public name with its origin; the same name twice in one list once. */
+  function publish<T extends { name: string; _meta?: unknown }>(listed: Listed<T>[]): [T[], Map<string, NameOrigin>] {
+    const named = naming(listed);
+    const byName = new Map<string, NameOrigin>();
+    const out: T[] = [];
+    for (const { server, items } of listed) {
+      for (const item of items) {
+        const name = named.publicName(server, item.name) as string;
+        if (byName.has(name)) continue;
+        byName.set(name, { server, name: item.name });
+        out.push({ ...item, name, _meta: withOrigin(item._meta, server, item.name) });
+      }
+    }
+    return [out, byName];
+  }
+
   async function listTools(signal: AbortSignal): Promise<Tool[]> {
     const listed = await collect<Tool>('tools/list', 'tools', signal, async (client, cursor, options) => {
       const r = await client.listTools(cursor === undefined ? undefined : { cursor }, options);
       return [r.tools, r.nextCursor];
     });
-    const named = naming(listed);
-    const byName = new Map<string, NameOrigin>();
-    const out: Tool[] = [];
-    for (const { server, items } of listed) {
-      for (const tool of items) {
-        const name = named.publicName(server, tool.name) as string;
-        if (byName.has(name)) continue; // the same tool twice in one server's list
-        byName.set(name, { server, name: tool.name });
-        out.push({ ...tool, name, _meta: withOrigin(tool._meta, server, tool.name) });
-      }
-    }
+    const [out, byName] = publish(listed);
     tools = byName;
     return out;
   }
@@ -321,17 +327,7 @@ export function createAggregateServer(backend: AggregateBackend, opts: Aggregate
       const r = await client.listPrompts(cursor === undefined ? undefined : { cursor }, options);
       return [r.prompts, r.nextCursor];
     });
-    const named = naming(listed);
-    const byName = new Map<string, NameOrigin>();
-    const out: Prompt[] = [];
-    for (const { server, items } of listed) {
-      for (const prompt of items) {
-        const name = named.publicName(server, prompt.name) as string;
-        if (byName.has(name)) continue;
-        byName.set(name, { server, name: prompt.name });
-        out.push({ ...prompt, name, _meta: withOrigin(prompt._meta, server, prompt.name) });
-      }
-    }
+    const [out, byName] = publish(listed);
     prompts = byName;
     return out;
   }

@@ -83,7 +83,8 @@ function mountAggregate(
   sessions: Sessions,
   onWarning: ((text: string) => void) | undefined,
 ): (ctx: RouteContext) => Promise<void> {
-  const servers = new Map<McpSession<StreamableHTTPServerTransport>, Server>();
+  // Weak: a session that never got as far as its onclose (a failed connect) holds nothing here.
+  const servers = new WeakMap<McpSession<StreamableHTTPServerTransport>, Server>();
   const backend: AggregateBackend = {
     list: () => supervisor.list(),
     client: (name) => (supervisor.has(name) ? supervisor.get(name).client : undefined),
